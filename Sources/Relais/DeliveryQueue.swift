@@ -1,0 +1,106 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOPosix
+
+/// Carries queued messages from the spool to their destination, which for
+/// now is the local maildir (the default route). A message leaves the spool
+/// only after its delivery is durable; a failed delivery stays queued and is
+/// tried again after `retryDelay`. Deliveries are batched like spool writes.
+public final class DeliveryQueue: Sendable {
+    /// A message to deliver; `content` is nil when it must be read back from
+    /// the spool (after a restart or a retry).
+    struct Item: Sendable {
+        var id: String
+        var envelope: Envelope?
+        var content: ByteBuffer?
+    }
+
+    private let spool: Spool
+    private let threadPool: NIOThreadPool
+    private let deliverer: GroupCommitQueue<Item>
+
+    public init(spool: Spool, maildir: Maildir, threadPool: NIOThreadPool, timerLoop: any EventLoop,
+                retryDelay: TimeAmount = .seconds(60), logger: Logger) {
+        self.spool = spool
+        self.threadPool = threadPool
+        self.deliverer = GroupCommitQueue(threadPool: threadPool) { queue, batch in
+            let retries = MaildirDelivery(spool: spool, maildir: maildir, logger: logger).deliver(batch)
+            for item in retries {
+                timerLoop.scheduleTask(in: retryDelay) { queue.submit(item) }
+            }
+        }
+    }
+
+    /// Hands over a message the spool has just made durable.
+    public func enqueue(_ envelope: Envelope, content: ByteBuffer) {
+        deliverer.submit(Item(id: envelope.id, envelope: envelope, content: content))
+    }
+
+    /// Picks up every message left in the spool, e.g. after a restart.
+    public func resume(logger: Logger) {
+        threadPool.submit { [spool, deliverer] _ in
+            do {
+                let ids = try spool.queuedIDs()
+                if !ids.isEmpty { logger.info("resuming queue", metadata: ["messages": "\(ids.count)"]) }
+                for id in ids { deliverer.submit(Item(id: id)) }
+            } catch {
+                logger.error("cannot read the spool", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+}
+
+/// One batch of local deliveries, run on the thread pool: read what is not in
+/// memory, write all maildir files with one flush, then forget the delivered
+/// messages in the spool. Returns the items to try again later.
+struct MaildirDelivery {
+    let spool: Spool
+    let maildir: Maildir
+    let logger: Logger
+
+    func deliver(_ batch: [DeliveryQueue.Item]) -> [DeliveryQueue.Item] {
+        var loaded: [(item: DeliveryQueue.Item, envelope: Envelope, content: ByteBuffer)] = []
+        var retries: [DeliveryQueue.Item] = []
+        for item in batch {
+            if let envelope = item.envelope, let content = item.content {
+                loaded.append((item, envelope, content))
+                continue
+            }
+            do {
+                let (envelope, content) = try spool.load(item.id)
+                loaded.append((item, envelope, content))
+            } catch let error as SystemCallError {
+                logger.error("cannot read queued message", metadata: ["id": "\(item.id)", "error": "\(error)"])
+                retries.append(item)
+            } catch {
+                logger.error("queued message is corrupt; moved to the corrupt folder",
+                             metadata: ["id": "\(item.id)", "error": "\(error)"])
+                if let moveError = spool.quarantine(item.id) {
+                    logger.error("cannot move corrupt message", metadata: ["id": "\(item.id)", "error": "\(moveError)"])
+                }
+            }
+        }
+        let results = DurableFiles.write(loaded.map { maildir.pendingFile(for: $0.envelope, content: $0.content) })
+        for (entry, result) in zip(loaded, results) {
+            let delay = String(format: "%.3f", Date().timeIntervalSince1970 - entry.envelope.receivedAt)
+            switch result {
+            case .success:
+                if let error = spool.remove(entry.envelope.id) {
+                    logger.error("delivered but cannot remove from spool; it will be delivered again",
+                                 metadata: ["id": "\(entry.envelope.id)", "error": "\(error)"])
+                }
+                logger.info("delivered", metadata: [
+                    "id": "\(entry.envelope.id)", "to": "maildir", "recipients": "\(entry.envelope.recipients.count)",
+                    "delay": "\(delay)s",
+                ])
+            case .failure(let error):
+                logger.warning("delivery deferred", metadata: [
+                    "id": "\(entry.envelope.id)", "to": "maildir", "error": "\(error)", "delay": "\(delay)s",
+                ])
+                retries.append(DeliveryQueue.Item(id: entry.item.id))
+            }
+        }
+        return retries
+    }
+}

@@ -1,0 +1,131 @@
+import CSystemShims
+import NIOCore
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Safe file writing for the spool and the maildir: each file is written under
+/// a temporary name, made durable, renamed into place and its folder synced,
+/// so that a crash leaves either the whole file or nothing. Files are handled
+/// in batches that share one filesystem flush (group commit).
+/// Blocking: call only from a thread pool, never from an event loop.
+enum DurableFiles {
+    /// One file to create: written at `temporaryPath`, renamed to `finalPath`.
+    struct PendingFile {
+        var temporaryPath: String
+        var finalPath: String
+        var contents: [ByteBuffer]
+    }
+
+    /// Writes the batch; the result for each file is in the same order.
+    /// A file counts as written only when its content and its name are durable.
+    static func write(_ files: [PendingFile]) -> [Result<Void, SystemCallError>] {
+        var results = files.map { file in
+            Result { () throws(SystemCallError) in try writeFile(file.temporaryPath, file.contents) }
+        }
+        let written = results.indices.filter { if case .success = results[$0] { true } else { false } }
+        guard let first = written.first else { return results }
+        if let error = flushFilesystem(containing: files[first].temporaryPath) {
+            for index in written { results[index] = .failure(error); unlink(files[index].temporaryPath) }
+            return results
+        }
+        var folders: Set<String> = []
+        for index in written {
+            if rename(files[index].temporaryPath, files[index].finalPath) != 0 {
+                results[index] = .failure(SystemCallError("rename", files[index].finalPath, errno: errno))
+                unlink(files[index].temporaryPath)
+            } else {
+                folders.insert(parentFolder(of: files[index].finalPath))
+            }
+        }
+        for folder in folders {
+            guard let error = syncFolder(folder) else { continue }
+            for index in written where parentFolder(of: files[index].finalPath) == folder {
+                if case .success = results[index] { results[index] = .failure(error) }
+            }
+        }
+        return results
+    }
+
+    static func writeFile(_ path: String, _ contents: [ByteBuffer]) throws(SystemCallError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
+        defer { close(fd) }
+        for chunk in contents {
+            var remaining = chunk
+            while remaining.readableBytes > 0 {
+                let count = remaining.withUnsafeReadableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+                if count < 0 {
+                    if errno == EINTR { continue }
+                    let error = SystemCallError("write", path, errno: errno)
+                    unlink(path)
+                    throw error
+                }
+                remaining.moveReaderIndex(forwardBy: count)
+            }
+        }
+    }
+
+    static func flushFilesystem(containing path: String) -> SystemCallError? {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return SystemCallError("open", path, errno: errno) }
+        defer { close(fd) }
+        return relais_syncfs(fd) == 0 ? nil : SystemCallError("syncfs", path, errno: errno)
+    }
+
+    static func syncFolder(_ path: String) -> SystemCallError? {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return SystemCallError("open", path, errno: errno) }
+        defer { close(fd) }
+        return fsync(fd) == 0 ? nil : SystemCallError("fsync", path, errno: errno)
+    }
+
+    static func parentFolder(of path: String) -> String {
+        guard let slash = path.lastIndex(of: "/") else { return "." }
+        return String(path[..<slash])
+    }
+
+    static func makeFolders(_ paths: [String]) throws(SystemCallError) {
+        for path in paths {
+            var built = path.hasPrefix("/") ? "" : "."
+            for component in path.split(separator: "/") {
+                built += "/" + component
+                if mkdir(built, 0o700) != 0 && errno != EEXIST {
+                    throw SystemCallError("mkdir", built, errno: errno)
+                }
+            }
+        }
+    }
+
+    static func readFile(_ path: String) throws(SystemCallError) -> ByteBuffer {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
+        defer { close(fd) }
+        var buffer = ByteBufferAllocator().buffer(capacity: 64 * 1024)
+        while true {
+            buffer.reserveCapacity(minimumWritableBytes: 64 * 1024)
+            let count = buffer.withUnsafeMutableWritableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SystemCallError("read", path, errno: errno)
+            }
+            if count == 0 { return buffer }
+            buffer.moveWriterIndex(forwardBy: count)
+        }
+    }
+
+    static func listFolder(_ path: String) throws(SystemCallError) -> [String] {
+        guard let dir = opendir(path) else { throw SystemCallError("opendir", path, errno: errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if !name.hasPrefix(".") { names.append(name) }
+        }
+        return names.sorted()
+    }
+}

@@ -1,0 +1,57 @@
+import Foundation
+import NIOCore
+
+/// The envelope of a queued message, stored as the first line of its spool
+/// file (JSON, so a person can read it with `head -1`).
+public struct Envelope: Codable, Sendable, Equatable {
+    public var id: String
+    /// The reverse path without brackets; empty for the null sender.
+    public var sender: String
+    public var recipients: [String]
+    public var smtpUTF8: Bool
+    /// `7BIT` or `8BITMIME` as declared at MAIL, nil when not declared.
+    public var body: String?
+    /// Seconds since 1970 when the message was accepted.
+    public var receivedAt: Double
+    public var clientIP: String
+    public var helo: String
+
+    public init(id: String, sender: String, recipients: [String], smtpUTF8: Bool, body: String?,
+                receivedAt: Double, clientIP: String, helo: String) {
+        self.id = id
+        self.sender = sender
+        self.recipients = recipients
+        self.smtpUTF8 = smtpUTF8
+        self.body = body
+        self.receivedAt = receivedAt
+        self.clientIP = clientIP
+        self.helo = helo
+    }
+}
+
+// MARK: - Encoding
+
+extension Envelope {
+    /// The JSON line that opens a spool file.
+    func encodedLine() throws -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        var buffer = ByteBuffer(bytes: try encoder.encode(self))
+        buffer.writeStaticString("\n")
+        return buffer
+    }
+
+    /// Splits a spool file into its envelope and the message content.
+    static func decode(spoolFile: ByteBuffer) throws -> (Envelope, ByteBuffer) {
+        guard let newline = spoolFile.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
+            throw ConfigurationError("spool file has no envelope line")
+        }
+        var file = spoolFile
+        guard let line = file.readSlice(length: newline - file.readerIndex) else {
+            throw ConfigurationError("spool file is truncated")
+        }
+        file.moveReaderIndex(forwardBy: 1)
+        let envelope = try JSONDecoder().decode(Envelope.self, from: Data(line.readableBytesView))
+        return (envelope, file)
+    }
+}

@@ -1,0 +1,46 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The `Received:` trace header (RFC 5321 4.4) Relais prepends to each
+/// message it accepts, folded so no line nears the 1000-octet limit.
+struct ReceivedHeader {
+    var helo: String
+    var clientIP: String
+    var hostname: String
+    /// `SMTP`, `ESMTP` or `UTF8SMTP` (RFC 3848, RFC 6531).
+    var protocolName: String
+    var queueID: String
+    /// Named only when the message has exactly one recipient, so that a copy
+    /// for many people does not disclose them all.
+    var recipient: String?
+    var time: Int
+
+    var text: String {
+        var header = "Received: from \(Self.printable(helo)) ([\(clientIP)])\r\n"
+        header += "\tby \(hostname) (Relais) with \(protocolName) id \(queueID)"
+        if let recipient { header += "\r\n\tfor <\(recipient)>" }
+        header += "; \(Self.rfc5322Date(time))\r\n"
+        return header
+    }
+
+    /// Keeps visible ASCII, replacing anything else so a client's HELO cannot
+    /// inject line breaks or 8-bit text into the header.
+    private static func printable(_ text: String) -> String {
+        String(String.UnicodeScalarView(text.unicodeScalars.prefix(255).map {
+            (33...126).contains($0.value) && $0 != "(" && $0 != ")" ? $0 : "?"
+        }))
+    }
+
+    /// `Sun, 29 Nov 2026 13:21:24 +0000` (RFC 5322 3.3), in UTC.
+    static func rfc5322Date(_ time: Int) -> String {
+        var seconds = time_t(time)
+        var parts = tm()
+        gmtime_r(&seconds, &parts)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
+        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+            + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) +0000"
+    }
+}

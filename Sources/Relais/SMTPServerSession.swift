@@ -1,0 +1,163 @@
+import SMTPCore
+
+/// The server side of one SMTP conversation as a plain state machine: it takes
+/// parsed commands and answers with actions for the channel handler to carry
+/// out. It performs no I/O, so every rule of the dialogue is testable without
+/// a socket.
+struct SMTPServerSession {
+    /// The envelope being built between MAIL and the end of the message.
+    struct Transaction {
+        var sender: ReversePath
+        var parameters: ESMTPParameters
+        var recipients: [MailboxAddress] = []
+        var smtpUTF8: Bool
+        var declaredSize: Int?
+        /// Set by the first BDAT; DATA may then no longer be used.
+        var usesChunking = false
+    }
+
+    /// What the channel handler must do next.
+    enum Action: Equatable {
+        case reply(SMTPReply)
+        /// Send the reply, then close the connection.
+        case close(SMTPReply)
+        /// The 354 has been sent: read dot-stuffed message text.
+        case receiveData(SMTPReply)
+        /// Read exactly `size` octets; with a refusal, discard them and send it.
+        case receiveChunk(size: Int, last: Bool, refusal: SMTPReply?)
+    }
+
+    let hostname: String
+    let relayAllowed: Bool
+    let limits: SMTPLimits
+    let maxErrors: Int
+    private let parser: SMTPCommandParser
+
+    private(set) var helo: String?
+    private(set) var usedEHLO = false
+    private(set) var transaction: Transaction?
+    private(set) var errorCount = 0
+
+    init(hostname: String, relayAllowed: Bool, limits: SMTPLimits, maxErrors: Int) {
+        self.hostname = hostname
+        self.relayAllowed = relayAllowed
+        self.limits = limits
+        self.maxErrors = maxErrors
+        self.parser = SMTPCommandParser(limits: limits)
+    }
+
+    var greeting: SMTPReply { .greeting(hostname) }
+
+    /// The EHLO keywords, in the order advertised.
+    var extensions: [String] {
+        ["PIPELINING", "SIZE \(limits.maxMessageSize)", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING"]
+    }
+
+    mutating func handle(_ frame: CommandLineFramer.Frame) -> [Action] {
+        switch frame {
+        case .invalid(let error):
+            return counted(.reply(error.reply))
+        case .line(let line):
+            do {
+                return counted(handle(try parser.parse(line)))
+            } catch {
+                return counted(.reply(error.reply))
+            }
+        }
+    }
+
+    /// Counts error replies; past the limit the client is told so and dropped.
+    mutating func counted(_ action: Action) -> [Action] {
+        guard case .reply(let reply) = action, reply.code >= 400 else { return [action] }
+        errorCount += 1
+        guard errorCount >= maxErrors else { return [action] }
+        return [action, .close(.tooManyErrors)]
+    }
+
+    /// Forgets the transaction after its message was queued or refused.
+    mutating func endTransaction() {
+        transaction = nil
+    }
+
+    private mutating func handle(_ command: SMTPCommand) -> Action {
+        switch command {
+        case .helo(let name):
+            helo = name
+            usedEHLO = false
+            transaction = nil
+            return .reply(SMTPReply(250, nil, hostname))
+        case .ehlo(let name):
+            helo = name
+            usedEHLO = true
+            transaction = nil
+            return .reply(SMTPReply(250, nil, ["\(hostname) greets \(name)"] + extensions))
+        case .mail(let sender, let parameters):
+            return mail(sender, parameters)
+        case .rcpt(let recipient, let parameters):
+            return rcpt(recipient, parameters)
+        case .data:
+            guard let transaction else { return .reply(.needMail) }
+            guard !transaction.recipients.isEmpty else { return .reply(.needRecipient) }
+            guard !transaction.usesChunking else { return .reply(.dataAfterBDAT) }
+            return .receiveData(.startData)
+        case .bdat(let size, let last):
+            guard transaction != nil else { return .receiveChunk(size: size, last: last, refusal: .needMail) }
+            guard transaction?.recipients.isEmpty == false else {
+                return .receiveChunk(size: size, last: last, refusal: .needRecipient)
+            }
+            transaction?.usesChunking = true
+            return .receiveChunk(size: size, last: last, refusal: nil)
+        case .rset:
+            transaction = nil
+            return .reply(.ok)
+        case .noop:
+            return .reply(.ok)
+        case .quit:
+            return .close(.bye)
+        case .vrfy:
+            return .reply(.vrfy)
+        case .expn:
+            return .reply(.expn)
+        case .help:
+            return .reply(.help)
+        case .startTLS, .auth:
+            return .reply(.notImplemented)
+        }
+    }
+
+    private mutating func mail(_ sender: ReversePath, _ parameters: ESMTPParameters) -> Action {
+        guard helo != nil else { return .reply(.needHelo) }
+        guard transaction == nil else { return .reply(.nestedMail) }
+        var declaredSize: Int?
+        for parameter in parameters.parameters {
+            switch parameter.keyword {
+            case "SIZE":
+                guard let text = parameter.value, let size = Int(text), size >= 0 else { return .reply(.badSize) }
+                guard size <= limits.maxMessageSize else { return .reply(.messageTooBig) }
+                declaredSize = size
+            case "BODY":
+                guard let body = parameter.value?.uppercased(), body == "7BIT" || body == "8BITMIME" else {
+                    return .reply(.badBodyType)
+                }
+            case "SMTPUTF8":
+                guard parameter.value == nil else { return .reply(.unsupportedParameter("SMTPUTF8=")) }
+            default:
+                return .reply(.unsupportedParameter(parameter.keyword))
+            }
+        }
+        let smtpUTF8 = parameters.contains("SMTPUTF8")
+        if sender.mailbox?.needsSMTPUTF8 == true && !smtpUTF8 { return .reply(.needSMTPUTF8) }
+        transaction = Transaction(sender: sender, parameters: parameters, smtpUTF8: smtpUTF8, declaredSize: declaredSize)
+        return .reply(.senderOk)
+    }
+
+    private mutating func rcpt(_ recipient: MailboxAddress, _ parameters: ESMTPParameters) -> Action {
+        guard let current = transaction else { return .reply(.needMail) }
+        if let first = parameters.parameters.first { return .reply(.unsupportedParameter(first.keyword)) }
+        if recipient.needsSMTPUTF8 && !current.smtpUTF8 { return .reply(.needSMTPUTF8) }
+        guard current.recipients.count < limits.maxRecipients else { return .reply(.tooManyRecipients) }
+        guard relayAllowed else { return .reply(.relayDenied) }
+        transaction?.recipients.append(recipient)
+        return .reply(.recipientOk)
+    }
+}

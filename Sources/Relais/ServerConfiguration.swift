@@ -1,0 +1,62 @@
+import NIOCore
+import SMTPCore
+
+/// Everything the SMTP listener and the queue need to know, after the command
+/// line (and, later, the Lua configuration) have been read. Defaults are the
+/// embedded policy: loopback only, relaying for loopback clients.
+public struct ServerConfiguration: Sendable {
+    public var hostname: String = "localhost"
+    public var listen: [String] = ["127.0.0.1:2525"]
+    public var dataDirectory: String = "relais-data"
+    public var limits = SMTPLimits()
+    public var relayNetworks: [IPNetwork] = [IPNetwork(cidr: "127.0.0.0/8"), IPNetwork(cidr: "::1/128")].compactMap { $0 }
+    /// Clients outside `relayNetworks` wait this long for the greeting; any
+    /// byte they send before it marks them as an early talker (spamware).
+    public var greetingDelay: TimeAmount = .seconds(1)
+    /// RFC 5321 4.5.3.2.7: the server waits at least 5 minutes for a command.
+    public var commandTimeout: TimeAmount = .minutes(5)
+    /// RFC 5321 4.5.3.2.6 allows 10 minutes between blocks of message text.
+    public var dataTimeout: TimeAmount = .minutes(10)
+    /// Error replies one connection may earn before it is disconnected.
+    public var maxErrors: Int = 20
+    public var maxConnections: Int = 10_000
+    /// Per client IP; clients in `relayNetworks` are exempt, like Postfix's
+    /// `smtpd_client_event_limit_exceptions = $mynetworks`.
+    public var maxConnectionsPerIP: Int = 50
+    /// How long a graceful stop waits for transactions in flight.
+    public var shutdownGracePeriod: TimeAmount = .seconds(30)
+
+    public init() {}
+
+    public var spoolDirectory: String { dataDirectory + "/spool" }
+    public var maildirDirectory: String { dataDirectory + "/mail" }
+
+    /// Parses `HOST:PORT` or `[IPv6]:PORT`.
+    public static func socketAddress(_ text: String) throws -> SocketAddress {
+        let host: String
+        let portText: Substring
+        if text.hasPrefix("["), let close = text.firstIndex(of: "]") {
+            host = String(text[text.index(after: text.startIndex)..<close])
+            portText = text[text.index(after: close)...].dropFirst()
+        } else if let colon = text.lastIndex(of: ":") {
+            host = String(text[..<colon])
+            portText = text[text.index(after: colon)...]
+        } else {
+            throw ConfigurationError("listen address \(text.debugDescription) is not HOST:PORT")
+        }
+        guard let port = Int(portText), (0...65535).contains(port) else {
+            throw ConfigurationError("listen address \(text.debugDescription) has no valid port")
+        }
+        do {
+            return try SocketAddress(ipAddress: host, port: port)
+        } catch {
+            throw ConfigurationError("listen address \(text.debugDescription): \(host) is not an IP address")
+        }
+    }
+}
+
+/// A configuration mistake, with the message an operator needs to fix it.
+public struct ConfigurationError: Error, CustomStringConvertible, Sendable {
+    public let description: String
+    public init(_ description: String) { self.description = description }
+}

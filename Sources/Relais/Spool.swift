@@ -1,0 +1,86 @@
+import NIOCore
+import NIOPosix
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The on-disk queue of accepted messages. A message is stored as one file,
+/// `queue/<ID>`: its envelope as a JSON line, then its content. Files are
+/// written under `tmp/` and renamed into `queue/` only when durable, so
+/// everything in `queue/` was acknowledged or about to be, and complete.
+/// Writes of concurrent messages share one flush (group commit) on a thread
+/// pool; no disk I/O happens on an event loop.
+public final class Spool: Sendable {
+    public let root: String
+    var queueFolder: String { root + "/queue" }
+    var temporaryFolder: String { root + "/tmp" }
+    var corruptFolder: String { root + "/corrupt" }
+
+    private struct PendingWrite: Sendable {
+        var file: DurableFiles.PendingFile
+        var promise: EventLoopPromise<Void>
+    }
+
+    private let writer: GroupCommitQueue<PendingWrite>
+    private let threadPool: NIOThreadPool
+
+    /// Creates the folders and clears writes left unfinished by a crash.
+    /// Blocking: call at start-up.
+    public init(root: String, threadPool: NIOThreadPool) throws {
+        self.root = root
+        self.threadPool = threadPool
+        self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
+            let results = DurableFiles.write(batch.map(\.file))
+            for (write, result) in zip(batch, results) {
+                write.promise.completeWith(result.mapError { $0 as any Error })
+            }
+        }
+        try DurableFiles.makeFolders([root + "/queue", root + "/tmp", root + "/corrupt"])
+        for name in try DurableFiles.listFolder(temporaryFolder) {
+            unlink(temporaryFolder + "/" + name)
+        }
+    }
+
+    /// Stores the message; the future succeeds once file and folder are
+    /// durable, and fails with a `SystemCallError` otherwise.
+    public func store(_ envelope: Envelope, content: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        do {
+            let header = try envelope.encodedLine()
+            let file = DurableFiles.PendingFile(
+                temporaryPath: temporaryFolder + "/" + envelope.id,
+                finalPath: path(of: envelope.id),
+                contents: [header, content]
+            )
+            writer.submit(PendingWrite(file: file, promise: promise))
+        } catch {
+            promise.fail(error)
+        }
+        return promise.futureResult
+    }
+
+    public func path(of id: String) -> String { queueFolder + "/" + id }
+
+    /// Ids of every message in the queue, oldest first. Blocking.
+    public func queuedIDs() throws -> [String] {
+        try DurableFiles.listFolder(queueFolder).filter(QueueID.isValid)
+    }
+
+    /// Reads a queued message back. Blocking.
+    public func load(_ id: String) throws -> (Envelope, ByteBuffer) {
+        try Envelope.decode(spoolFile: try DurableFiles.readFile(path(of: id)))
+    }
+
+    /// Forgets a message whose delivery is durable elsewhere. Blocking.
+    /// If the unlink is lost in a crash, the message is delivered again:
+    /// at least once, never zero times.
+    func remove(_ id: String) -> SystemCallError? {
+        unlink(path(of: id)) == 0 ? nil : SystemCallError("unlink", path(of: id), errno: errno)
+    }
+
+    /// Moves an unreadable file out of the queue so a person can look at it;
+    /// it is never deleted. Blocking.
+    func quarantine(_ id: String) -> SystemCallError? {
+        rename(path(of: id), corruptFolder + "/" + id) == 0 ? nil : SystemCallError("rename", path(of: id), errno: errno)
+    }
+}

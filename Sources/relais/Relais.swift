@@ -1,0 +1,13 @@
+import ArgumentParser
+
+/// The `relais` command line: a thin layer of argument parsing over the
+/// `Relais` library.
+@main
+struct RelaisCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "relais",
+        abstract: "An SMTP relay whose policy is a Lua program.",
+        subcommands: [RunCommand.self],
+        defaultSubcommand: RunCommand.self
+    )
+}
