@@ -42,10 +42,6 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
-        .testTarget(
-            name: "RelaisTests",
-            dependencies: ["Relais", .product(name: "NIOPosix", package: "swift-nio")]
-        ),
     ],
     swiftLanguageModes: [.v6]
 )

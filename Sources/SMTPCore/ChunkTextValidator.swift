@@ -18,6 +18,7 @@ public struct ChunkTextValidator: Sendable {
         guard violation == nil else { return }
         for byte in chunk.readableBytesView {
             lineLength += 1
+            if lineLength > maxLineLength { return note(.lineTooLong) }
             if pendingCarriageReturn {
                 pendingCarriageReturn = false
                 if byte == UInt8(ascii: "\n") {
@@ -32,7 +33,6 @@ public struct ChunkTextValidator: Sendable {
             case 0: return note(.nulCharacter)
             default: break
             }
-            if lineLength > maxLineLength { return note(.lineTooLong) }
         }
     }
 

@@ -1,0 +1,139 @@
+import NIOCore
+import SMTPCore
+import Testing
+
+struct DotDataReaderTests {
+    struct Case: CustomTestStringConvertible, Sendable {
+        var name: String
+        /// Bytes after the DATA command's CRLF.
+        var wire: String
+        /// Message content after unstuffing, or nil when refused.
+        var content: String?
+        var violation: MessageTextViolation?
+        /// Bytes left over after the end of data (pipelined commands).
+        var rest: String = ""
+        var testDescription: String { name }
+    }
+
+    static let cases: [Case] = [
+        Case(name: "simple", wire: "Subject: a\r\n\r\nbody\r\n.\r\n", content: "Subject: a\r\n\r\nbody\r\n"),
+        Case(name: "empty message", wire: ".\r\n", content: ""),
+        Case(name: "dot-stuffed line", wire: "..hidden\r\n.\r\n", content: ".hidden\r\n"),
+        Case(name: "lone stuffed dot", wire: "a\r\n..\r\n.\r\n", content: "a\r\n.\r\n"),
+        Case(name: "dot not at line start", wire: "a.b\r\n.\r\n", content: "a.b\r\n"),
+        Case(name: "pipelined command kept", wire: "x\r\n.\r\nQUIT\r\n", content: "x\r\n", rest: "QUIT\r\n"),
+        // SMTP smuggling: none of these end the data; the message is refused
+        // and what follows the real end stays a command.
+        Case(name: "LF.LF", wire: "a\n.\nMAIL FROM:<x@y>\r\n.\r\n", content: nil, violation: .bareLineFeed),
+        Case(name: "LF.CRLF", wire: "a\n.\r\nMAIL FROM:<x@y>\r\n.\r\n", content: nil, violation: .bareLineFeed),
+        Case(name: "CRLF.LF", wire: "a\r\n.\nMAIL FROM:<x@y>\r\n.\r\n", content: nil, violation: .bareLineFeed),
+        Case(name: "CR.CR", wire: "a\r.\rMAIL FROM:<x@y>\r\n.\r\n", content: nil, violation: .bareCarriageReturn),
+        Case(name: "CRLF.CR", wire: "a\r\n.\rMAIL FROM:<x@y>\r\n.\r\n", content: nil, violation: .bareCarriageReturn),
+        Case(name: "CR.CRLF", wire: "a\r.\r\nMAIL FROM:<x@y>\r\n.\r\n", content: nil, violation: .bareCarriageReturn),
+        Case(name: "bare LF in line", wire: "a\nb\r\n.\r\n", content: nil, violation: .bareLineFeed),
+        Case(name: "bare CR in line", wire: "a\rb\r\n.\r\n", content: nil, violation: .bareCarriageReturn),
+        Case(name: "NUL", wire: "a\0b\r\n.\r\n", content: nil, violation: .nulCharacter),
+        Case(name: "NUL after dot", wire: ".\0\r\n.\r\n", content: nil, violation: .nulCharacter),
+        Case(name: "998 octets fit", wire: String(repeating: "x", count: 998) + "\r\n.\r\n",
+             content: String(repeating: "x", count: 998) + "\r\n"),
+        Case(name: "999 octets too long", wire: String(repeating: "x", count: 999) + "\r\n.\r\n",
+             content: nil, violation: .lineTooLong),
+        Case(name: "stuffed dot counts", wire: "." + String(repeating: "x", count: 998) + "\r\n.\r\n",
+             content: nil, violation: .lineTooLong),
+    ]
+
+    @Test(arguments: cases)
+    func readsWholeInput(_ testCase: Case) {
+        check(testCase, splits: [])
+    }
+
+    /// Feeding the input split at every byte gives the same result.
+    @Test(arguments: cases.filter { $0.wire.utf8.count < 200 })
+    func readsInputSplitAtEveryByte(_ testCase: Case) {
+        for split in 0...testCase.wire.utf8.count { check(testCase, splits: [split]) }
+    }
+
+    private func check(_ testCase: Case, splits: [Int]) {
+        var reader = DotDataReader()
+        var output = ByteBuffer()
+        let bytes = Array(testCase.wire.utf8)
+        var input = ByteBuffer()
+        var completion: DotDataReader.Completion?
+        var start = 0
+        for end in splits + [bytes.count] where completion == nil {
+            input.writeBytes(bytes[start..<end])
+            start = end
+            completion = reader.consume(&input, into: &output)
+        }
+        input.writeBytes(bytes[start...])
+        #expect(completion != nil, "end of data not found")
+        #expect(completion?.violation == testCase.violation)
+        if let content = testCase.content { #expect(String(buffer: output) == content) }
+        #expect(String(buffer: input) == testCase.rest)
+    }
+
+    @Test func oversizeMessageIsReadToTheEnd() {
+        var limits = SMTPLimits()
+        limits.maxMessageSize = 10
+        var reader = DotDataReader(limits: limits)
+        var input = ByteBuffer(string: "0123456789\r\nmore text\r\n.\r\nQUIT\r\n")
+        var output = ByteBuffer()
+        let completion = reader.consume(&input, into: &output)
+        #expect(completion?.exceedsSizeLimit == true)
+        #expect(completion?.size == 23)
+        #expect(String(buffer: input) == "QUIT\r\n")
+        #expect(output.readableBytes <= 12)
+    }
+
+    @Test func stufferAndReaderRoundTrip() {
+        let texts = ["plain\r\n", ".starts with dot\r\n..two\r\n", "no final newline", "", ".\r\n.\r\n", "a\r\n.b\r\n"]
+        for text in texts {
+            var stuffer = DotStuffer()
+            var wire = ByteBuffer()
+            // Split the text into two chunks to exercise state across chunks.
+            let bytes = Array(text.utf8)
+            let middle = bytes.count / 2
+            stuffer.stuff(ByteBuffer(bytes: bytes[..<middle]), into: &wire)
+            stuffer.stuff(ByteBuffer(bytes: bytes[middle...]), into: &wire)
+            stuffer.finish(into: &wire)
+            var reader = DotDataReader()
+            var output = ByteBuffer()
+            let completion = reader.consume(&wire, into: &output)
+            #expect(completion?.violation == nil)
+            let expected = text.isEmpty || text.hasSuffix("\r\n") ? text : text + "\r\n"
+            #expect(String(buffer: output) == expected, "\(text.debugDescription)")
+            #expect(wire.readableBytes == 0)
+        }
+    }
+
+    @Test func stufferDoublesLeadingDots() {
+        var stuffer = DotStuffer()
+        var wire = ByteBuffer()
+        stuffer.stuff(ByteBuffer(string: ".a\r\nb.\r\n."), into: &wire)
+        stuffer.stuff(ByteBuffer(string: "c\r\n"), into: &wire)
+        stuffer.finish(into: &wire)
+        #expect(String(buffer: wire) == "..a\r\nb.\r\n..c\r\n.\r\n")
+    }
+}
+
+struct ChunkTextValidatorTests {
+    static let cases: [([String], MessageTextViolation?)] = [
+        (["a\r\nb\r\n"], nil),
+        (["a\r", "\nb\r\n"], nil),
+        (["a\nb\r\n"], .bareLineFeed),
+        (["a\r", "b\r\n"], .bareCarriageReturn),
+        (["a\r"], .bareCarriageReturn),
+        (["a\0\r\n"], .nulCharacter),
+        (["\r\n.\n"], .bareLineFeed),
+        ([String(repeating: "x", count: 998) + "\r\n"], nil),
+        ([String(repeating: "x", count: 600), String(repeating: "x", count: 399) + "\r\n"], .lineTooLong),
+    ]
+
+    @Test(arguments: cases)
+    func validatesChunks(_ chunks: [String], _ expected: MessageTextViolation?) {
+        var validator = ChunkTextValidator()
+        for chunk in chunks { validator.check(ByteBuffer(string: chunk)) }
+        validator.finish()
+        #expect(validator.violation == expected)
+    }
+}

@@ -1,0 +1,62 @@
+import NIOCore
+import SMTPCore
+import Testing
+
+struct SMTPReplyTests {
+    @Test func encodesMultilineWithEnhancedCodes() {
+        var buffer = ByteBuffer()
+        SMTPReply(250, EnhancedStatusCode(2, 0, 0), ["first", "second"]).write(into: &buffer)
+        SMTPReply(220, nil, "host ESMTP").write(into: &buffer)
+        #expect(String(buffer: buffer) == "250-2.0.0 first\r\n250 2.0.0 second\r\n220 host ESMTP\r\n")
+    }
+
+    static let replies: [SMTPReply] = [
+        SMTPReply(220, nil, "mx.example ESMTP"),
+        SMTPReply(250, nil, ["mx.example greets you", "PIPELINING", "SIZE 100", "8BITMIME"]),
+        SMTPReply(550, EnhancedStatusCode(5, 7, 1), "Relay access denied"),
+        SMTPReply(451, EnhancedStatusCode(4, 3, 0), ["try", "again"]),
+        SMTPReply(354, nil, "go ahead"),
+    ]
+
+    @Test(arguments: replies)
+    func parsesWhatItEncodes(_ reply: SMTPReply) throws {
+        var buffer = ByteBuffer()
+        reply.write(into: &buffer)
+        let bytes = Array(buffer.readableBytesView)
+        for split in 0...bytes.count {
+            var parser = SMTPReplyParser()
+            var input = ByteBuffer(bytes: bytes[..<split])
+            var parsed = try parser.parse(&input)
+            input.writeBytes(bytes[split...])
+            if parsed == nil { parsed = try parser.parse(&input) }
+            #expect(parsed == reply)
+        }
+    }
+
+    @Test func toleratesBareLineFeedsFromServers() throws {
+        var parser = SMTPReplyParser()
+        var input = ByteBuffer(string: "250-one\n250 two\n")
+        #expect(try parser.parse(&input) == SMTPReply(250, nil, ["one", "two"]))
+    }
+
+    static let malformed: [String] = ["hello\r\n", "25\r\n", "250-a\r\n251 b\r\n", "250_x\r\n", "999 x\r\n"]
+
+    @Test(arguments: malformed)
+    func refusesMalformedReplies(_ text: String) {
+        var parser = SMTPReplyParser()
+        var input = ByteBuffer(string: text)
+        #expect(throws: SMTPSyntaxError.self) {
+            while try parser.parse(&input) == nil, input.readableBytes > 0 {}
+        }
+    }
+
+    @Test func parsesParameters() throws {
+        let parameters = try ESMTPParameters.parse("SIZE=10 body=8BITMIME SMTPUTF8")
+        #expect(parameters["size"] == "10")
+        #expect(parameters["BODY"] == "8BITMIME")
+        #expect(parameters.contains("SMTPUTF8"))
+        #expect(parameters.description == "SIZE=10 BODY=8BITMIME SMTPUTF8")
+        #expect(throws: SMTPSyntaxError.self) { try ESMTPParameters.parse("-BAD=1") }
+        #expect(throws: SMTPSyntaxError.self) { try ESMTPParameters.parse("A=b=c") }
+    }
+}
