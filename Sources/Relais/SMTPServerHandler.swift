@@ -90,7 +90,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             return
         }
         admitted = true
-        scheduleTimeoutCheck(context, in: configuration.commandTimeout)
+        scheduleTimeoutCheck(context, in: checkInterval)
         if configuration.greetingDelay > .zero && !session.relayAllowed {
             mode = .awaitingGreeting
             context.eventLoop.assumeIsolated().scheduleTask(in: configuration.greetingDelay) { [self] in
@@ -363,16 +363,20 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
+    /// Checks come at least this often, so a switch between command and
+    /// data mode is noticed whichever timeout is shorter.
+    private var checkInterval: TimeAmount { min(configuration.commandTimeout, configuration.dataTimeout) }
+
     private func checkTimeout(_ context: ChannelHandlerContext) {
         let limit: TimeAmount
         switch mode {
         case .closed: return
-        case .awaitingSpool: return scheduleTimeoutCheck(context, in: configuration.commandTimeout)
+        case .awaitingSpool: return scheduleTimeoutCheck(context, in: checkInterval)
         case .data, .chunk: limit = configuration.dataTimeout
         case .commands, .awaitingGreeting: limit = configuration.commandTimeout
         }
         let idle = NIODeadline.now() - lastActivity
-        guard idle >= limit else { return scheduleTimeoutCheck(context, in: limit - idle) }
+        guard idle >= limit else { return scheduleTimeoutCheck(context, in: min(limit - idle, checkInterval)) }
         services.logger.info("timeout", metadata: ["client": "\(clientIP)"])
         send(.timeout)
         close(context)
