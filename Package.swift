@@ -42,6 +42,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
+        .testTarget(name: "RelaisTests", dependencies: ["Relais", "SMTPCore"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -7,8 +7,11 @@ import smtplib
 import subprocess
 import time
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def split_trace(delivered: bytes) -> tuple[bytes, bytes]:
@@ -122,3 +125,21 @@ def test_queue_survives_restart(start_relay, tmp_path):
         time.sleep(0.05)
     assert second.spool_files() == []
     assert "resuming queue" in second.log
+
+
+def test_examples_first_message(relay):
+    result = subprocess.run(["python3", str(EXAMPLES / "send_first_message.py"), f"127.0.0.1:{relay.port}"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stderr
+    assert "refused recipients: none" in result.stdout
+    [delivered] = relay.maildir_messages(1)
+    assert b"Subject: My first message through Relais\r\n" in delivered
+
+
+def test_swaks_sends_the_example_file(relay):
+    result = subprocess.run(["swaks", "--server", f"127.0.0.1:{relay.port}", "--to", "bob@example.com",
+                             "--from", "alice@example.org", "--data", str(EXAMPLES / "first-message.eml")],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout
+    [delivered] = relay.maildir_messages(1)
+    assert b"this message went through Relais" in delivered

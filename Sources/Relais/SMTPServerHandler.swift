@@ -157,6 +157,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     private func greet(_ context: ChannelHandlerContext) {
         mode = .commands
         send(session.greeting)
+        closeIfDrained(context)
         flush(context)
     }
 

@@ -128,6 +128,7 @@ struct SMTPServerSession {
     private mutating func mail(_ sender: ReversePath, _ parameters: ESMTPParameters) -> Action {
         guard helo != nil else { return .reply(.needHelo) }
         guard transaction == nil else { return .reply(.nestedMail) }
+        if !usedEHLO, let first = parameters.parameters.first { return .reply(.unsupportedParameter(first.keyword)) }
         var declaredSize: Int?
         for parameter in parameters.parameters {
             switch parameter.keyword {

@@ -1,11 +1,14 @@
 import NIOCore
 import SMTPCore
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Everything the SMTP listener and the queue need to know, after the command
 /// line (and, later, the Lua configuration) have been read. Defaults are the
 /// embedded policy: loopback only, relaying for loopback clients.
 public struct ServerConfiguration: Sendable {
-    public var hostname: String = "localhost"
+    public var hostname: String = ServerConfiguration.systemHostname()
     public var listen: [String] = ["127.0.0.1:2525"]
     public var dataDirectory: String = "relais-data"
     public var limits = SMTPLimits()
@@ -30,6 +33,14 @@ public struct ServerConfiguration: Sendable {
 
     public var spoolDirectory: String { dataDirectory + "/spool" }
     public var maildirDirectory: String { dataDirectory + "/mail" }
+
+    /// The machine's host name, as `gethostname(2)` gives it.
+    public static func systemHostname() -> String {
+        var name = [CChar](repeating: 0, count: 256)
+        guard gethostname(&name, name.count - 1) == 0 else { return "localhost" }
+        let text = String(decoding: name.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return text.isEmpty ? "localhost" : text
+    }
 
     /// Parses `HOST:PORT` or `[IPv6]:PORT`.
     public static func socketAddress(_ text: String) throws -> SocketAddress {
