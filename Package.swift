@@ -42,7 +42,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
-        .testTarget(name: "RelaisTests", dependencies: ["Relais", "SMTPCore"]),
+        .testTarget(name: "RelaisTests", dependencies: ["Relais", "SMTPCore", "CLua", "COpenSSL"]),
     ],
     swiftLanguageModes: [.v6]
 )
