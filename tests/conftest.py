@@ -134,6 +134,12 @@ class Dialog:
         self.send(b"EHLO client.test\r\n")
         return self.replies(1)
 
+    def start_data(self):
+        """Sends a one-recipient envelope and DATA; returns after the 354."""
+        self.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
+        replies = self.replies(3)
+        assert replies.endswith(b"354 End data with <CR><LF>.<CR><LF>\r\n"), replies
+
     def close(self):
         self.sock.close()
 

@@ -1,5 +1,6 @@
 """Byte-exact dialogues with the real server: pipelining, BDAT, limits,
 bare CR/LF (SMTP smuggling), early talkers, error and connection limits."""
+import re
 import socket
 import time
 
@@ -102,8 +103,7 @@ SMUGGLING = {
 def test_smuggling_variants_are_refused_after_the_real_end(name, relay, dialog):
     d = dialog()
     d.ehlo()
-    d.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
-    d.replies(3)
+    d.start_data()
     smuggled = b"MAIL FROM:<evil@example.org>\r\nRCPT TO:<victim@example.com>\r\nDATA\r\nforged\r\n"
     d.send(b"Subject: x\r\n\r\ntext" + SMUGGLING[name] + smuggled + b".\r\nNOOP\r\n")
     reply = d.replies(2)
@@ -138,12 +138,10 @@ def test_longest_command_line_is_accepted(dialog):
 def test_text_line_limit(relay, dialog):
     d = dialog()
     d.ehlo()
-    d.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
-    d.replies(3)
+    d.start_data()
     d.send(b"Subject: x\r\n\r\n" + b"y" * 998 + b"\r\n.\r\n")
     assert d.replies(1).startswith(b"250 2.0.0 Ok: queued as ")
-    d.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
-    d.replies(3)
+    d.start_data()
     d.send(b"Subject: x\r\n\r\n" + b"y" * 999 + b"\r\n.\r\n")
     assert d.replies(1) == b"550 5.6.0 Message refused: line longer than 1000 octets\r\n"
 
@@ -224,8 +222,7 @@ def test_data_timeout(start_relay):
     relay = start_relay("--data-timeout", "0.5")
     d = Dialog(relay.port)
     d.ehlo()
-    d.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
-    d.replies(3)
+    d.start_data()
     d.send(b"Subject: slow\r\n")
     assert d.replies(1) == b"421 4.4.2 Error: timeout exceeded; closing connection\r\n"
     assert relay.maildir_messages(0, timeout=0.3) == []
@@ -257,12 +254,10 @@ def test_per_ip_limit_applies_outside_relay_networks(start_relay):
 def test_mail_loop_is_refused(relay, dialog):
     d = dialog()
     d.ehlo()
-    d.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
-    d.replies(3)
+    d.start_data()
     d.send(b"Received: from x by y; Sun, 29 Nov 2026 00:00:00 +0000\r\n" * 101 + b"\r\nloop\r\n.\r\n")
     assert d.replies(1) == b"554 5.4.6 Error: too many Received headers; mail loop\r\n"
-    d.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
-    d.replies(3)
+    d.start_data()
     d.send(b"Received: from x by y; Sun, 29 Nov 2026 00:00:00 +0000\r\n" * 100 + b"\r\nfine\r\n.\r\n")
     assert d.replies(1).startswith(b"250 2.0.0 Ok: queued as ")
 
@@ -299,8 +294,7 @@ def test_helo_dialogue(dialog):
 def test_graceful_stop_finishes_transaction_in_flight(relay, dialog):
     busy = dialog()
     busy.ehlo()
-    busy.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n")
-    busy.replies(3)
+    busy.start_data()
     idle = dialog()
     relay.process.terminate()
     assert idle.replies(1) == b"421 4.3.2 Service shutting down; try again later\r\n"
@@ -311,3 +305,30 @@ def test_graceful_stop_finishes_transaction_in_flight(relay, dialog):
     assert relay.process.wait(timeout=10) == 0
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", relay.port), timeout=1)
+
+
+def test_dialogue_sent_one_byte_at_a_time(relay, dialog):
+    """The server frames input the same however the bytes are split."""
+    d = dialog()
+    d.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    session = (b"EHLO client.test\r\nMAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com>\r\nDATA\r\n"
+               b"Subject: slow\r\n\r\n..dot\r\n.\r\nBDAT 5\r\nxxxxxNOOP\r\nQUIT\r\n")
+    for byte in session:
+        d.send(bytes([byte]))
+    out = d.replies(8)
+    assert out.startswith(EHLO_REPLY + b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n"
+                          b"250 2.0.0 Ok: queued as ")
+    assert out.endswith(b"503 5.5.1 Error: need MAIL command\r\n250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n")
+    [message] = relay.maildir_messages(1)
+    assert message.endswith(b"Subject: slow\r\n\r\n.dot\r\n")
+
+
+def test_ipv6_listener(start_relay):
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6")
+    relay = start_relay("--listen", "[::1]:0")
+    ports = re.findall(r"address=::1:(\d+)", relay.log)
+    if not ports:
+        pytest.skip("::1 not available here")
+    with socket.create_connection(("::1", int(ports[0])), timeout=5) as sock:
+        assert sock.recv(100) == b"220 relay.test ESMTP Relais\r\n"

@@ -44,14 +44,21 @@ extension Envelope {
     /// Splits a spool file into its envelope and the message content.
     static func decode(spoolFile: ByteBuffer) throws -> (Envelope, ByteBuffer) {
         guard let newline = spoolFile.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
-            throw ConfigurationError("spool file has no envelope line")
+            throw SpoolFileError("spool file has no envelope line")
         }
         var file = spoolFile
         guard let line = file.readSlice(length: newline - file.readerIndex) else {
-            throw ConfigurationError("spool file is truncated")
+            throw SpoolFileError("spool file is truncated")
         }
         file.moveReaderIndex(forwardBy: 1)
         let envelope = try JSONDecoder().decode(Envelope.self, from: Data(line.readableBytesView))
         return (envelope, file)
     }
+}
+
+/// A spool file that cannot be read back as envelope and message; the file is
+/// moved aside, never deleted.
+struct SpoolFileError: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
 }
