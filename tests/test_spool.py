@@ -2,6 +2,7 @@
 import shutil
 import smtplib
 import subprocess
+import time
 
 import pytest
 
@@ -54,3 +55,40 @@ def test_full_disk_answers_452_and_keeps_earlier_mail(start_relay, small_disk):
     assert b"Subject: small" in kept
     assert relay.spool_files() == []
     assert list((relay.data_dir / "spool" / "tmp").iterdir()) == []
+
+
+def test_failed_delivery_keeps_message_in_spool_until_it_succeeds(start_relay, tmp_path):
+    data = tmp_path / "deferred"
+    relay = start_relay(data_dir=data)
+    new = data / "mail" / "new"
+    new.rmdir()
+    new.write_text("not a folder")
+    send(relay.port, b"Subject: deferred\r\n\r\nwaits in the spool\r\n")
+    for _ in range(100):
+        if "delivery deferred" in relay.log:
+            break
+        time.sleep(0.05)
+    assert "delivery deferred" in relay.log
+    assert len(relay.spool_files()) == 1
+    relay.stop()
+    new.unlink()
+    new.mkdir()
+    second = start_relay(data_dir=data)
+    [delivered] = second.maildir_messages(1)
+    assert delivered.endswith(b"Subject: deferred\r\n\r\nwaits in the spool\r\n")
+    assert list((data / "mail" / "tmp").iterdir()) == []
+
+
+def test_corrupt_spool_file_is_moved_aside(start_relay, tmp_path):
+    data = tmp_path / "corrupt"
+    (data / "spool" / "queue").mkdir(parents=True)
+    (data / "spool" / "queue" / "HOM0000000001").write_bytes(b"{not json\nSubject: x\r\n\r\n")
+    relay = start_relay(data_dir=data)
+    corrupt = data / "spool" / "corrupt" / "HOM0000000001"
+    for _ in range(100):
+        if corrupt.exists():
+            break
+        time.sleep(0.05)
+    assert corrupt.read_bytes() == b"{not json\nSubject: x\r\n\r\n"
+    assert relay.spool_files() == []
+    assert "queued message is corrupt" in relay.log
