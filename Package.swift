@@ -18,6 +18,11 @@ let package = Package(
         .systemLibrary(name: "CLua", pkgConfig: "lua5.4", providers: [.apt(["liblua5.4-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "openssl", providers: [.apt(["libssl-dev"])]),
         .target(name: "CSystemShims"),
+        .target(name: "CLuaBridge", dependencies: ["CLua"]),
+        .target(
+            name: "RelaisLua",
+            dependencies: ["CLuaBridge", "CLua"]
+        ),
         .target(
             name: "SMTPCore",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
@@ -26,6 +31,7 @@ let package = Package(
             name: "Relais",
             dependencies: [
                 "SMTPCore",
+                "RelaisLua",
                 "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -42,6 +48,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
+        .testTarget(name: "RelaisLuaTests", dependencies: ["RelaisLua"]),
         .testTarget(name: "RelaisTests", dependencies: ["Relais", "SMTPCore", "CLua", "COpenSSL"]),
     ],
     swiftLanguageModes: [.v6]

@@ -1,0 +1,119 @@
+import CLua
+import CLuaBridge
+
+/// A Swift object that Lua scripts use like a table: `obj.field`,
+/// `obj.field = value` and `obj:method(...)` all call back into Swift.
+/// The state keeps the object alive while Lua holds it.
+public protocol LuaObject: AnyObject {
+    /// Shown by `tostring(obj)`.
+    var luaTypeName: String { get }
+    /// Names callable as `obj:name(...)`.
+    var luaMethodNames: Set<String> { get }
+    /// `obj.name`; return `.nil` for unknown fields.
+    func luaField(_ name: String, state: LuaState) throws -> LuaValue
+    /// `obj.name = value`; throw to refuse (the script gets a Lua error).
+    func luaSetField(_ name: String, _ value: LuaValue, state: LuaState) throws
+    /// `obj:name(arguments...)`; returns the results.
+    func luaCall(_ method: String, _ arguments: [LuaValue], state: LuaState) throws -> [LuaValue]
+}
+
+extension LuaObject {
+    public func luaSetField(_ name: String, _ value: LuaValue, state: LuaState) throws {
+        throw LuaError("\(luaTypeName).\(name) cannot be assigned")
+    }
+}
+
+/// The ids of the Swift functions behind the shared object metatable.
+struct ObjectFunctionIDs {
+    var metatableReference: Int32
+    var methodCaller: Int32
+}
+
+extension LuaState {
+    /// Pushes `object` as a userdata; returns its id (valid while Lua holds it).
+    @discardableResult
+    public func push(object: any LuaObject) -> Int {
+        let id = nextObjectID
+        nextObjectID += 1
+        objects[id] = object
+        pushObject(id: id)
+        return id
+    }
+
+    public func object(_ id: Int) -> (any LuaObject)? { objects[id] }
+
+    func pushObject(id: Int) {
+        guard objects[id] != nil else { return lua_pushnil(L) }
+        let block = lua_newuserdatauv(L, MemoryLayout<Int>.size, 0)
+        block?.storeBytes(of: id, as: Int.self)
+        lua_rawgeti(L, relais_lua_registryindex(), lua_Integer(objectMetatable().metatableReference))
+        lua_setmetatable(L, -2)
+    }
+
+    func objectID(at index: Int32) -> Int? {
+        guard lua_getmetatable(L, index) != 0 else { return nil }
+        lua_rawgeti(L, relais_lua_registryindex(), lua_Integer(objectMetatable().metatableReference))
+        let isOurs = lua_rawequal(L, -1, -2) != 0
+        pop(2)
+        guard isOurs, let block = lua_touserdata(L, index) else { return nil }
+        return block.load(as: Int.self)
+    }
+
+    private func objectArgument(_ index: Int32) throws -> any LuaObject {
+        guard let id = objectID(at: index), let object = objects[id] else {
+            throw LuaError("expected a relais object (use ':' to call methods)")
+        }
+        return object
+    }
+
+    /// The metatable every Swift object shares, created on first use.
+    private func objectMetatable() -> ObjectFunctionIDs {
+        if let ids = objectFunctions { return ids }
+        lua_createtable(L, 0, 4)
+        let table = lua_absindex(L, -1)
+        func set(_ name: String, _ function: @escaping SwiftFunction) {
+            pushFunction(function)
+            lua_setfield(L, table, name)
+        }
+        set("__index") { state in
+            let object = try state.objectArgument(1)
+            guard let name = state.argument(2).stringValue else { state.push(.nil); return 1 }
+            if object.luaMethodNames.contains(name) {
+                state.push(name)
+                relais_lua_push_swift_closure(state.L, state.objectFunctions?.methodCaller ?? -1)
+            } else {
+                state.push(try object.luaField(name, state: state))
+            }
+            return 1
+        }
+        set("__newindex") { state in
+            let object = try state.objectArgument(1)
+            guard let name = state.argument(2).stringValue else { throw LuaError("field names are strings") }
+            try object.luaSetField(name, state.argument(3), state: state)
+            return 0
+        }
+        set("__gc") { state in
+            if let id = state.objectID(at: 1) { state.objects[id] = nil }
+            return 0
+        }
+        set("__tostring") { state in
+            state.push(try state.objectArgument(1).luaTypeName)
+            return 1
+        }
+        lua_pushstring(L, "relais object")
+        lua_setfield(L, table, "__metatable")
+        let reference = luaL_ref(L, relais_lua_registryindex())
+        functions.append { state in
+            lua_pushvalue(state.L, relais_lua_upvalueindex(2))
+            let method = state.popString()
+            let object = try state.objectArgument(1)
+            let arguments = state.argumentCount > 1 ? (2...state.argumentCount).map { state.argument($0) } : []
+            let results = try object.luaCall(method, arguments, state: state)
+            for result in results { state.push(result) }
+            return results.count
+        }
+        let ids = ObjectFunctionIDs(metatableReference: reference, methodCaller: Int32(functions.count - 1))
+        objectFunctions = ids
+        return ids
+    }
+}
