@@ -66,6 +66,13 @@ class Relay:
                 return [f.read_bytes() for f in files]
             time.sleep(0.05)
 
+    def wait_spool_empty(self, timeout: float = 10.0) -> list[Path]:
+        """Waits until delivery has removed every queued file; returns what is left."""
+        deadline = time.time() + timeout
+        while self.spool_files() and time.time() < deadline:
+            time.sleep(0.05)
+        return self.spool_files()
+
     def spool_files(self) -> list[Path]:
         queue = self.data_dir / "spool" / "queue"
         return sorted(queue.iterdir()) if queue.exists() else []

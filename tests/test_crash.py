@@ -54,10 +54,7 @@ def test_sigkill_loses_no_acknowledged_message(start_relay, tmp_path):
         source.kill()
         source.wait()
     final = start_relay(data_dir=data)
-    deadline = time.time() + 30
-    while final.spool_files() and time.time() < deadline:
-        time.sleep(0.1)
-    assert final.spool_files() == []
+    assert final.wait_spool_empty(timeout=30) == []
     delivered = delivered_numbers(final)
     assert len(acked) > 100, "the test did not send enough to mean anything"
     print(f"acknowledged {len(acked)}, delivered {len(delivered)} numbered messages, "

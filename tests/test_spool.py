@@ -53,7 +53,7 @@ def test_full_disk_answers_452_and_keeps_earlier_mail(start_relay, small_disk):
     assert refused.value.smtp_error == b"4.3.1 Error: insufficient system storage; try again later"
     [kept] = relay.maildir_messages(1)
     assert b"Subject: small" in kept
-    assert relay.spool_files() == []
+    assert relay.wait_spool_empty() == []
     assert list((relay.data_dir / "spool" / "tmp").iterdir()) == []
 
 

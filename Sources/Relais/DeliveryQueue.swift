@@ -20,12 +20,14 @@ public final class DeliveryQueue: Sendable {
     private let threadPool: NIOThreadPool
     private let deliverer: GroupCommitQueue<Item>
 
-    public init(spool: Spool, maildir: Maildir, threadPool: NIOThreadPool, timerLoop: any EventLoop,
-                retryDelay: TimeAmount = .seconds(60), logger: Logger) {
+    /// `defaultRoute` serves messages queued without stored routes.
+    public init(spool: Spool, hostname: String, defaultRoute: [RouteTarget], threadPool: NIOThreadPool,
+                timerLoop: any EventLoop, retryDelay: TimeAmount = .seconds(60), logger: Logger) {
         self.spool = spool
         self.threadPool = threadPool
         self.deliverer = GroupCommitQueue(threadPool: threadPool) { queue, batch in
-            let retries = MaildirDelivery(spool: spool, maildir: maildir, logger: logger).deliver(batch)
+            let delivery = MaildirDelivery(spool: spool, hostname: hostname, defaultRoute: defaultRoute, logger: logger)
+            let retries = delivery.deliver(batch)
             for item in retries {
                 timerLoop.scheduleTask(in: retryDelay) { queue.submit(item) }
             }
@@ -52,12 +54,26 @@ public final class DeliveryQueue: Sendable {
 }
 
 /// One batch of local deliveries, run on the thread pool: read what is not in
-/// memory, write all maildir files with one flush, then forget the delivered
-/// messages in the spool. Returns the items to try again later.
+/// memory, write one file per message and maildir its recipients are routed
+/// to, all with one flush, then forget the delivered messages in the spool.
+/// Returns the items to try again later.
 struct MaildirDelivery {
     let spool: Spool
-    let maildir: Maildir
+    let hostname: String
+    let defaultRoute: [RouteTarget]
     let logger: Logger
+
+    /// The maildirs a message goes to: the first target of each recipient's route.
+    func maildirs(for envelope: Envelope) -> [String] {
+        var folders: [String] = []
+        for index in envelope.recipients.indices {
+            let targets = envelope.routes.flatMap { index < $0.count ? $0[index] : nil } ?? defaultRoute
+            if case .maildir(let path)? = targets.first ?? defaultRoute.first, !folders.contains(path) {
+                folders.append(path)
+            }
+        }
+        return folders
+    }
 
     func deliver(_ batch: [DeliveryQueue.Item]) -> [DeliveryQueue.Item] {
         var loaded: [(item: DeliveryQueue.Item, envelope: Envelope, content: ByteBuffer)] = []
@@ -81,9 +97,28 @@ struct MaildirDelivery {
                 }
             }
         }
-        let results = DurableFiles.write(loaded.map { maildir.pendingFile(for: $0.envelope, content: $0.content) })
-        for (entry, result) in zip(loaded, results) {
+        var files: [DurableFiles.PendingFile] = []
+        var owners: [Int] = []
+        var failures: [Int: SystemCallError] = [:]
+        for (index, entry) in loaded.enumerated() {
+            for folder in maildirs(for: entry.envelope) {
+                do {
+                    let maildir = try Maildir(root: folder, hostname: hostname)
+                    files.append(maildir.pendingFile(for: entry.envelope, content: entry.content))
+                    owners.append(index)
+                } catch let error as SystemCallError {
+                    failures[index] = error
+                } catch {
+                    failures[index] = SystemCallError("maildir", folder, errno: EIO)
+                }
+            }
+        }
+        for (owner, result) in zip(owners, DurableFiles.write(files)) {
+            if case .failure(let error) = result { failures[owner] = error }
+        }
+        for (index, entry) in loaded.enumerated() {
             let delay = String(format: "%.3f", Date().timeIntervalSince1970 - entry.envelope.receivedAt)
+            let result: Result<Void, SystemCallError> = failures[index].map { .failure($0) } ?? .success(())
             switch result {
             case .success:
                 if let error = spool.remove(entry.envelope.id) {
@@ -91,7 +126,8 @@ struct MaildirDelivery {
                                  metadata: ["id": "\(entry.envelope.id)", "error": "\(error)"])
                 }
                 logger.info("delivered", metadata: [
-                    "id": "\(entry.envelope.id)", "to": "maildir", "recipients": "\(entry.envelope.recipients.count)",
+                    "id": "\(entry.envelope.id)", "to": "\(maildirs(for: entry.envelope).joined(separator: ","))",
+                    "recipients": "\(entry.envelope.recipients.count)",
                     "delay": "\(delay)s",
                 ])
             case .failure(let error):

@@ -15,9 +15,15 @@ public struct Envelope: Codable, Sendable, Equatable {
     public var receivedAt: Double
     public var clientIP: String
     public var helo: String
+    /// For each recipient, in the same order, the targets the route hook
+    /// chose (failover order); nil in files written before routing existed.
+    public var routes: [[RouteTarget]]?
+    /// Recipients the route hook refused after DATA, for the bounce.
+    public var refused: [RefusedRecipient]?
 
     public init(id: String, sender: String, recipients: [String], smtpUTF8: Bool, body: String?,
-                receivedAt: Double, clientIP: String, helo: String) {
+                receivedAt: Double, clientIP: String, helo: String, routes: [[RouteTarget]]? = nil,
+                refused: [RefusedRecipient]? = nil) {
         self.id = id
         self.sender = sender
         self.recipients = recipients
@@ -26,7 +32,15 @@ public struct Envelope: Codable, Sendable, Equatable {
         self.receivedAt = receivedAt
         self.clientIP = clientIP
         self.helo = helo
+        self.routes = routes
+        self.refused = refused?.isEmpty == true ? nil : refused
     }
+}
+
+/// A recipient refused by the route hook, and the reply that said so.
+public struct RefusedRecipient: Codable, Sendable, Equatable {
+    public var recipient: String
+    public var reply: String
 }
 
 // MARK: - Encoding

@@ -5,61 +5,137 @@ import NIOPosix
 import SMTPCore
 
 /// The running relay: SMTP listeners on a multi-threaded event loop group,
-/// the spool and the delivery queue on a thread pool. `start` binds and
-/// resumes the queue; `stop` stops accepting, lets transactions in flight
-/// finish, and closes everything.
+/// the policy (one Lua state per loop), the spool and the delivery queue on
+/// a thread pool. `start` binds and resumes the queue; `reload` swaps in a
+/// new policy generation; `stop` lets transactions in flight finish.
 public final class RelaisServer: Sendable {
-    public let configuration: ServerConfiguration
+    private let source: PolicySource
+    private let overrides: PolicySettings
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let threadPool: NIOThreadPool
+    private let store: PolicyStore
     private let tracker: ConnectionTracker
-    private let listeners = NIOLockedValueBox<[any Channel]>([])
+    private let listeners = NIOLockedValueBox<[String: any Channel]>([:])
+    private let services = NIOLockedValueBox<ServerServices?>(nil)
+    /// Serialises reloads (SIGHUP and file changes may coincide).
+    private let reloading = NIOLock()
 
-    public init(configuration: ServerConfiguration, logger: Logger) {
-        self.configuration = configuration
+    /// Loads the policy; throws with `file:line` when it does not load.
+    public init(source: PolicySource, overrides: PolicySettings = PolicySettings(), logger: Logger) throws {
+        self.source = source
+        self.overrides = overrides
         self.logger = logger
-        self.group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        self.group = group
         self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        do {
+            let generation = try PolicyGeneration.load(source, overrides: overrides, base: ServerConfiguration(),
+                                                       loops: Array(group.makeIterator()), number: 1, logger: logger)
+            self.store = PolicyStore(generation)
+        } catch {
+            try? group.syncShutdownGracefully()
+            throw error
+        }
+        let configuration = store.generation.configuration
         self.tracker = ConnectionTracker(maxConnections: configuration.maxConnections,
                                          maxPerIP: configuration.maxConnectionsPerIP)
     }
 
+    public var generation: PolicyGeneration { store.generation }
+
     /// Opens the spool and maildir, resumes queued deliveries and binds every
     /// listener. Returns the bound addresses (useful with port 0).
+    @discardableResult
     public func start() throws -> [SocketAddress] {
         threadPool.start()
+        let configuration = store.generation.configuration
         let spool = try Spool(root: configuration.spoolDirectory, threadPool: threadPool)
-        let maildir = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
-        let queue = DeliveryQueue(spool: spool, maildir: maildir, threadPool: threadPool,
+        _ = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
+        let queue = DeliveryQueue(spool: spool, hostname: configuration.hostname,
+                                  defaultRoute: configuration.effectiveDefaultRoute, threadPool: threadPool,
                                   timerLoop: group.next(), logger: logger)
         queue.resume(logger: logger)
-        let services = ServerServices(configuration: configuration, spool: spool, queue: queue,
-                                      tracker: tracker, logger: logger)
-        var bound: [SocketAddress] = []
-        for text in configuration.listen {
-            let address = try ServerConfiguration.socketAddress(text)
-            let channel = try ServerBootstrap(group: group)
-                .serverChannelOption(.backlog, value: 1024)
-                .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
-                .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
-                .childChannelInitializer { channel in
-                    channel.eventLoop.makeCompletedFuture {
-                        let remote = channel.remoteAddress
-                        let handler = SMTPServerHandler(services: services, clientIP: remote?.ipAddress ?? "unknown",
-                                                        clientPort: remote?.port ?? 0)
-                        try channel.pipeline.syncOperations.addHandler(handler)
-                    }
+        services.withLockedValue {
+            $0 = ServerServices(store: store, spool: spool, queue: queue, tracker: tracker, logger: logger)
+        }
+        logger.info("policy loaded", metadata: generationMetadata(store.generation))
+        return try configuration.listen.compactMap { try bind($0) }
+    }
+
+    private func bind(_ text: String) throws -> SocketAddress? {
+        guard let services = services.withLockedValue({ $0 }) else { return nil }
+        let address = try ServerConfiguration.socketAddress(text)
+        let channel = try ServerBootstrap(group: group)
+            .serverChannelOption(.backlog, value: 1024)
+            .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
+            .childChannelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(services: services, channel: channel))
                 }
-                .bind(to: address)
-                .wait()
-            listeners.withLockedValue { $0.append(channel) }
-            if let local = channel.localAddress {
-                bound.append(local)
-                logger.info("listening", metadata: ["address": "\(local.ipAddress ?? text):\(local.port ?? 0)"])
+            }
+            .bind(to: address)
+            .wait()
+        listeners.withLockedValue { $0[text] = channel }
+        guard let local = channel.localAddress else { return nil }
+        logger.info("listening", metadata: ["address": "\(local.ipAddress ?? text):\(local.port ?? 0)"])
+        return local
+    }
+
+    /// Loads the policy again. On success new transactions use it, and
+    /// listeners follow its `listen` list; on failure the running generation
+    /// stays and the error (with `file:line`) is logged. Blocking.
+    @discardableResult
+    public func reload() -> Bool {
+        reloading.withLock {
+            let current = store.generation
+            let next: PolicyGeneration
+            do {
+                next = try PolicyGeneration.load(source, overrides: overrides, base: ServerConfiguration(),
+                                                 loops: Array(group.makeIterator()), number: current.number + 1, logger: logger)
+            } catch {
+                logger.error("policy reload failed; generation \(current.number) keeps serving", metadata: ["error": "\(error)"])
+                return false
+            }
+            store.replace(with: next)
+            logger.info("policy reloaded", metadata: generationMetadata(next))
+            reconcileListeners(from: current.configuration, to: next.configuration)
+            return true
+        }
+    }
+
+    private func reconcileListeners(from old: ServerConfiguration, to new: ServerConfiguration) {
+        for (setting, changed) in [
+            ("spool", old.spoolDirectory != new.spoolDirectory), ("maildir", old.maildirDirectory != new.maildirDirectory),
+            ("max_connections", old.maxConnections != new.maxConnections),
+            ("max_connections_per_ip", old.maxConnectionsPerIP != new.maxConnectionsPerIP),
+        ] where changed {
+            logger.warning("\(setting) changed; it takes effect after a restart")
+        }
+        let removed = Set(old.listen).subtracting(new.listen)
+        for text in removed {
+            if let channel = listeners.withLockedValue({ $0.removeValue(forKey: text) }) {
+                channel.close(promise: nil)
+                logger.info("stopped listening", metadata: ["address": "\(text)"])
             }
         }
-        return bound
+        for text in new.listen where !old.listen.contains(text) {
+            do {
+                _ = try bind(text)
+            } catch {
+                logger.error("cannot listen on \(text)", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func generationMetadata(_ generation: PolicyGeneration) -> Logger.Metadata {
+        let hooks = HookStage.allCases.compactMap { stage -> String? in
+            let count = generation.hookLocations[stage]?.count ?? 0
+            return count > 0 ? "\(stage.rawValue)=\(count)" : nil
+        }
+        return ["generation": "\(generation.number)", "source": "\(generation.source.displayName)",
+                "hooks": "\(hooks.isEmpty ? "none" : hooks.joined(separator: ","))"]
     }
 
     /// Graceful stop: no new connections; each open one finishes its
@@ -67,14 +143,14 @@ public final class RelaisServer: Sendable {
     /// are closed. Blocking: call from outside the event loops.
     public func stop() {
         let channels = listeners.withLockedValue { channels in
-            defer { channels = [] }
-            return channels
+            defer { channels = [:] }
+            return Array(channels.values)
         }
         for channel in channels { try? channel.close().wait() }
         let open = tracker.channels
         logger.info("stopping", metadata: ["connections": "\(open.count)"])
         for channel in open { channel.pipeline.fireUserInboundEventTriggered(DrainConnectionEvent()) }
-        let deadline = NIODeadline.now() + configuration.shutdownGracePeriod
+        let deadline = NIODeadline.now() + store.generation.configuration.shutdownGracePeriod
         while tracker.count > 0 && NIODeadline.now() < deadline {
             usleep(20_000)
         }
@@ -82,5 +158,15 @@ public final class RelaisServer: Sendable {
         try? threadPool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
         logger.info("stopped")
+    }
+}
+
+extension PolicySource {
+    /// The file path, or the built-in policy's name.
+    public var displayName: String {
+        switch self {
+        case .file(let path): return path
+        case .embedded(let name, _): return "(built-in) \(name)"
+        }
     }
 }

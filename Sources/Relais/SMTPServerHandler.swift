@@ -7,9 +7,9 @@ import SMTPCore
 /// sent to every connection on a graceful stop.
 struct DrainConnectionEvent: Sendable {}
 
-/// What every connection shares: configuration, spool, queue, limits, log.
+/// What every connection shares: the policy, spool, queue, limits, log.
 struct ServerServices: Sendable {
-    var configuration: ServerConfiguration
+    var store: PolicyStore
     var spool: Spool
     var queue: DeliveryQueue
     var tracker: ConnectionTracker
@@ -48,6 +48,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     private let services: ServerServices
     private let clientIP: String
     private let clientPort: Int
+    private let policy: ConnectionPolicy
     private var session: SMTPServerSession
     private var mode: InputMode = .commands
     private var framer: CommandLineFramer
@@ -63,35 +64,40 @@ final class SMTPServerHandler: ChannelInboundHandler {
     private var messagesQueued = 0
     private let connectedAt = NIODeadline.now()
 
-    init(services: ServerServices, clientIP: String, clientPort: Int) {
+    init(services: ServerServices, channel: any Channel) {
         self.services = services
-        self.clientIP = clientIP
-        self.clientPort = clientPort
-        let configuration = services.configuration
-        self.session = SMTPServerSession(
-            hostname: configuration.hostname,
-            relayAllowed: configuration.relayNetworks.contains(ip: clientIP),
-            limits: configuration.limits,
-            maxErrors: configuration.maxErrors
-        )
-        self.framer = CommandLineFramer(maxLength: configuration.limits.commandLineLength)
+        let remote = channel.remoteAddress
+        let local = channel.localAddress
+        self.clientIP = remote?.ipAddress ?? "unknown"
+        self.clientPort = remote?.port ?? 0
+        let info = SessionInfo(id: QueueID.make(), remoteIP: clientIP, remotePort: clientPort,
+                               localIP: local?.ipAddress ?? "", localPort: local?.port ?? 0, relayAllowed: false)
+        self.policy = ConnectionPolicy(store: services.store, loop: channel.eventLoop, info: info, logger: services.logger)
+        self.session = SMTPServerSession(policy: policy)
+        self.framer = CommandLineFramer(maxLength: SMTPLimits().commandLineLength)
     }
 
-    private var configuration: ServerConfiguration { services.configuration }
-    private var limits: SMTPLimits { services.configuration.limits }
+    private var configuration: ServerConfiguration { policy.configuration }
+    private var limits: SMTPLimits { policy.limits }
 
     // MARK: - Channel events
 
     func channelActive(context: ChannelHandlerContext) {
-        if let refusal = services.tracker.admit(context.channel, ip: clientIP, exempt: session.relayAllowed) {
+        if let refusal = services.tracker.admit(context.channel, ip: clientIP, exempt: policy.relayAllowed) {
             services.logger.warning("connection refused", metadata: ["client": "\(clientIP)", "reason": "\(refusal.text)"])
             send(refusal)
             close(context)
             return
         }
         admitted = true
+        if let verdict = policy.connect(), let refusal = verdict.refusal {
+            services.logger.info("connection refused by policy", metadata: ["client": "\(clientIP)", "reply": "\(refusal)"])
+            send(refusal)
+            close(context)
+            return
+        }
         scheduleTimeoutCheck(context, in: checkInterval)
-        if configuration.greetingDelay > .zero && !session.relayAllowed {
+        if configuration.greetingDelay > .zero && !policy.relayAllowed {
             mode = .awaitingGreeting
             context.eventLoop.assumeIsolated().scheduleTask(in: configuration.greetingDelay) { [self] in
                 guard case .awaitingGreeting = mode else { return }
@@ -134,11 +140,12 @@ final class SMTPServerHandler: ChannelInboundHandler {
     func channelInactive(context: ChannelHandlerContext) {
         mode = .closed
         timeoutCheck?.cancel()
+        policy.detach()
         if admitted {
             services.tracker.release(context.channel, ip: clientIP)
             let seconds = Double((NIODeadline.now() - connectedAt).nanoseconds) / 1e9
             services.logger.info("connection closed", metadata: [
-                "client": "\(clientIP):\(clientPort)", "helo": "\(session.helo ?? "")",
+                "session": "\(policy.info.id)", "client": "\(clientIP):\(clientPort)", "helo": "\(session.helo ?? "")",
                 "queued": "\(messagesQueued)", "errors": "\(session.errorCount)",
                 "duration": "\(String(format: "%.3f", seconds))s",
             ])
@@ -285,19 +292,60 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
         let hops = HeaderSection.count(of: "Received", in: messageContent, from: current.traceLength)
         guard hops <= limits.maxReceivedHeaders else { return refuseMessage(.mailLoop, context) }
+        let trace = messageContent.getSlice(at: messageContent.readerIndex, length: current.traceLength) ?? ByteBuffer()
+        let text = messageContent.getSlice(at: messageContent.readerIndex + current.traceLength,
+                                           length: messageContent.readableBytes - current.traceLength) ?? ByteBuffer()
+        let draft = MessageDraft(id: current.id, sender: transaction.sender, recipients: transaction.recipients,
+                                 content: text, smtpUTF8: transaction.smtpUTF8)
+        let decision = policy.decide(draft)
+        switch decision.verdict {
+        case .reject(let reply), .tempfail(let reply):
+            return refuseMessage(reply, context)
+        case .disconnect(let reply):
+            endMessage()
+            send(reply)
+            return close(context)
+        case .discard:
+            return discardMessage(current.id, reason: "discarded by the data hook", context)
+        case .accept, nil:
+            break
+        }
+        let routed = decision.routes.filter { $0.refusal == nil }
+        let refused = decision.routes.filter { $0.refusal != nil }
+        if decision.routes.isEmpty { return discardMessage(current.id, reason: "the data hook removed every recipient", context) }
+        // A recipient the route hook deferred (or a failed hook) defers the
+        // whole message: it cannot be retried on its own after the 250.
+        if let deferred = refused.first(where: { ($0.refusal?.code ?? 500) < 500 }) {
+            return refuseMessage(deferred.refusal ?? PolicyVerdict.hookFailed, context)
+        }
+        guard !routed.isEmpty else { return refuseMessage(refused.first?.refusal ?? PolicyVerdict.hookFailed, context) }
+        var content = messageContent
+        if draft.headers.changed {
+            content = ByteBufferAllocator().buffer(capacity: messageContent.readableBytes + 256)
+            var traceBytes = trace
+            content.writeBuffer(&traceBytes)
+            draft.headers.write(into: &content)
+        }
         let envelope = Envelope(
-            id: current.id, sender: transaction.sender.description,
-            recipients: transaction.recipients.map(\.description), smtpUTF8: transaction.smtpUTF8,
+            id: current.id, sender: draft.sender.description,
+            recipients: routed.map(\.recipient.description), smtpUTF8: transaction.smtpUTF8,
             body: transaction.parameters["BODY"]?.uppercased(), receivedAt: current.receivedAt.timeIntervalSince1970,
-            clientIP: clientIP, helo: session.helo ?? ""
+            clientIP: clientIP, helo: session.helo ?? "", routes: routed.map(\.targets),
+            refused: refused.map { RefusedRecipient(recipient: $0.recipient.description, reply: $0.refusal?.description ?? "") }
         )
-        let content = messageContent
         mode = .awaitingSpool
         flush(context)
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         services.spool.store(envelope, content: content, on: context.eventLoop).assumeIsolated().whenComplete { [self] result in
             spooled(envelope, content: content, result: result, context)
         }
+    }
+
+    /// Answers 250 for a message the policy chose not to deliver.
+    private func discardMessage(_ id: String, reason: String, _ context: ChannelHandlerContext) {
+        services.logger.info("discarded", metadata: ["id": "\(id)", "reason": "\(reason)", "client": "\(clientIP)"])
+        endMessage()
+        send(.queued(id))
     }
 
     /// The spool answered: on success the message is ours, whatever happens to
@@ -307,6 +355,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         switch result {
         case .success:
             services.queue.enqueue(envelope, content: content)
+            bounceRefusedRecipients(of: envelope, content: content, context)
             messagesQueued += 1
             services.logger.info("queued", metadata: [
                 "id": "\(envelope.id)", "from": "<\(envelope.sender)>", "recipients": "\(envelope.recipients.count)",
@@ -326,6 +375,33 @@ final class SMTPServerHandler: ChannelInboundHandler {
             for action in session.counted(.reply(reply)) { perform(action, context) }
         }
         process(context)
+    }
+
+    /// Queues a bounce for the recipients the route hook refused, unless the
+    /// message came from the null sender.
+    private func bounceRefusedRecipients(of envelope: Envelope, content: ByteBuffer, _ context: ChannelHandlerContext) {
+        guard let refused = envelope.refused, !refused.isEmpty, !envelope.sender.isEmpty else { return }
+        var headers = content
+        headers.moveReaderIndex(forwardBy: message?.traceLength ?? 0)
+        let headerSection = MessageHeaders(parsing: headers).fields.flatMap(\.raw)
+        let bounce = BounceMessage(hostname: configuration.hostname, original: envelope, originalHeaders: headerSection,
+                                   failures: refused, id: QueueID.make(), time: Int(Date().timeIntervalSince1970))
+        var routedBounce = bounce.envelope
+        routedBounce.routes = [configuration.effectiveDefaultRoute]
+        let bounceEnvelope = routedBounce
+        let bounceContent = bounce.content
+        let logger = services.logger
+        let queue = services.queue
+        services.spool.store(bounceEnvelope, content: bounceContent, on: context.eventLoop).whenComplete { result in
+            switch result {
+            case .success:
+                logger.info("bounce queued", metadata: ["id": "\(bounceEnvelope.id)", "original": "\(envelope.id)",
+                                                        "to": "<\(envelope.sender)>", "recipients": "\(refused.count)"])
+                queue.enqueue(bounceEnvelope, content: bounceContent)
+            case .failure(let error):
+                logger.error("cannot queue bounce", metadata: ["original": "\(envelope.id)", "error": "\(error)"])
+            }
+        }
     }
 
     // MARK: - Output and lifetime

@@ -1,5 +1,20 @@
 import SMTPCore
 
+/// The decisions the session asks of the policy, and the limits it enforces.
+protocol SessionPolicy: AnyObject {
+    var hostname: String { get }
+    var limits: SMTPLimits { get }
+    var maxErrors: Int { get }
+    /// The client may relay (its address is in the relay networks, or it
+    /// authenticated); what the rcpt stage does when no hook decides.
+    var relayAllowed: Bool { get }
+    /// A new transaction starts: use the newest policy from here on.
+    func beginTransaction()
+    func helo(_ name: String) -> PolicyVerdict?
+    func mail(_ sender: inout ReversePath, _ parameters: ESMTPParameters) -> PolicyVerdict?
+    func rcpt(_ recipient: inout MailboxAddress, _ parameters: ESMTPParameters) -> PolicyVerdict?
+}
+
 /// The server side of one SMTP conversation as a plain state machine: it takes
 /// parsed commands and answers with actions for the channel handler to carry
 /// out. It performs no I/O, so every rule of the dialogue is testable without
@@ -27,24 +42,20 @@ struct SMTPServerSession {
         case receiveChunk(size: Int, last: Bool, refusal: SMTPReply?)
     }
 
-    let hostname: String
-    let relayAllowed: Bool
-    let limits: SMTPLimits
-    let maxErrors: Int
-    private let parser: SMTPCommandParser
+    let policy: any SessionPolicy
+    private let parser = SMTPCommandParser()
 
     private(set) var helo: String?
     private(set) var usedEHLO = false
     private(set) var transaction: Transaction?
     private(set) var errorCount = 0
 
-    init(hostname: String, relayAllowed: Bool, limits: SMTPLimits, maxErrors: Int) {
-        self.hostname = hostname
-        self.relayAllowed = relayAllowed
-        self.limits = limits
-        self.maxErrors = maxErrors
-        self.parser = SMTPCommandParser(limits: limits)
+    init(policy: any SessionPolicy) {
+        self.policy = policy
     }
+
+    private var hostname: String { policy.hostname }
+    private var limits: SMTPLimits { policy.limits }
 
     var greeting: SMTPReply { .greeting(hostname) }
 
@@ -70,7 +81,7 @@ struct SMTPServerSession {
     mutating func counted(_ action: Action) -> [Action] {
         guard case .reply(let reply) = action, reply.code >= 400 else { return [action] }
         errorCount += 1
-        guard errorCount >= maxErrors else { return [action] }
+        guard errorCount >= policy.maxErrors else { return [action] }
         return [action, .close(.tooManyErrors)]
     }
 
@@ -81,16 +92,13 @@ struct SMTPServerSession {
 
     private mutating func handle(_ command: SMTPCommand) -> Action {
         switch command {
-        case .helo(let name):
+        case .helo(let name), .ehlo(let name):
+            let extended = command != .helo(name)
+            if let verdict = policy.helo(name), let refusal = refusalAction(verdict) { return refusal }
             helo = name
-            usedEHLO = false
+            usedEHLO = extended
             transaction = nil
-            return .reply(SMTPReply(250, nil, hostname))
-        case .ehlo(let name):
-            helo = name
-            usedEHLO = true
-            transaction = nil
-            return .reply(SMTPReply(250, nil, ["\(hostname) greets \(name)"] + extensions))
+            return .reply(extended ? SMTPReply(250, nil, ["\(hostname) greets \(name)"] + extensions) : SMTPReply(250, nil, hostname))
         case .mail(let sender, let parameters):
             return mail(sender, parameters)
         case .rcpt(let recipient, let parameters):
@@ -125,9 +133,25 @@ struct SMTPServerSession {
         }
     }
 
+    /// The action for a refusing verdict; nil for accept (and discard).
+    private func refusalAction(_ verdict: PolicyVerdict) -> Action? {
+        switch verdict {
+        case .reject(let reply), .tempfail(let reply): return .reply(reply)
+        case .disconnect(let reply): return .close(reply)
+        case .accept, .discard: return nil
+        }
+    }
+
+    /// The positive reply, with the text of `relais.accept(text)` if given.
+    private func accepted(_ verdict: PolicyVerdict?, _ reply: SMTPReply) -> SMTPReply {
+        guard case .accept(let text?) = verdict else { return reply }
+        return SMTPReply(reply.code, reply.enhanced, text)
+    }
+
     private mutating func mail(_ sender: ReversePath, _ parameters: ESMTPParameters) -> Action {
         guard helo != nil else { return .reply(.needHelo) }
         guard transaction == nil else { return .reply(.nestedMail) }
+        policy.beginTransaction()
         if !usedEHLO, let first = parameters.parameters.first { return .reply(.unsupportedParameter(first.keyword)) }
         var declaredSize: Int?
         for parameter in parameters.parameters {
@@ -148,8 +172,12 @@ struct SMTPServerSession {
         }
         let smtpUTF8 = parameters.contains("SMTPUTF8")
         if sender.mailbox?.needsSMTPUTF8 == true && !smtpUTF8 { return .reply(.needSMTPUTF8) }
+        var sender = sender
+        let verdict = policy.mail(&sender, parameters)
+        if let verdict, let refusal = refusalAction(verdict) { return refusal }
+        if sender.mailbox?.needsSMTPUTF8 == true && !smtpUTF8 { return .reply(.needSMTPUTF8) }
         transaction = Transaction(sender: sender, parameters: parameters, smtpUTF8: smtpUTF8, declaredSize: declaredSize)
-        return .reply(.senderOk)
+        return .reply(accepted(verdict, .senderOk))
     }
 
     private mutating func rcpt(_ recipient: MailboxAddress, _ parameters: ESMTPParameters) -> Action {
@@ -157,8 +185,12 @@ struct SMTPServerSession {
         if let first = parameters.parameters.first { return .reply(.unsupportedParameter(first.keyword)) }
         if recipient.needsSMTPUTF8 && !current.smtpUTF8 { return .reply(.needSMTPUTF8) }
         guard current.recipients.count < limits.maxRecipients else { return .reply(.tooManyRecipients) }
-        guard relayAllowed else { return .reply(.relayDenied) }
+        var recipient = recipient
+        let verdict = policy.rcpt(&recipient, parameters)
+        if let verdict, let refusal = refusalAction(verdict) { return refusal }
+        if verdict == nil && !policy.relayAllowed { return .reply(.relayDenied) }
+        if recipient.needsSMTPUTF8 && !current.smtpUTF8 { return .reply(.needSMTPUTF8) }
         transaction?.recipients.append(recipient)
-        return .reply(.recipientOk)
+        return .reply(accepted(verdict, .recipientOk))
     }
 }

@@ -1,4 +1,5 @@
 import NIOCore
+import RelaisLua
 import SMTPCore
 #if canImport(Glibc)
 import Glibc
@@ -10,7 +11,12 @@ import Glibc
 public struct ServerConfiguration: Sendable {
     public var hostname: String = ServerConfiguration.systemHostname()
     public var listen: [String] = ["127.0.0.1:2525"]
-    public var dataDirectory: String = "relais-data"
+    public var spoolDirectory: String = "relais-data/spool"
+    public var maildirDirectory: String = "relais-data/mail"
+    /// Where a recipient goes when no `route` hook decides; nil means the
+    /// local maildir.
+    public var defaultRoute: [RouteTarget]?
+    public var luaLimits = LuaLimits()
     public var limits = SMTPLimits()
     public var relayNetworks: [IPNetwork] = [IPNetwork(cidr: "127.0.0.0/8"), IPNetwork(cidr: "::1/128")].compactMap { $0 }
     /// Clients outside `relayNetworks` wait this long for the greeting; any
@@ -31,8 +37,16 @@ public struct ServerConfiguration: Sendable {
 
     public init() {}
 
-    public var spoolDirectory: String { dataDirectory + "/spool" }
-    public var maildirDirectory: String { dataDirectory + "/mail" }
+    /// Sets the spool and maildir folders under one data folder.
+    public mutating func setDataDirectory(_ folder: String) {
+        spoolDirectory = folder + "/spool"
+        maildirDirectory = folder + "/mail"
+    }
+
+    /// The route of a recipient no hook routed.
+    public var effectiveDefaultRoute: [RouteTarget] {
+        defaultRoute ?? [.maildir(path: FilePaths.absolute(maildirDirectory))]
+    }
 
     /// The machine's host name, as `gethostname(2)` gives it.
     public static func systemHostname() -> String {

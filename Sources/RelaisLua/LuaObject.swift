@@ -42,6 +42,20 @@ extension LuaState {
 
     public func object(_ id: Int) -> (any LuaObject)? { objects[id] }
 
+    /// Makes one userdata for `object` and keeps it alive until `release`;
+    /// pass the result to Lua as `.reference(...)`.
+    public func register(_ object: any LuaObject) -> LuaReference {
+        push(object: object)
+        defer { pop() }
+        return reference(at: -1)
+    }
+
+    /// Lets Lua collect a registered value (and Swift forget the object).
+    public func release(_ reference: LuaReference) {
+        guard reference.stateID == ObjectIdentifier(self) else { return }
+        luaL_unref(L, relais_lua_registryindex(), reference.reference)
+    }
+
     func pushObject(id: Int) {
         guard objects[id] != nil else { return lua_pushnil(L) }
         let block = lua_newuserdatauv(L, MemoryLayout<Int>.size, 0)

@@ -24,8 +24,8 @@ extension LuaState {
                 push(entry.value)
                 lua_rawset(L, -3)
             }
-        case .function(let function):
-            if (try? pushFunction(function)) == nil { lua_pushnil(L) }
+        case .function(let reference), .reference(let reference):
+            if (try? push(reference: reference)) == nil { lua_pushnil(L) }
         case .object(let id):
             pushObject(id: id)
         case .other:
@@ -46,17 +46,43 @@ extension LuaState {
         push(bytes: Array(text.utf8))
     }
 
-    func pushFunction(_ function: LuaFunctionReference) throws {
-        guard function.stateID == ObjectIdentifier(self) else {
-            throw LuaError("a function from another Lua state cannot be called here")
+    func pushFunction(_ function: LuaReference) throws {
+        try push(reference: function)
+    }
+
+    /// Pushes the value a reference holds.
+    public func push(reference: LuaReference) throws {
+        guard reference.stateID == ObjectIdentifier(self) else {
+            throw LuaError("a value from another Lua state cannot be used here")
         }
-        lua_rawgeti(L, relais_lua_registryindex(), lua_Integer(function.reference))
+        lua_rawgeti(L, relais_lua_registryindex(), lua_Integer(reference.reference))
+    }
+
+    /// A new empty table kept in the registry (e.g. `session.notes`).
+    public func makeTableReference() -> LuaReference {
+        lua_createtable(L, 0, 0)
+        defer { pop() }
+        return reference(at: -1)
+    }
+
+    /// A table in the registry holding a copy of `value`.
+    public func makeReference(to value: LuaValue) -> LuaReference {
+        push(value)
+        defer { pop() }
+        return reference(at: -1)
+    }
+
+    /// Copies the value a reference holds.
+    public func value(of reference: LuaReference) -> LuaValue {
+        guard (try? push(reference: reference)) != nil else { return .nil }
+        defer { pop() }
+        return value(at: -1)
     }
 
     /// Keeps the value at `index` alive in the registry and returns a handle.
-    func reference(at index: Int32) -> LuaFunctionReference {
+    func reference(at index: Int32) -> LuaReference {
         lua_pushvalue(L, index)
-        return LuaFunctionReference(reference: luaL_ref(L, relais_lua_registryindex()), stateID: ObjectIdentifier(self))
+        return LuaReference(reference: luaL_ref(L, relais_lua_registryindex()), stateID: ObjectIdentifier(self))
     }
 }
 

@@ -100,14 +100,14 @@ public final class LuaState {
     }
 
     /// Calls a referenced function with the given arguments.
-    public func call(_ function: LuaFunctionReference, _ arguments: [LuaValue], results: Int32 = 1) throws -> [LuaValue] {
+    public func call(_ function: LuaReference, _ arguments: [LuaValue], results: Int32 = 1) throws -> [LuaValue] {
         try pushFunction(function)
         for argument in arguments { push(argument) }
         return try call(arguments: Int32(arguments.count), results: results)
     }
 
     /// `file:line` where a referenced function is defined.
-    public func definition(of function: LuaFunctionReference) -> String {
+    public func definition(of function: LuaReference) -> String {
         guard (try? pushFunction(function)) != nil else { return "?" }
         var debug = lua_Debug()
         guard lua_getinfo(L, ">S", &debug) != 0 else { return "?" }

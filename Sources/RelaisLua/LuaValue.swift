@@ -11,8 +11,9 @@ public struct LuaString: Sendable, Hashable, ExpressibleByStringLiteral, CustomS
     public var description: String { text }
 }
 
-/// A handle on a Lua function kept in the registry of the state it came from.
-public struct LuaFunctionReference: Sendable, Hashable {
+/// A handle on a Lua value (a function, a table) kept in the registry of the
+/// state it came from.
+public struct LuaReference: Sendable, Hashable {
     public let reference: Int32
     let stateID: ObjectIdentifier
 }
@@ -26,7 +27,10 @@ public enum LuaValue: Sendable, Equatable {
     case number(Double)
     case string(LuaString)
     case table(LuaTable)
-    case function(LuaFunctionReference)
+    case function(LuaReference)
+    /// A value that stays in its state and is pushed as itself, not as a
+    /// copy (e.g. a notes table shared between hooks).
+    case reference(LuaReference)
     /// A Swift object pushed with `LuaState.push(object:)`, by its id.
     case object(Int)
     /// Any other value (light userdata, threads, foreign userdata), by type name.
@@ -72,6 +76,7 @@ public enum LuaValue: Sendable, Equatable {
         case .string: return "string"
         case .table: return "table"
         case .function: return "function"
+        case .reference: return "table"
         case .object: return "userdata"
         case .other(let name): return name
         }

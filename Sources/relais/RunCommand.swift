@@ -5,12 +5,17 @@ import Logging
 import NIOCore
 import Relais
 
-/// `relais run`: serve SMTP with the embedded default policy, adjusted by flags.
+/// `relais run [CONFIG]`: serve SMTP with a Lua policy (or the built-in
+/// default), adjusted by flags, reloading the policy when it changes.
 struct RunCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Serve SMTP: accept, spool durably and deliver to the local maildir."
+        abstract: "Serve SMTP with a Lua policy: accept, spool durably, route and deliver.",
+        discussion: "Without CONFIG the built-in default policy is used. Flags override what the policy's relais.config sets. The policy reloads when its files change or on SIGHUP."
     )
+
+    @Argument(help: "The policy (a Lua file).")
+    var config: String?
 
     @Option(name: .customLong("listen"), help: "Address to listen on, HOST:PORT (repeatable; default 127.0.0.1:2525).")
     var listen: [String] = []
@@ -49,7 +54,7 @@ struct RunCommand: ParsableCommand {
     var logLevel: String = "info"
 
     func run() throws {
-        let configuration = try makeConfiguration()
+        let overrides = try makeOverrides()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
             var handler = StreamLogHandler.standardError(label: label)
@@ -57,19 +62,30 @@ struct RunCommand: ParsableCommand {
             return handler
         }
         let logger = Logger(label: "relais")
-        let server = RelaisServer(configuration: configuration, logger: logger)
+        let source = config.map(PolicySource.file) ?? .builtInDefault
+        let server: RelaisServer
         do {
-            _ = try server.start()
+            server = try RelaisServer(source: source, overrides: overrides, logger: logger)
+            try server.start()
         } catch {
             throw ValidationError("cannot start: \(error)")
         }
+        let watcher = config.map { _ in
+            PolicyWatcher(files: { server.generation.watchedFiles }, onChange: { server.reload() })
+        }
+        watcher?.start()
         let stopped = DispatchSemaphore(value: 0)
         let signalQueue = DispatchQueue(label: "relais.signals")
         var sources: [any DispatchSourceSignal] = []
-        for signalNumber in [SIGTERM, SIGINT] {
+        for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
             signal(signalNumber, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signalQueue)
             source.setEventHandler {
+                if signalNumber == SIGHUP {
+                    server.reload()
+                    return
+                }
+                watcher?.stop()
                 server.stop()
                 stopped.signal()
             }
@@ -80,34 +96,40 @@ struct RunCommand: ParsableCommand {
         sources.forEach { $0.cancel() }
     }
 
-    private func makeConfiguration() throws -> ServerConfiguration {
-        var configuration = ServerConfiguration()
-        if !listen.isEmpty { configuration.listen = listen }
-        for address in configuration.listen {
-            do { _ = try ServerConfiguration.socketAddress(address) } catch { throw ValidationError("\(error)") }
+    /// The flags given, as settings that override the policy's.
+    private func makeOverrides() throws -> PolicySettings {
+        var settings = PolicySettings()
+        if !listen.isEmpty {
+            for address in listen {
+                do { _ = try ServerConfiguration.socketAddress(address) } catch { throw ValidationError("\(error)") }
+            }
+            settings.listen = listen
         }
-        if let hostname { configuration.hostname = hostname }
-        if let dataDir { configuration.dataDirectory = dataDir }
+        settings.hostname = hostname
+        if let dataDir {
+            settings.spool = dataDir + "/spool"
+            settings.maildir = dataDir + "/mail"
+        }
         if let maxMessageSize {
             guard maxMessageSize > 0 else { throw ValidationError("--max-message-size must be positive") }
-            configuration.limits.maxMessageSize = maxMessageSize
+            settings.maxMessageSize = maxMessageSize
         }
         if let maxRecipients {
             guard maxRecipients > 0 else { throw ValidationError("--max-recipients must be positive") }
-            configuration.limits.maxRecipients = maxRecipients
+            settings.maxRecipients = maxRecipients
         }
         if !relayNetworks.isEmpty {
-            configuration.relayNetworks = try relayNetworks.map { text in
+            settings.relayNetworks = try relayNetworks.map { text in
                 guard let network = IPNetwork(cidr: text) else { throw ValidationError("--relay-network \(text) is not a CIDR") }
                 return network
             }
         }
-        if let greetingDelay { configuration.greetingDelay = try seconds(greetingDelay, "--greeting-delay") }
-        if let commandTimeout { configuration.commandTimeout = try seconds(commandTimeout, "--command-timeout") }
-        if let dataTimeout { configuration.dataTimeout = try seconds(dataTimeout, "--data-timeout") }
-        if let maxConnections { configuration.maxConnections = maxConnections }
-        if let maxConnectionsPerIp { configuration.maxConnectionsPerIP = maxConnectionsPerIp }
-        return configuration
+        settings.greetingDelay = try greetingDelay.map { try seconds($0, "--greeting-delay") }
+        settings.commandTimeout = try commandTimeout.map { try seconds($0, "--command-timeout") }
+        settings.dataTimeout = try dataTimeout.map { try seconds($0, "--data-timeout") }
+        settings.maxConnections = maxConnections
+        settings.maxConnectionsPerIP = maxConnectionsPerIp
+        return settings
     }
 
     private func seconds(_ value: Double, _ flag: String) throws -> TimeAmount {

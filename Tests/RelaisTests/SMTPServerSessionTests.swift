@@ -2,12 +2,35 @@
 import SMTPCore
 import Testing
 
+/// A policy without hooks, as a session sees it.
+final class FixedPolicy: SessionPolicy {
+    let hostname = "relay.test"
+    var limits = SMTPLimits()
+    var maxErrors = 20
+    var relayAllowed = true
+    var verdicts: [String: PolicyVerdict] = [:]
+    var rewrite: String?
+
+    func beginTransaction() {}
+    func helo(_ name: String) -> PolicyVerdict? { verdicts["helo"] }
+    func mail(_ sender: inout ReversePath, _ parameters: ESMTPParameters) -> PolicyVerdict? { verdicts["mail"] }
+    func rcpt(_ recipient: inout MailboxAddress, _ parameters: ESMTPParameters) -> PolicyVerdict? {
+        if let rewrite { recipient = MailboxAddress(localPart: rewrite, domain: recipient.domain) }
+        return verdicts["rcpt"]
+    }
+}
+
 /// The dialogue rules, checked on the state machine alone, without sockets.
 struct SMTPServerSessionTests {
-    private func session(relayAllowed: Bool = true, maxRecipients: Int = 1000, maxErrors: Int = 20) -> SMTPServerSession {
-        var limits = SMTPLimits()
-        limits.maxRecipients = maxRecipients
-        return SMTPServerSession(hostname: "relay.test", relayAllowed: relayAllowed, limits: limits, maxErrors: maxErrors)
+    private func session(relayAllowed: Bool = true, maxRecipients: Int = 1000, maxErrors: Int = 20,
+                         verdicts: [String: PolicyVerdict] = [:], rewrite: String? = nil) -> SMTPServerSession {
+        let policy = FixedPolicy()
+        policy.limits.maxRecipients = maxRecipients
+        policy.relayAllowed = relayAllowed
+        policy.maxErrors = maxErrors
+        policy.verdicts = verdicts
+        policy.rewrite = rewrite
+        return SMTPServerSession(policy: policy)
     }
 
     @Test func transactionNeedsHeloMailAndRecipient() {
@@ -75,5 +98,29 @@ struct SMTPServerSessionTests {
     @Test func quitCloses() {
         var s = session()
         #expect(s.handle(.line("QUIT")) == [.close(.bye)])
+    }
+
+    @Test func hookVerdictsDecide() {
+        let refusal = SMTPReply(550, EnhancedStatusCode(5, 7, 1), "no")
+        var s = session(relayAllowed: false, verdicts: ["rcpt": .accept(text: "welcome")])
+        _ = s.handle(.line("EHLO client"))
+        _ = s.handle(.line("MAIL FROM:<a@example.org>"))
+        // An explicit accept overrides the relay default.
+        #expect(s.handle(.line("RCPT TO:<b@example.com>")) == [.reply(SMTPReply(250, EnhancedStatusCode(2, 1, 5), "welcome"))])
+        var refusing = session(verdicts: ["mail": .reject(refusal)])
+        _ = refusing.handle(.line("EHLO client"))
+        #expect(refusing.handle(.line("MAIL FROM:<a@example.org>")) == [.reply(refusal)])
+        #expect(refusing.transaction == nil)
+        var closing = session(verdicts: ["helo": .disconnect(SMTPReply(421, EnhancedStatusCode(4, 7, 0), "bye"))])
+        #expect(closing.handle(.line("EHLO client")) == [.close(SMTPReply(421, EnhancedStatusCode(4, 7, 0), "bye"))])
+        #expect(closing.helo == nil)
+    }
+
+    @Test func rcptRewriteIsKept() {
+        var s = session(rewrite: "rewritten")
+        _ = s.handle(.line("EHLO client"))
+        _ = s.handle(.line("MAIL FROM:<a@example.org>"))
+        _ = s.handle(.line("RCPT TO:<b@example.com>"))
+        #expect(s.transaction?.recipients.map(\.description) == ["rewritten@example.com"])
     }
 }

@@ -1,0 +1,73 @@
+import NIOCore
+
+/// An RFC 3464 delivery status notification telling the sender which
+/// recipients failed and why: `multipart/report` with a human part, the
+/// machine-readable `message/delivery-status` part and the original headers.
+/// Sent from the null sender, so it can never cause a bounce itself.
+struct BounceMessage {
+    var hostname: String
+    var original: Envelope
+    /// The original message's header section.
+    var originalHeaders: [UInt8]
+    var failures: [RefusedRecipient]
+    var id: String
+    var time: Int
+
+    var envelope: Envelope {
+        Envelope(id: id, sender: "", recipients: [original.sender], smtpUTF8: original.smtpUTF8, body: "8BITMIME",
+                 receivedAt: Double(time), clientIP: "127.0.0.1", helo: hostname)
+    }
+
+    var content: ByteBuffer {
+        let boundary = "\(id)/\(hostname)"
+        let date = ReceivedHeader.rfc5322Date(time)
+        var text = """
+            From: Mail Delivery System <MAILER-DAEMON@\(hostname)>\r
+            To: <\(original.sender)>\r
+            Subject: Undelivered Mail Returned to Sender\r
+            Date: \(date)\r
+            Message-ID: <\(id).bounce@\(hostname)>\r
+            Auto-Submitted: auto-replied\r
+            MIME-Version: 1.0\r
+            Content-Type: multipart/report; report-type=delivery-status;\r
+            \tboundary="\(boundary)"\r
+            \r
+            This is a MIME-encapsulated message.\r
+            \r
+            --\(boundary)\r
+            Content-Type: text/plain; charset=us-ascii\r
+            \r
+            This is the mail system at \(hostname).\r
+            \r
+            Your message \(original.id) could not be delivered to one or more\r
+            recipients:\r
+            \r
+
+            """
+        for failure in failures {
+            text += "<\(failure.recipient)>: \(failure.reply)\r\n"
+        }
+        text += "\r\n--\(boundary)\r\nContent-Type: message/delivery-status\r\n\r\n"
+        text += "Reporting-MTA: dns; \(hostname)\r\n"
+        text += "X-Relais-Queue-ID: \(original.id)\r\n"
+        text += "Arrival-Date: \(ReceivedHeader.rfc5322Date(Int(original.receivedAt)))\r\n"
+        for failure in failures {
+            let status = Self.status(of: failure.reply)
+            text += "\r\nFinal-Recipient: rfc822; \(failure.recipient)\r\n"
+            text += "Action: failed\r\nStatus: \(status)\r\n"
+            text += "Diagnostic-Code: smtp; \(failure.reply)\r\n"
+        }
+        text += "\r\n--\(boundary)\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        var buffer = ByteBuffer(string: text)
+        buffer.writeBytes(originalHeaders)
+        buffer.writeString("\r\n--\(boundary)--\r\n")
+        return buffer
+    }
+
+    /// The enhanced status code in a reply text such as `550 5.7.1 ...`.
+    private static func status(of reply: String) -> String {
+        let words = reply.split(separator: " ")
+        if words.count > 1, words[1].split(separator: ".").count == 3 { return String(words[1]) }
+        return reply.hasPrefix("4") ? "4.0.0" : "5.0.0"
+    }
+}

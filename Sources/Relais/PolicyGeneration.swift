@@ -1,0 +1,67 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import RelaisLua
+
+/// One loaded version of the policy: the configuration it produced and one
+/// Lua state per event loop (Lua states are not thread-safe; a connection's
+/// hooks all run on its own loop). Immutable once built; a reload builds a
+/// new generation and the old one lives on while transactions use it.
+public final class PolicyGeneration: Sendable {
+    public let number: Int
+    public let source: PolicySource
+    public let configuration: ServerConfiguration
+    /// The config file and every file it required or read.
+    public let watchedFiles: [String]
+    /// `file:line` of each handler, per stage.
+    public let hookLocations: [HookStage: [String]]
+    private let runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]
+
+    /// Loads the policy once to learn its configuration, then once per event
+    /// loop with the configured Lua limits. Throws with `file:line`.
+    /// Blocking (reads files): call off the event loops.
+    public static func load(_ source: PolicySource, overrides: PolicySettings, base: ServerConfiguration,
+                            loops: [any EventLoop], number: Int, logger: Logger) throws -> PolicyGeneration {
+        let probe = try PolicyRuntime(source: source, limits: base.luaLimits, logger: logger)
+        let configuration = (probe.settings + [overrides]).reduce(base) { $0.applying($1) }
+        var runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>] = [:]
+        for loop in loops {
+            let runtime = try PolicyRuntime(source: source, limits: configuration.luaLimits, logger: logger)
+            runtimes[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(runtime, eventLoop: loop)
+        }
+        return PolicyGeneration(number: number, source: source, configuration: configuration,
+                                watchedFiles: probe.watchedFiles, hookLocations: probe.hookLocations, runtimes: runtimes)
+    }
+
+    private init(number: Int, source: PolicySource, configuration: ServerConfiguration, watchedFiles: [String],
+                 hookLocations: [HookStage: [String]], runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]) {
+        self.number = number
+        self.source = source
+        self.configuration = configuration
+        self.watchedFiles = watchedFiles
+        self.hookLocations = hookLocations
+        self.runtimes = runtimes
+    }
+
+    /// The state for `loop`; call on that loop.
+    func runtime(on loop: any EventLoop) -> PolicyRuntime? {
+        runtimes[ObjectIdentifier(loop)]?.value
+    }
+
+    public func hasHooks(_ stage: HookStage) -> Bool { !(hookLocations[stage] ?? []).isEmpty }
+}
+
+/// The generation new transactions use; replaced by a successful reload.
+public final class PolicyStore: Sendable {
+    private let current: NIOLockedValueBox<PolicyGeneration>
+
+    public init(_ generation: PolicyGeneration) {
+        current = NIOLockedValueBox(generation)
+    }
+
+    public var generation: PolicyGeneration { current.withLockedValue { $0 } }
+
+    func replace(with generation: PolicyGeneration) {
+        current.withLockedValue { $0 = generation }
+    }
+}

@@ -1,0 +1,230 @@
+import NIOCore
+import RelaisLua
+import SMTPCore
+
+/// What a policy knows about the connection (`session` in Lua).
+struct SessionInfo: Sendable {
+    var id: String
+    var remoteIP: String
+    var remotePort: Int
+    var localIP: String
+    var localPort: Int
+    var helo: String?
+    var tls = false
+    var authUser: String?
+    var relayAllowed: Bool
+}
+
+/// `session` in Lua: read-only connection facts plus `notes`, a table kept
+/// for the whole connection.
+final class SessionObject: LuaObject {
+    var info: SessionInfo
+    let notes: LuaReference
+
+    init(info: SessionInfo, notes: LuaReference) {
+        self.info = info
+        self.notes = notes
+    }
+
+    var luaTypeName: String { "session \(info.id)" }
+    var luaMethodNames: Set<String> { [] }
+
+    func luaField(_ name: String, state: LuaState) throws -> LuaValue {
+        switch name {
+        case "id": return .text(info.id)
+        case "remote_ip": return .text(info.remoteIP)
+        case "remote_port": return .integer(Int64(info.remotePort))
+        case "local_ip": return .text(info.localIP)
+        case "local_port": return .integer(Int64(info.localPort))
+        case "helo": return info.helo.map { .text($0) } ?? .nil
+        case "tls": return .boolean(info.tls)
+        case "auth_user": return info.authUser.map { .text($0) } ?? .nil
+        case "relay_allowed": return .boolean(info.relayAllowed || info.authUser != nil)
+        case "notes": return .reference(notes)
+        default: return .nil
+        }
+    }
+
+    func luaCall(_ method: String, _ arguments: [LuaValue], state: LuaState) throws -> [LuaValue] { [] }
+}
+
+/// `sender` and `rcpt` in Lua. Assigning `address` rewrites the envelope
+/// (checked like an address on the wire) where the stage allows it.
+final class AddressObject: LuaObject {
+    enum Kind { case sender, recipient }
+
+    let kind: Kind
+    private(set) var path: ReversePath
+    let parameters: ESMTPParameters
+    let writable: Bool
+    private(set) var rewritten = false
+
+    init(kind: Kind, path: ReversePath, parameters: ESMTPParameters, writable: Bool) {
+        self.kind = kind
+        self.path = path
+        self.parameters = parameters
+        self.writable = writable
+    }
+
+    var luaTypeName: String { "<\(path)>" }
+    var luaMethodNames: Set<String> { [] }
+
+    func luaField(_ name: String, state: LuaState) throws -> LuaValue {
+        switch name {
+        case "address": return .text(path.description)
+        case "localpart": return path.mailbox.map { .text($0.localPart) } ?? .text("")
+        case "domain": return path.mailbox.map { .text($0.domain.lowercased()) } ?? .text("")
+        case "params":
+            return .table(.record(parameters.parameters.map { ($0.keyword, $0.value.map { .text($0) } ?? .boolean(true)) }))
+        default: return .nil
+        }
+    }
+
+    func luaSetField(_ name: String, _ value: LuaValue, state: LuaState) throws {
+        guard name == "address" else { throw LuaError("only address can be assigned (\(name) follows from it)") }
+        guard writable else { throw LuaError("the address cannot be rewritten at this stage") }
+        guard let text = value.stringValue else { throw LuaError("address must be a string, not \(value.typeName)") }
+        if text.isEmpty {
+            guard kind == .sender else { throw LuaError("a recipient address cannot be empty") }
+            path = .null
+        } else {
+            do {
+                path = .mailbox(try PathParser().mailbox(Substring(text)))
+            } catch {
+                throw LuaError("invalid address \(text.debugDescription): \(error.reason)")
+            }
+        }
+        rewritten = true
+    }
+
+    func luaCall(_ method: String, _ arguments: [LuaValue], state: LuaState) throws -> [LuaValue] { [] }
+}
+
+/// The message as the `data` and `route` hooks see it: envelope, headers
+/// to read and (in `data`) edit, the body, and `notes`.
+final class MessageDraft {
+    let id: String
+    var sender: ReversePath
+    var recipients: [MailboxAddress]
+    var headers: MessageHeaders
+    let size: Int
+    let smtpUTF8: Bool
+
+    init(id: String, sender: ReversePath, recipients: [MailboxAddress], content: ByteBuffer, smtpUTF8: Bool) {
+        self.id = id
+        self.sender = sender
+        self.recipients = recipients
+        self.headers = MessageHeaders(parsing: content)
+        self.size = content.readableBytes
+        self.smtpUTF8 = smtpUTF8
+    }
+}
+
+/// `msg` in Lua.
+final class MessageObject: LuaObject {
+    let draft: MessageDraft
+    let notes: LuaReference
+    /// Headers and recipients can change in `data`; `route` only reads.
+    var editable: Bool
+
+    init(draft: MessageDraft, notes: LuaReference, editable: Bool) {
+        self.draft = draft
+        self.notes = notes
+        self.editable = editable
+    }
+
+    var luaTypeName: String { "message \(draft.id)" }
+
+    var luaMethodNames: Set<String> {
+        ["header", "headers", "add_header", "append_header", "set_header", "remove_header", "body",
+         "add_recipient", "remove_recipient"]
+    }
+
+    func luaField(_ name: String, state: LuaState) throws -> LuaValue {
+        switch name {
+        case "id": return .text(draft.id)
+        case "sender": return .text(draft.sender.description)
+        case "recipients": return .table(.array(draft.recipients.map { .text($0.description) }))
+        case "size": return .integer(Int64(draft.size))
+        case "notes": return .reference(notes)
+        default: return .nil
+        }
+    }
+
+    func luaCall(_ method: String, _ arguments: [LuaValue], state: LuaState) throws -> [LuaValue] {
+        func text(_ index: Int, _ what: String) throws -> String {
+            guard index < arguments.count, let value = arguments[index].stringValue else {
+                throw LuaError("msg:\(method): \(what) must be a string")
+            }
+            return value
+        }
+        func bytes(_ index: Int) throws -> [UInt8] {
+            guard index < arguments.count else { throw LuaError("msg:\(method): value must be a string") }
+            switch arguments[index] {
+            case .string(let string): return string.bytes
+            case .integer, .number: return Array("\(arguments[index].numberValue ?? 0)".utf8)
+            default: throw LuaError("msg:\(method): value must be a string")
+            }
+        }
+        func mustEdit() throws {
+            guard editable else { throw LuaError("msg:\(method): the message can be changed in the data hook only") }
+        }
+        do {
+            switch method {
+            case "header":
+                return [draft.headers.values(named: try text(0, "name")).first.map { .string(LuaString(bytes: $0)) } ?? .nil]
+            case "headers":
+                if arguments.isEmpty || arguments[0].isNil {
+                    return [.table(.array(draft.headers.fields.filter { !$0.name.isEmpty }.map {
+                        .table(.record([("name", .text($0.name)), ("value", .string(LuaString(bytes: $0.value)))]))
+                    }))]
+                }
+                return [.table(.array(draft.headers.values(named: try text(0, "name")).map { .string(LuaString(bytes: $0)) }))]
+            case "add_header":
+                try mustEdit()
+                try draft.headers.add(try text(0, "name"), try bytes(1))
+                return []
+            case "append_header":
+                try mustEdit()
+                try draft.headers.append(try text(0, "name"), try bytes(1))
+                return []
+            case "set_header":
+                try mustEdit()
+                try draft.headers.set(try text(0, "name"), try bytes(1))
+                return []
+            case "remove_header":
+                try mustEdit()
+                return [.integer(Int64(draft.headers.remove(try text(0, "name"))))]
+            case "body":
+                return [.string(LuaString(bytes: Array(draft.headers.body.readableBytesView)))]
+            case "add_recipient":
+                try mustEdit()
+                let address = try mailbox(try text(0, "address"))
+                if !draft.recipients.contains(address) { draft.recipients.append(address) }
+                return []
+            case "remove_recipient":
+                try mustEdit()
+                let address = try mailbox(try text(0, "address"))
+                let before = draft.recipients.count
+                draft.recipients.removeAll { $0.description.lowercased() == address.description.lowercased() }
+                return [.boolean(draft.recipients.count != before)]
+            default:
+                return []
+            }
+        } catch let error as HeaderError {
+            throw LuaError("msg:\(method): \(error)")
+        }
+    }
+
+    private func mailbox(_ text: String) throws -> MailboxAddress {
+        do {
+            let address = try PathParser().mailbox(Substring(text))
+            if address.needsSMTPUTF8 && !draft.smtpUTF8 {
+                throw LuaError("non-ASCII address \(text.debugDescription) needs a message sent with SMTPUTF8")
+            }
+            return address
+        } catch let error as SMTPSyntaxError {
+            throw LuaError("invalid address \(text.debugDescription): \(error.reason)")
+        }
+    }
+}
