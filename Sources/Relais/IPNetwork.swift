@@ -6,6 +6,8 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
     /// Network address bytes: 4 for IPv4, 16 for IPv6.
     public let address: [UInt8]
     public let prefixLength: Int
+    /// The network as written in the configuration.
+    public let text: String
 
     public init?(cidr text: String) {
         let parts = text.split(separator: "/", maxSplits: 1)
@@ -20,6 +22,7 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         }
         self.address = IPNetwork.masked(bytes, prefix)
         self.prefixLength = prefix
+        self.text = text
     }
 
     /// True when `ip` (textual) lies in this network. An IPv4-mapped IPv6
@@ -33,16 +36,7 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         return IPNetwork.masked(bytes, prefixLength) == address
     }
 
-    public var description: String {
-        let text: String
-        if address.count == 4 {
-            text = address.map(String.init).joined(separator: ".")
-        } else {
-            text = stride(from: 0, to: 16, by: 2).map { String(UInt16(address[$0]) << 8 | UInt16(address[$0 + 1]), radix: 16) }
-                .joined(separator: ":")
-        }
-        return "\(text)/\(prefixLength)"
-    }
+    public var description: String { text }
 
     private static func masked(_ bytes: [UInt8], _ prefix: Int) -> [UInt8] {
         bytes.enumerated().map { index, byte in

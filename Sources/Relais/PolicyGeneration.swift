@@ -15,6 +15,8 @@ public final class PolicyGeneration: Sendable {
     public let watchedFiles: [String]
     /// `file:line` of each handler, per stage.
     public let hookLocations: [HookStage: [String]]
+    /// Route targets the policy declared while loading.
+    public let declaredTargets: [RouteTarget]
     private let runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]
 
     /// Loads the policy once to learn its configuration, then once per event
@@ -30,16 +32,19 @@ public final class PolicyGeneration: Sendable {
             runtimes[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(runtime, eventLoop: loop)
         }
         return PolicyGeneration(number: number, source: source, configuration: configuration,
-                                watchedFiles: probe.watchedFiles, hookLocations: probe.hookLocations, runtimes: runtimes)
+                                watchedFiles: probe.watchedFiles, hookLocations: probe.hookLocations,
+                                declaredTargets: probe.declaredTargets, runtimes: runtimes)
     }
 
     private init(number: Int, source: PolicySource, configuration: ServerConfiguration, watchedFiles: [String],
-                 hookLocations: [HookStage: [String]], runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]) {
+                 hookLocations: [HookStage: [String]], declaredTargets: [RouteTarget],
+                 runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]) {
         self.number = number
         self.source = source
         self.configuration = configuration
         self.watchedFiles = watchedFiles
         self.hookLocations = hookLocations
+        self.declaredTargets = declaredTargets
         self.runtimes = runtimes
     }
 

@@ -19,6 +19,8 @@ final class PolicyRuntime {
     private(set) var settings: [PolicySettings] = []
     /// The config file and every file it required or read.
     private(set) var watchedFiles: [String] = []
+    /// Route targets the policy made while loading, for `relais check`.
+    private(set) var declaredTargets: [RouteTarget] = []
     private var loading = true
     private let logger: Logger
     private var modules: [String: LuaValue] = [:]
@@ -103,11 +105,13 @@ final class PolicyRuntime {
         add("discard") { state in
             try Self.push(.discard, state)
         }
-        add("maildir") { state in
+        add("maildir") { [unowned self] state in
             guard let path = state.argument(1).stringValue, !path.isEmpty else {
                 throw LuaError("relais.maildir expects a folder path")
             }
-            state.push(object: RouteTargetObject(.maildir(path: FilePaths.absolute(path))))
+            let target = RouteTarget.maildir(path: FilePaths.absolute(path))
+            if loading && !declaredTargets.contains(target) { declaredTargets.append(target) }
+            state.push(object: RouteTargetObject(target))
             return 1
         }
         add("env") { state in

@@ -1,0 +1,44 @@
+/// What `relais check` prints about a loaded policy: listeners, limits,
+/// hooks per stage with `file:line`, and where mail can go.
+public struct PolicyReport {
+    public let generation: PolicyGeneration
+
+    public init(_ generation: PolicyGeneration) { self.generation = generation }
+
+    public var text: String {
+        let configuration = generation.configuration
+        var lines = ["policy \(generation.source.displayName): loaded"]
+        lines.append("hostname       \(configuration.hostname)")
+        lines.append("listen         \(configuration.listen.joined(separator: ", "))")
+        lines.append("relay networks \(configuration.relayNetworks.map(\.description).joined(separator: ", "))")
+        lines.append("spool          \(configuration.spoolDirectory)")
+        lines.append("limits         max_message_size=\(configuration.limits.maxMessageSize) "
+            + "max_recipients=\(configuration.limits.maxRecipients) max_connections=\(configuration.maxConnections) "
+            + "max_connections_per_ip=\(configuration.maxConnectionsPerIP)")
+        lines.append("lua            max_instructions=\(configuration.luaLimits.instructionsPerCall) "
+            + "max_memory=\(configuration.luaLimits.memoryBytes)")
+        lines.append("hooks")
+        for stage in HookStage.allCases {
+            let places = generation.hookLocations[stage] ?? []
+            let text = places.isEmpty ? "(none: \(Self.defaultBehaviour(stage)))" : places.joined(separator: ", ")
+            lines.append("  \(stage.rawValue.padding(toLength: 8, withPad: " ", startingAt: 0)) \(text)")
+        }
+        lines.append("upstreams")
+        lines.append("  default route  \(configuration.effectiveDefaultRoute.map(\.description).joined(separator: " -> "))")
+        for target in generation.declaredTargets where !configuration.effectiveDefaultRoute.contains(target) {
+            lines.append("  declared       \(target)")
+        }
+        if generation.watchedFiles.count > 1 {
+            lines.append("files          \(generation.watchedFiles.joined(separator: ", "))")
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private static func defaultBehaviour(_ stage: HookStage) -> String {
+        switch stage {
+        case .connect, .helo, .mail, .data: return "accept"
+        case .rcpt: return "accept for relay_networks, else 554 5.7.1 Relay access denied"
+        case .route: return "default route"
+        }
+    }
+}
