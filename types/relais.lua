@@ -1,0 +1,167 @@
+---@meta relais
+-- LuaLS definitions for the Relais policy API (https://luals.github.io).
+-- Point your editor at this folder (see .luarc.json) to get completion and
+-- type checks in policies. Keep in sync with the API: a test checks that
+-- every function of the `relais` table is declared here.
+
+---@class relais.Verdict
+---@field verdict "accept"|"reject"|"tempfail"|"disconnect"|"discard"
+---@field code integer?
+---@field text string?
+
+---@class relais.Target
+---@field kind "maildir"
+---@field path string
+
+---@class relais.Session
+---@field id string
+---@field remote_ip string
+---@field remote_port integer
+---@field local_ip string
+---@field local_port integer
+---@field helo string?         the HELO/EHLO name once accepted
+---@field tls boolean
+---@field auth_user string?    nil when not authenticated
+---@field relay_allowed boolean remote IP in relay_networks, or authenticated
+---@field notes table          kept for the whole connection
+
+---@class relais.Address
+---@field address string       assignable in mail and rcpt hooks: rewrites the envelope ("" is the null sender)
+---@field localpart string
+---@field domain string        lower-cased
+---@field params table<string, string|true> MAIL/RCPT ESMTP parameters
+
+---@class relais.HeaderField
+---@field name string
+---@field value string
+
+---@class relais.Message
+---@field id string            queue id
+---@field sender string
+---@field recipients string[]
+---@field size integer
+---@field notes table          kept from the data hook to the route hooks
+local Message = {}
+---@param name string
+---@return string? value the first field of that name, unfolded
+function Message:header(name) end
+---@param name string?
+---@return string[]|relais.HeaderField[] values all values of that name; all fields when name is nil
+function Message:headers(name) end
+---Adds a field at the top of the header section (data hook only).
+---@param name string
+---@param value string
+function Message:add_header(name, value) end
+---Adds a field at the end of the header section (data hook only).
+---@param name string
+---@param value string
+function Message:append_header(name, value) end
+---Replaces every field of that name by one (data hook only).
+---@param name string
+---@param value string
+function Message:set_header(name, value) end
+---Removes every field of that name (data hook only).
+---@param name string
+---@return integer removed
+function Message:remove_header(name) end
+---@return string body the message body, after the header section
+function Message:body() end
+---@param address string
+function Message:add_recipient(address) end
+---@param address string
+---@return boolean removed
+function Message:remove_recipient(address) end
+
+---@class relais.Config
+---@field hostname string?
+---@field listen string[]?            "HOST:PORT" listeners
+---@field spool string?               spool folder; the default maildir is its sibling "mail"
+---@field maildir string?             the default local maildir
+---@field relay_networks string[]?    CIDRs whose clients may relay
+---@field max_message_size integer?
+---@field max_recipients integer?
+---@field max_connections integer?
+---@field max_connections_per_ip integer?
+---@field max_errors integer?
+---@field greeting_delay number?      seconds, for clients outside relay_networks
+---@field command_timeout number?
+---@field data_timeout number?
+---@field default_route relais.Target|relais.Target[]?
+---@field lua { max_instructions: integer?, max_memory: integer? }?
+
+---@alias relais.Stage "connect"|"helo"|"mail"|"rcpt"|"data"|"route"
+
+---@class relais
+---@field log relais.Log
+relais = {}
+
+---@class relais.Log
+---@field info fun(...: any)
+---@field warn fun(...: any)
+---@field error fun(...: any)
+
+---Sets listeners, hostname, spool, relay networks and limits (load time only).
+---@param config relais.Config
+function relais.config(config) end
+
+---Registers a hook; several per stage run in registration order until one returns a verdict.
+---@overload fun(stage: "connect", fn: fun(session: relais.Session): relais.Verdict?)
+---@overload fun(stage: "helo", fn: fun(session: relais.Session, name: string): relais.Verdict?)
+---@overload fun(stage: "mail", fn: fun(session: relais.Session, sender: relais.Address): relais.Verdict?)
+---@overload fun(stage: "rcpt", fn: fun(session: relais.Session, rcpt: relais.Address): relais.Verdict?)
+---@overload fun(stage: "data", fn: fun(session: relais.Session, msg: relais.Message): relais.Verdict?)
+---@overload fun(stage: "route", fn: fun(msg: relais.Message, rcpt: relais.Address): relais.Target|relais.Target[]|relais.Verdict?)
+---@param stage relais.Stage
+---@param fn function
+function relais.on(stage, fn) end
+
+---@param text string?
+---@return relais.Verdict
+function relais.accept(text) end
+
+---Default 550 5.7.1.
+---@param code integer|string?
+---@param text string?
+---@return relais.Verdict
+function relais.reject(code, text) end
+
+---Default 451 4.7.1.
+---@param code integer|string?
+---@param text string?
+---@return relais.Verdict
+function relais.tempfail(code, text) end
+
+---Default 421 4.7.0; the connection is closed.
+---@param code integer|string?
+---@param text string?
+---@return relais.Verdict
+function relais.disconnect(code, text) end
+
+---Data stage: answer 250, deliver nothing.
+---@return relais.Verdict
+function relais.discard() end
+
+---A local maildir as a route target.
+---@param path string
+---@return relais.Target
+function relais.maildir(path) end
+
+---@param name string
+---@param default string?
+---@return string?
+function relais.env(name, default) end
+
+---@param ip string
+---@param networks string|string[]
+---@return boolean
+function relais.in_networks(ip, networks) end
+
+---Reads a file beside the policy (load time only; the file is watched).
+---@param path string
+---@return string
+function relais.read_file(path) end
+
+---Reads a file's lines (load time only; the file is watched).
+---@param path string
+---@return string[]
+function relais.read_lines(path) end
