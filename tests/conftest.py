@@ -16,9 +16,10 @@ BINARY = Path(os.environ.get("RELAIS_BIN", ROOT / ".build" / "debug" / "relais")
 class Relay:
     """One running `relais run` process with its own data folder."""
 
-    def __init__(self, data_dir: Path, args: list[str]):
+    def __init__(self, data_dir: Path, args: list[str], config: Path | None = None):
         self.data_dir = data_dir
         self.args = args
+        self.config = config
         self.log_path = data_dir / "relais.log"
         self.process = None
         self.port = None
@@ -27,10 +28,13 @@ class Relay:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")
         offset = self.log_path.stat().st_size
+        config = [str(self.config)] if self.config else []
+        listen = [] if "--no-default-listen" in self.args else ["--listen", "127.0.0.1:0"]
+        args = [a for a in self.args if a != "--no-default-listen"]
         self.process = subprocess.Popen(
-            [str(BINARY), "run", "--listen", "127.0.0.1:0", "--data-dir", str(self.data_dir),
-             "--hostname", "relay.test", *self.args],
-            stdout=log, stderr=log,
+            [str(BINARY), "run", *config, *listen, "--data-dir", str(self.data_dir),
+             "--hostname", "relay.test", *args],
+            stdout=log, stderr=log, cwd=self.data_dir.parent,
         )
         deadline = time.time() + 20
         while time.time() < deadline:
@@ -43,6 +47,26 @@ class Relay:
                 raise RuntimeError(f"relais exited: {text}")
             time.sleep(0.02)
         raise RuntimeError("relais did not start listening")
+
+    def wait_log(self, text: str, timeout: float = 10.0, after: int = 0) -> str:
+        """Waits until `text` appears in the log (past offset `after`); returns the log."""
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            log = self.log
+            if text in log[after:]:
+                return log
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not logged; log:\n{self.log}")
+
+    def maildir(self, name: str, wait_for: int = 0, timeout: float = 10.0) -> list[bytes]:
+        """Messages in another maildir under the data folder."""
+        new = self.data_dir / name / "new"
+        deadline = time.time() + timeout
+        while True:
+            files = sorted(new.iterdir()) if new.exists() else []
+            if len(files) >= wait_for or time.time() > deadline:
+                return [f.read_bytes() for f in files]
+            time.sleep(0.05)
 
     @property
     def log(self) -> str:
@@ -82,14 +106,29 @@ class Relay:
 def start_relay(tmp_path):
     relays = []
 
-    def start(*args, data_dir=None):
-        relay = Relay(data_dir or tmp_path / f"relay{len(relays)}", list(args))
+    def start(*args, data_dir=None, config=None):
+        relay = Relay(data_dir or tmp_path / f"relay{len(relays)}", list(args), config)
         relays.append(relay)
         return relay.start()
 
     yield start
     for relay in relays:
         relay.stop(signal.SIGKILL)
+
+
+@pytest.fixture
+def policy_relay(start_relay, tmp_path):
+    """Starts a relay with the given Lua policy text (written to policy.lua)."""
+    def start(text: str, *args, files: dict | None = None):
+        folder = tmp_path / f"policy{len(list(tmp_path.glob('policy*')))}"
+        folder.mkdir()
+        for name, content in (files or {}).items():
+            (folder / name).parent.mkdir(parents=True, exist_ok=True)
+            (folder / name).write_text(content)
+        config = folder / "policy.lua"
+        config.write_text(text)
+        return start_relay(*args, config=config, data_dir=folder / "data")
+    return start
 
 
 @pytest.fixture

@@ -177,6 +177,8 @@ int relais_lua_load_text(lua_State *L, const char *buffer, size_t length, const 
 
 int relais_lua_pcall(lua_State *L, int nargs, int nresults, long long instruction_budget) {
     relais_lua_limits *limits = limits_of(L);
+    /* Garbage left by an earlier call must not count against this one. */
+    if (limits->memory_limit && limits->memory_used > limits->memory_limit / 2) lua_gc(L, LUA_GCCOLLECT);
     limits->instructions_left = instruction_budget;
     limits->budget_exhausted = 0;
     limits->memory_exceeded = 0;
