@@ -101,6 +101,10 @@ final class ConnectionPolicy: SessionPolicy {
     /// The data hook, then the route hook for each recipient.
     func decide(_ draft: MessageDraft) -> MessageDecision {
         guard let runtime else { return MessageDecision(verdict: .tempfail(PolicyVerdict.hookFailed), routes: []) }
+        guard runtime.hasHooks(.data) || runtime.hasHooks(.route) else {
+            let route = configuration.effectiveDefaultRoute
+            return MessageDecision(verdict: nil, routes: draft.recipients.map { RecipientRoute(recipient: $0, targets: route) })
+        }
         let notes = runtime.state.makeTableReference()
         defer { runtime.state.release(notes) }
         let message = MessageObject(draft: draft, notes: notes, editable: true)

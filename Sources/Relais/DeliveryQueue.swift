@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import NIOConcurrencyHelpers
 import NIOPosix
 
 /// Carries queued messages from the spool to their destination, which for
@@ -19,14 +20,18 @@ public final class DeliveryQueue: Sendable {
     private let spool: Spool
     private let threadPool: NIOThreadPool
     private let deliverer: GroupCommitQueue<Item>
+    /// Maildirs whose folders exist already.
+    private let preparedMaildirs = NIOLockedValueBox<Set<String>>([])
 
     /// `defaultRoute` serves messages queued without stored routes.
     public init(spool: Spool, hostname: String, defaultRoute: [RouteTarget], threadPool: NIOThreadPool,
                 timerLoop: any EventLoop, retryDelay: TimeAmount = .seconds(60), logger: Logger) {
         self.spool = spool
         self.threadPool = threadPool
+        let prepared = preparedMaildirs
         self.deliverer = GroupCommitQueue(threadPool: threadPool) { queue, batch in
-            let delivery = MaildirDelivery(spool: spool, hostname: hostname, defaultRoute: defaultRoute, logger: logger)
+            let delivery = MaildirDelivery(spool: spool, hostname: hostname, defaultRoute: defaultRoute,
+                                           preparedMaildirs: prepared, logger: logger)
             let retries = delivery.deliver(batch)
             for item in retries {
                 timerLoop.scheduleTask(in: retryDelay) { queue.submit(item) }
@@ -61,7 +66,16 @@ struct MaildirDelivery {
     let spool: Spool
     let hostname: String
     let defaultRoute: [RouteTarget]
+    let preparedMaildirs: NIOLockedValueBox<Set<String>>
     let logger: Logger
+
+    /// The maildir at `folder`, creating its folders the first time.
+    func maildir(_ folder: String) throws -> Maildir {
+        if preparedMaildirs.withLockedValue({ $0.contains(folder) }) { return Maildir(existing: folder, hostname: hostname) }
+        let maildir = try Maildir(root: folder, hostname: hostname)
+        preparedMaildirs.withLockedValue { _ = $0.insert(folder) }
+        return maildir
+    }
 
     /// The maildirs a message goes to: the first target of each recipient's route.
     func maildirs(for envelope: Envelope) -> [String] {
@@ -100,10 +114,11 @@ struct MaildirDelivery {
         var files: [DurableFiles.PendingFile] = []
         var owners: [Int] = []
         var failures: [Int: SystemCallError] = [:]
+        let folders = loaded.map { maildirs(for: $0.envelope) }
         for (index, entry) in loaded.enumerated() {
-            for folder in maildirs(for: entry.envelope) {
+            for folder in folders[index] {
                 do {
-                    let maildir = try Maildir(root: folder, hostname: hostname)
+                    let maildir = try maildir(folder)
                     files.append(maildir.pendingFile(for: entry.envelope, content: entry.content))
                     owners.append(index)
                 } catch let error as SystemCallError {
@@ -126,7 +141,7 @@ struct MaildirDelivery {
                                  metadata: ["id": "\(entry.envelope.id)", "error": "\(error)"])
                 }
                 logger.info("delivered", metadata: [
-                    "id": "\(entry.envelope.id)", "to": "\(maildirs(for: entry.envelope).joined(separator: ","))",
+                    "id": "\(entry.envelope.id)", "to": "\(folders[index].joined(separator: ","))",
                     "recipients": "\(entry.envelope.recipients.count)",
                     "delay": "\(delay)s",
                 ])

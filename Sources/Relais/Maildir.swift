@@ -10,11 +10,17 @@ public struct Maildir: Sendable {
     public let root: String
     public let hostname: String
 
-    /// Creates the three folders. Blocking: call at start-up.
+    /// Creates the three folders. Blocking: call at start-up or on a thread pool.
     public init(root: String, hostname: String) throws {
         self.root = root
         self.hostname = hostname
         try DurableFiles.makeFolders([root + "/tmp", root + "/new", root + "/cur"])
+    }
+
+    /// A maildir whose folders are known to exist.
+    init(existing root: String, hostname: String) {
+        self.root = root
+        self.hostname = hostname
     }
 
     func pendingFile(for envelope: Envelope, content: ByteBuffer) -> DurableFiles.PendingFile {

@@ -25,10 +25,12 @@ public final class PolicyGeneration: Sendable {
     public static func load(_ source: PolicySource, overrides: PolicySettings, base: ServerConfiguration,
                             loops: [any EventLoop], number: Int, logger: Logger) throws -> PolicyGeneration {
         let probe = try PolicyRuntime(source: source, limits: base.luaLimits, logger: logger)
-        let configuration = (probe.settings + [overrides]).reduce(base) { $0.applying($1) }
+        var configuration = (probe.settings + [overrides]).reduce(base) { $0.applying($1) }
+        configuration.defaultRoute = configuration.effectiveDefaultRoute
         var runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>] = [:]
         for loop in loops {
-            let runtime = try PolicyRuntime(source: source, limits: configuration.luaLimits, logger: logger)
+            let runtime = try PolicyRuntime(source: source, limits: configuration.luaLimits, logger: logger,
+                                            quietWhileLoading: true)
             runtimes[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(runtime, eventLoop: loop)
         }
         return PolicyGeneration(number: number, source: source, configuration: configuration,

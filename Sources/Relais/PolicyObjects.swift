@@ -106,18 +106,32 @@ final class MessageDraft {
     let id: String
     var sender: ReversePath
     var recipients: [MailboxAddress]
-    var headers: MessageHeaders
+    private var parsedHeaders: MessageHeaders?
+    /// Parsed on first use: a policy without data or route hooks never pays for it.
+    var headers: MessageHeaders {
+        get {
+            if let parsedHeaders { return parsedHeaders }
+            let parsed = MessageHeaders(parsing: content)
+            parsedHeaders = parsed
+            return parsed
+        }
+        set { parsedHeaders = newValue }
+    }
     let size: Int
     let smtpUTF8: Bool
+    private let content: ByteBuffer
 
     init(id: String, sender: ReversePath, recipients: [MailboxAddress], content: ByteBuffer, smtpUTF8: Bool) {
         self.id = id
         self.sender = sender
         self.recipients = recipients
-        self.headers = MessageHeaders(parsing: content)
+        self.content = content
         self.size = content.readableBytes
         self.smtpUTF8 = smtpUTF8
     }
+
+    /// True once a hook changed the header section.
+    var headersChanged: Bool { parsedHeaders?.changed ?? false }
 }
 
 /// `msg` in Lua.

@@ -26,10 +26,15 @@ final class PolicyRuntime {
     private var modules: [String: LuaValue] = [:]
     private var modulesLoading: Set<String> = []
 
+    /// Whether `relais.log` and `print` are silent while the policy loads
+    /// (a generation loads it once per event loop; one copy speaks).
+    private let quietWhileLoading: Bool
+
     /// Loads and runs the policy. Errors carry `file:line`.
-    init(source: PolicySource, limits: LuaLimits, logger: Logger) throws {
+    init(source: PolicySource, limits: LuaLimits, logger: Logger, quietWhileLoading: Bool = false) throws {
         self.source = source
         self.logger = logger
+        self.quietWhileLoading = quietWhileLoading
         self.state = try LuaState(limits: limits)
         installAPI()
         let text: [UInt8]
@@ -188,6 +193,7 @@ final class PolicyRuntime {
     }
 
     private func logFromLua(_ level: Logger.Level, _ state: LuaState) {
+        if loading && quietWhileLoading { return }
         let parts = (0..<state.argumentCount).map { state.describe(at: $0 + 1) }
         logger.log(level: level, "\(parts.joined(separator: " "))", metadata: ["source": "policy"])
     }

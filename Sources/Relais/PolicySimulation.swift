@@ -106,7 +106,7 @@ public struct PolicySimulation {
             line("data", "(\(content.readableBytes) bytes)", decision.verdict == nil ? "accepted (no verdict)" : "accepted")
         }
         report.lines.append("envelope  from <\(draft.sender)> to \(draft.recipients.map { "<\($0)>" }.joined(separator: ", "))")
-        report.lines.append("headers" + (draft.headers.changed ? " (changed by the data hook)" : ""))
+        report.lines.append("headers" + (draft.headersChanged ? " (changed by the data hook)" : ""))
         for field in draft.headers.fields {
             let text = String(decoding: field.raw, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
             for part in text.split(separator: "\n") { report.lines.append("  \(part)") }

@@ -320,7 +320,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
         guard !routed.isEmpty else { return refuseMessage(refused.first?.refusal ?? PolicyVerdict.hookFailed, context) }
         var content = messageContent
-        if draft.headers.changed {
+        if draft.headersChanged {
             content = ByteBufferAllocator().buffer(capacity: messageContent.readableBytes + 256)
             var traceBytes = trace
             content.writeBuffer(&traceBytes)
