@@ -227,21 +227,31 @@ def test_default_route_from_config(policy_relay):
     ('local t = nil; return t.field', "policy.lua:4: attempt to index a nil value (local 't')"),
     ('while true do end', "policy.lua:4: instruction budget exhausted"),
     ('local t = {} for i = 1, 1e9 do t[i] = string.rep("x", 100) .. i end', "memory limit exceeded"),
+    ('return string.rep("x", 1e9)', "memory limit exceeded"),
+    ('io.open("/etc/passwd")', "policy.lua:4: attempt to index a nil value (global 'io')"),
+    ('os.execute("touch /tmp/relais-pwned")', "policy.lua:4: attempt to call a nil value (field 'execute')"),
+    ('dofile("/etc/passwd")', "policy.lua:4: attempt to call a nil value (global 'dofile')"),
     ('return 42', "policy.lua:3: rcpt hook: returned number; return a verdict such as relais.reject(...), or nil"),
+    ('return { "garbage" }', "policy.lua:3: rcpt hook: returned table; return a verdict"),
+    ('return relais.discard()', "policy.lua:3: rcpt hook: relais.discard() is for the data hook only"),
 ])
-def test_failing_hooks_answer_451_and_the_relay_keeps_serving(body, error, policy_relay):
+def test_failing_hooks_answer_451_and_the_connection_goes_on(body, error, policy_relay):
     relay = policy_relay(RELAY_ALL + 'relais.config { lua = { max_instructions = 1000000, max_memory = 16777216 } }\n'
                          'relais.on("rcpt", function(session, rcpt)\n'
                          f'  if rcpt.domain == "fail.example" then {body} end\n'
                          'end)')
     d = Dialog(relay.port)
     d.ehlo()
-    d.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<x@fail.example>\r\nRCPT TO:<y@example.com>\r\n")
+    d.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<x@fail.example>\r\nRSET\r\n")
     assert d.replies(3) == (b"250 2.1.0 Ok\r\n451 4.3.0 Error: local policy failure; try again later\r\n"
-                            b"250 2.1.5 Ok\r\n")
+                            b"250 2.0.0 Ok\r\n")
+    # The next transaction on the same connection succeeds.
+    d.start_data()
+    d.send(b"Subject: after the failure\r\n\r\nfine\r\n.\r\n")
+    assert d.replies(1).startswith(b"250 2.0.0 Ok: queued as ")
     log = relay.wait_log("policy hook failed")
     assert error in log
-    assert send(relay) == {}
+    assert len(relay.maildir_messages(1)) == 1
 
 
 def test_helpers_env_networks_and_files(policy_relay, monkeypatch):

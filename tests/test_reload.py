@@ -122,3 +122,49 @@ def test_listeners_follow_the_policy(policy_relay):
     except OSError:
         still_open = False
     assert not still_open
+
+
+VERSIONED = '''relais.config { relay_networks = { "127.0.0.0/8" } }
+relais.on("data", function(session, msg) msg:add_header("X-Policy-Version", "VERSION") end)
+'''
+
+
+def test_reload_every_200ms_under_smtp_source_load(policy_relay):
+    """smtp-source sends 20,000 messages over 20 sessions while the policy
+    alternates between valid versions and a broken one every 200 ms."""
+    import re
+    import subprocess
+    relay = policy_relay(VERSIONED.replace("VERSION", "0"))
+    source = subprocess.Popen(["smtp-source", "-s", "20", "-m", "20000", "-l", "2048", "-d",
+                               "-f", "a@example.org", "-t", "b@example.com", f"127.0.0.1:{relay.port}"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    live = {0: time.time()}
+    version = 0
+    step = 0
+    while source.poll() is None:
+        time.sleep(0.2)
+        step += 1
+        if step % 2:
+            rewrite(relay.config, VERSIONED.replace("VERSION", "broken") + "\nthis is not lua\n")
+        else:
+            version += 1
+            rewrite(relay.config, VERSIONED.replace("VERSION", str(version)))
+            live[version] = time.time()
+        relay.process.send_signal(signal.SIGHUP)
+    ended = time.time()
+    output = source.stdout.read().decode()
+    assert source.returncode == 0, output
+    assert relay.wait_spool_empty(timeout=60) == []
+    messages = relay.maildir_messages(20000, timeout=60)
+    assert len(messages) == 20000
+    versions = [int(re.search(rb"\r\nX-Policy-Version: (\d+)\r\n", m).group(1)) for m in messages]
+    assert set(versions) <= set(live)
+    # Every valid version that served for a while (until the next valid one,
+    # 400 ms later) shows in messages accepted after its reload.
+    served = [v for v in live if v + 1 in live and live[v + 1] < ended]
+    assert len(served) >= 3
+    assert set(served) <= set(versions)
+    log = relay.log
+    assert "policy hook failed" not in log
+    assert log.count("policy reload failed") >= len(served)
+    assert log.count("policy reloaded") >= len(served)
