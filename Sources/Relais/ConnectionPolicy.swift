@@ -12,16 +12,18 @@ final class ConnectionPolicy: SessionPolicy {
     private let store: PolicyStore
     private let loop: any EventLoop
     private let logger: Logger
+    private let timings: HookTimings
     private var runtime: PolicyRuntime?
     private var session: SessionObject?
     private var sessionReference: LuaReference?
     private(set) var info: SessionInfo
 
-    init(store: PolicyStore, loop: any EventLoop, info: SessionInfo, logger: Logger) {
+    init(store: PolicyStore, loop: any EventLoop, info: SessionInfo, timings: HookTimings, logger: Logger) {
         let generation = store.generation
         self.generation = generation
         self.store = store
         self.loop = loop
+        self.timings = timings
         self.logger = logger
         self.info = info
         self.info.relayAllowed = generation.configuration.relayNetworks.contains(ip: info.remoteIP)
@@ -147,7 +149,7 @@ final class ConnectionPolicy: SessionPolicy {
         let references = objects.map { state.register($0) }
         defer { references.forEach(state.release) }
         let first: [LuaValue] = stage == .route ? [] : [.reference(sessionReference)]
-        let outcome = runtime.run(stage, first + arguments + references.map { .reference($0) })
+        let outcome = timings.measure { runtime.run(stage, first + arguments + references.map { .reference($0) }) }
         if case .failed(let message) = outcome {
             logger.error("policy hook failed; answering 451 4.3.0", metadata: [
                 "stage": "\(stage.rawValue)", "session": "\(info.id)", "error": "\(message)",

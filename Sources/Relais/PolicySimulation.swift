@@ -38,7 +38,8 @@ public struct PolicySimulation {
         var info = SessionInfo(id: "simulation", remoteIP: input.clientIP, remotePort: 0, localIP: "127.0.0.1",
                                localPort: 25, relayAllowed: false)
         info.authUser = input.authUser
-        let policy = ConnectionPolicy(store: PolicyStore(generation), loop: loop, info: info, logger: logger)
+        let policy = ConnectionPolicy(store: PolicyStore(generation), loop: loop, info: info, timings: HookTimings(),
+                                      logger: logger)
         defer { policy.detach() }
         var report = Report()
         func line(_ stage: String, _ subject: String, _ outcome: String) {

@@ -1,3 +1,4 @@
+import Foundation
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -16,6 +17,8 @@ public final class RelaisServer: Sendable {
     private let threadPool: NIOThreadPool
     private let store: PolicyStore
     private let tracker: ConnectionTracker
+    /// Every hook call's duration, summarised in the log at stop.
+    public let hookTimings = HookTimings()
     private let listeners = NIOLockedValueBox<[String: any Channel]>([:])
     private let services = NIOLockedValueBox<ServerServices?>(nil)
     /// Serialises reloads (SIGHUP and file changes may coincide).
@@ -57,7 +60,8 @@ public final class RelaisServer: Sendable {
                                   timerLoop: group.next(), logger: logger)
         queue.resume(logger: logger)
         services.withLockedValue {
-            $0 = ServerServices(store: store, spool: spool, queue: queue, tracker: tracker, logger: logger)
+            $0 = ServerServices(store: store, timings: hookTimings, spool: spool, queue: queue, tracker: tracker,
+                                logger: logger)
         }
         logger.info("policy loaded", metadata: generationMetadata(store.generation))
         return try configuration.listen.compactMap { try bind($0) }
@@ -89,6 +93,7 @@ public final class RelaisServer: Sendable {
     @discardableResult
     public func reload() -> Bool {
         reloading.withLock {
+            let started = NIODeadline.now()
             let current = store.generation
             let next: PolicyGeneration
             do {
@@ -99,7 +104,9 @@ public final class RelaisServer: Sendable {
                 return false
             }
             store.replace(with: next)
-            logger.info("policy reloaded", metadata: generationMetadata(next))
+            var metadata = generationMetadata(next)
+            metadata["duration"] = "\(String(format: "%.1f", Double((NIODeadline.now() - started).nanoseconds) / 1e6))ms"
+            logger.info("policy reloaded", metadata: metadata)
             reconcileListeners(from: current.configuration, to: next.configuration)
             return true
         }
@@ -157,6 +164,9 @@ public final class RelaisServer: Sendable {
         for channel in tracker.channels { channel.close(promise: nil) }
         try? threadPool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
+        if hookTimings.summary.calls > 0 {
+            logger.info("hook timings", metadata: ["summary": "\(hookTimings.summary)"])
+        }
         logger.info("stopped")
     }
 }

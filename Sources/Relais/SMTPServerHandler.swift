@@ -10,6 +10,7 @@ struct DrainConnectionEvent: Sendable {}
 /// What every connection shares: the policy, spool, queue, limits, log.
 struct ServerServices: Sendable {
     var store: PolicyStore
+    var timings: HookTimings
     var spool: Spool
     var queue: DeliveryQueue
     var tracker: ConnectionTracker
@@ -72,7 +73,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
         self.clientPort = remote?.port ?? 0
         let info = SessionInfo(id: QueueID.make(), remoteIP: clientIP, remotePort: clientPort,
                                localIP: local?.ipAddress ?? "", localPort: local?.port ?? 0, relayAllowed: false)
-        self.policy = ConnectionPolicy(store: services.store, loop: channel.eventLoop, info: info, logger: services.logger)
+        self.policy = ConnectionPolicy(store: services.store, loop: channel.eventLoop, info: info,
+                                       timings: services.timings, logger: services.logger)
         self.session = SMTPServerSession(policy: policy)
         self.framer = CommandLineFramer(maxLength: SMTPLimits().commandLineLength)
     }
