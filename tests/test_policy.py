@@ -310,3 +310,17 @@ end)''')
                         mail_options=["SMTPUTF8"])
     [message] = relay.maildir_messages(1)
     assert "for <用户@例子.中国>".encode() in message
+
+
+def test_built_in_module(policy_relay):
+    relay = policy_relay(NO_RELAY + '''
+local lists = require("relais.lists")
+local ours = lists.set({ "Example.COM" })
+relais.on("rcpt", function(session, rcpt)
+  if lists.domain_in(rcpt.domain, ours) then return relais.accept() end
+end)''')
+    d = Dialog(relay.port)
+    d.ehlo()
+    d.send(b"MAIL FROM:<a@example.org>\r\nRCPT TO:<x@mx.eu.example.com>\r\nRCPT TO:<x@example.com>\r\n"
+           b"RCPT TO:<x@notexample.com>\r\n")
+    assert d.replies(4) == b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n554 5.7.1 Relay access denied\r\n"

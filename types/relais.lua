@@ -165,3 +165,9 @@ function relais.read_file(path) end
 ---@param path string
 ---@return string[]
 function relais.read_lines(path) end
+
+---@class relais.lists
+---A set from a list (keys lower-cased).
+---@field set fun(items: string[]): table<string, true>
+---True when domain, or a domain it is under, is in the set.
+---@field domain_in fun(domain: string, set: table<string, true>): boolean

@@ -208,7 +208,8 @@ final class PolicyRuntime {
         return Array(data)
     }
 
-    /// `require`: modules beside the policy file (`a.b` is `a/b.lua`).
+    /// `require`: built-in modules, then modules beside the policy file
+    /// (`a.b` is `a/b.lua`).
     private func require(_ name: String) throws -> LuaValue {
         if let module = modules[name] { return module }
         try requireLoading("require")
@@ -216,14 +217,23 @@ final class PolicyRuntime {
               name.unicodeScalars.allSatisfy({ $0.isASCIIModuleCharacter })
         else { throw LuaError("require: bad module name \(name.debugDescription)") }
         guard !modulesLoading.contains(name) else { throw LuaError("require: \(name) requires itself (a loop)") }
-        let path = FilePaths.normalized(source.directory + "/" + name.replacingOccurrences(of: ".", with: "/") + ".lua")
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw LuaError("require: module \(name) not found (looked for \(path))")
+        let text: [UInt8]
+        let chunkName: String
+        if let builtIn = BuiltInModules.sources[name] {
+            text = Array(builtIn.utf8)
+            chunkName = "@(built-in)/" + name
+        } else {
+            let path = FilePaths.normalized(source.directory + "/" + name.replacingOccurrences(of: ".", with: "/") + ".lua")
+            guard let data = FileManager.default.contents(atPath: path) else {
+                throw LuaError("require: module \(name) not found (looked for \(path))")
+            }
+            if !watchedFiles.contains(path) { watchedFiles.append(path) }
+            text = Array(data)
+            chunkName = "@" + path
         }
-        if !watchedFiles.contains(path) { watchedFiles.append(path) }
         modulesLoading.insert(name)
         defer { modulesLoading.remove(name) }
-        try state.load(Array(data), chunkName: "@" + path)
+        try state.load(text, chunkName: chunkName)
         state.push(.text(name))
         let result = try state.call(arguments: 1, results: 1).first ?? .nil
         let module = result.isNil ? LuaValue.boolean(true) : result
