@@ -59,7 +59,8 @@ class Relay:
         raise AssertionError(f"{text!r} not logged; log:\n{self.log}")
 
     def maildir(self, name: str, wait_for: int = 0, timeout: float = 10.0) -> list[bytes]:
-        """Messages in another maildir under the data folder."""
+        """The files in the new/ folder of maildir `name` under the data folder,
+        waiting until there are `wait_for`."""
         new = self.data_dir / name / "new"
         deadline = time.time() + timeout
         while True:
@@ -81,14 +82,8 @@ class Relay:
         self.stop(signal.SIGKILL)
 
     def maildir_messages(self, wait_for: int = 0, timeout: float = 10.0) -> list[bytes]:
-        """The files in the maildir's new/ folder, waiting until there are `wait_for`."""
-        new = self.data_dir / "mail" / "new"
-        deadline = time.time() + timeout
-        while True:
-            files = sorted(new.iterdir()) if new.exists() else []
-            if len(files) >= wait_for or time.time() > deadline:
-                return [f.read_bytes() for f in files]
-            time.sleep(0.05)
+        """The files in the default maildir's new/ folder, waiting until there are `wait_for`."""
+        return self.maildir("mail", wait_for, timeout)
 
     def wait_spool_empty(self, timeout: float = 10.0) -> list[Path]:
         """Waits until delivery has removed every queued file; returns what is left."""

@@ -89,23 +89,18 @@ final class PolicyRuntime {
         add("accept") { state in
             try Self.push(.accept(text: state.argument(1).stringValue), state)
         }
-        add("reject") { state in
-            let (code, text) = Self.codeAndText(state)
-            return try Self.push(.reject(PolicyVerdict.reply(
-                code: code, text: text, defaultCode: 550, defaultEnhanced: EnhancedStatusCode(5, 7, 1),
-                defaultText: "Rejected by policy", allowed: 500...599, function: "relais.reject")), state)
-        }
-        add("tempfail") { state in
-            let (code, text) = Self.codeAndText(state)
-            return try Self.push(.tempfail(PolicyVerdict.reply(
-                code: code, text: text, defaultCode: 451, defaultEnhanced: EnhancedStatusCode(4, 7, 1),
-                defaultText: "Try again later", allowed: 400...499, function: "relais.tempfail")), state)
-        }
-        add("disconnect") { state in
-            let (code, text) = Self.codeAndText(state)
-            return try Self.push(.disconnect(PolicyVerdict.reply(
-                code: code, text: text, defaultCode: 421, defaultEnhanced: EnhancedStatusCode(4, 7, 0),
-                defaultText: "Closing connection", allowed: 400...599, function: "relais.disconnect")), state)
+        let refusals: [(String, (SMTPReply) -> PolicyVerdict, Int, EnhancedStatusCode, String, ClosedRange<Int>)] = [
+            ("reject", PolicyVerdict.reject, 550, EnhancedStatusCode(5, 7, 1), "Rejected by policy", 500...599),
+            ("tempfail", PolicyVerdict.tempfail, 451, EnhancedStatusCode(4, 7, 1), "Try again later", 400...499),
+            ("disconnect", PolicyVerdict.disconnect, 421, EnhancedStatusCode(4, 7, 0), "Closing connection", 400...599),
+        ]
+        for (name, verdict, code, enhanced, text, allowed) in refusals {
+            add(name) { state in
+                let (given, givenText) = Self.codeAndText(state)
+                return try Self.push(verdict(PolicyVerdict.reply(
+                    code: given, text: givenText, defaultCode: code, defaultEnhanced: enhanced,
+                    defaultText: text, allowed: allowed, function: "relais.\(name)")), state)
+            }
         }
         add("discard") { state in
             try Self.push(.discard, state)
