@@ -276,7 +276,7 @@ def test_mail_loop_is_refused(relay, dialog):
     (b"VRFY someone\r\n", b"252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery\r\n"),
     (b"EXPN list\r\n", b"502 5.5.1 EXPN not supported\r\n"),
     (b"HELP\r\n", b"214 2.0.0 Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP\r\n"),
-    (b"STARTTLS\r\n", b"502 5.5.1 Error: command not implemented\r\n"),
+    (b"STARTTLS\r\n", b"502 5.5.1 Error: command not available\r\n"),
 ])
 def test_command_sequence_replies(commands, replies, dialog):
     d = dialog()

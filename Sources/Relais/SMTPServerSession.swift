@@ -129,7 +129,7 @@ struct SMTPServerSession {
         case .help:
             return .reply(.help)
         case .startTLS, .auth:
-            return .reply(.notImplemented)
+            return .reply(.commandUnavailable)
         }
     }
 

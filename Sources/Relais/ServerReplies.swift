@@ -14,7 +14,7 @@ extension SMTPReply {
     static let vrfy = SMTPReply(252, EnhancedStatusCode(2, 5, 0), "Cannot VRFY user, but will accept message and attempt delivery")
     static let expn = SMTPReply(502, EnhancedStatusCode(5, 5, 1), "EXPN not supported")
     static let help = SMTPReply(214, EnhancedStatusCode(2, 0, 0), "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP")
-    static let notImplemented = SMTPReply(502, EnhancedStatusCode(5, 5, 1), "Error: command not implemented")
+    static let commandUnavailable = SMTPReply(502, EnhancedStatusCode(5, 5, 1), "Error: command not available")
     static let needHelo = SMTPReply(503, EnhancedStatusCode(5, 5, 1), "Error: send HELO/EHLO first")
     static let needMail = SMTPReply(503, EnhancedStatusCode(5, 5, 1), "Error: need MAIL command")
     static let nestedMail = SMTPReply(503, EnhancedStatusCode(5, 5, 1), "Error: nested MAIL command")
