@@ -2,13 +2,17 @@ import NIOCore
 
 /// An RFC 3464 delivery status notification telling the sender which
 /// recipients failed and why: `multipart/report` with a human part, the
-/// machine-readable `message/delivery-status` part and the original headers.
-/// Sent from the null sender, so it can never cause a bounce itself.
+/// machine-readable `message/delivery-status` part and the original message
+/// (`message/rfc822`), or only its headers (`text/rfc822-headers`) when it
+/// is larger than `attachLimit`. Sent from the null sender, so it can never
+/// cause a bounce itself.
 struct BounceMessage {
+    static let attachLimit = 64 * 1024
+
     var hostname: String
     var original: Envelope
-    /// The original message's header section.
-    var originalHeaders: [UInt8]
+    /// The original message as queued.
+    var originalContent: ByteBuffer
     var failures: [RefusedRecipient]
     var id: String
     var time: Int
@@ -57,9 +61,15 @@ struct BounceMessage {
             text += "Action: failed\r\nStatus: \(status)\r\n"
             text += "Diagnostic-Code: smtp; \(failure.reply)\r\n"
         }
-        text += "\r\n--\(boundary)\r\nContent-Type: text/rfc822-headers\r\n\r\n"
         var buffer = ByteBuffer(string: text)
-        buffer.writeBytes(originalHeaders)
+        if originalContent.readableBytes <= Self.attachLimit {
+            buffer.writeString("\r\n--\(boundary)\r\nContent-Type: message/rfc822\r\n\r\n")
+            var attached = originalContent
+            buffer.writeBuffer(&attached)
+        } else {
+            buffer.writeString("\r\n--\(boundary)\r\nContent-Type: text/rfc822-headers\r\n\r\n")
+            buffer.writeBytes(MessageHeaders(parsing: originalContent).fields.flatMap(\.raw))
+        }
         buffer.writeString("\r\n--\(boundary)--\r\n")
         return buffer
     }

@@ -4,10 +4,11 @@ import NIOCore
 import NIOConcurrencyHelpers
 import NIOPosix
 
-/// Carries queued messages from the spool to their destination, which for
-/// now is the local maildir (the default route). A message leaves the spool
-/// only after its delivery is durable; a failed delivery stays queued and is
-/// tried again after `retryDelay`. Deliveries are batched like spool writes.
+/// Carries queued messages from the spool to their destination. Messages
+/// routed only to local maildirs take the fast path: batched writes sharing
+/// one flush, retried after `retryDelay` on failure. Messages with a
+/// smarthost in a route go to the `RelayQueue`. Either way a message leaves
+/// the spool only after its delivery is durable.
 public final class DeliveryQueue: Sendable {
     /// A message to deliver; `content` is nil when it must be read back from
     /// the spool (after a restart or a retry).
@@ -20,14 +21,18 @@ public final class DeliveryQueue: Sendable {
     private let spool: Spool
     private let threadPool: NIOThreadPool
     private let deliverer: GroupCommitQueue<Item>
+    public let relay: RelayQueue
     /// Maildirs whose folders exist already.
     private let preparedMaildirs = NIOLockedValueBox<Set<String>>([])
 
     /// `defaultRoute` serves messages queued without stored routes.
-    public init(spool: Spool, hostname: String, defaultRoute: [RouteTarget], threadPool: NIOThreadPool,
-                timerLoop: any EventLoop, retryDelay: TimeAmount = .seconds(60), logger: Logger) {
+    public init(spool: Spool, hostname: String, defaultRoute: [RouteTarget], schedule: QueueSchedule,
+                threadPool: NIOThreadPool, group: any EventLoopGroup, retryDelay: TimeAmount = .seconds(60), logger: Logger) {
         self.spool = spool
         self.threadPool = threadPool
+        self.relay = RelayQueue(spool: spool, schedule: schedule, hostname: hostname, bounceRoute: defaultRoute,
+                                threadPool: threadPool, group: group, logger: logger)
+        let timerLoop = group.next()
         let prepared = preparedMaildirs
         self.deliverer = GroupCommitQueue(threadPool: threadPool) { queue, batch in
             let delivery = MaildirDelivery(spool: spool, hostname: hostname, defaultRoute: defaultRoute,
@@ -41,16 +46,31 @@ public final class DeliveryQueue: Sendable {
 
     /// Hands over a message the spool has just made durable.
     public func enqueue(_ envelope: Envelope, content: ByteBuffer) {
-        deliverer.submit(Item(id: envelope.id, envelope: envelope, content: content))
+        if envelope.needsRelay {
+            let relay = self.relay
+            Task { await relay.enqueue(envelope, content: content, state: nil) }
+        } else {
+            deliverer.submit(Item(id: envelope.id, envelope: envelope, content: content))
+        }
     }
 
-    /// Picks up every message left in the spool, e.g. after a restart.
+    /// Picks up every message left in the spool, e.g. after a restart, with
+    /// the saved state of each recipient.
     public func resume(logger: Logger) {
+        let relay = self.relay
+        Task { await relay.setRequeue { [self] envelope, content in enqueue(envelope, content: content) } }
         threadPool.submit { [spool, deliverer] _ in
             do {
                 let ids = try spool.queuedIDs()
                 if !ids.isEmpty { logger.info("resuming queue", metadata: ["messages": "\(ids.count)"]) }
-                for id in ids { deliverer.submit(Item(id: id)) }
+                for id in ids {
+                    let state = spool.savedState(of: id)
+                    guard let envelope = try? spool.load(id).0, state != nil || envelope.needsRelay else {
+                        deliverer.submit(Item(id: id))
+                        continue
+                    }
+                    Task { await relay.enqueue(envelope, content: nil, state: state) }
+                }
             } catch {
                 logger.error("cannot read the spool", metadata: ["error": "\(error)"])
             }

@@ -37,6 +37,13 @@ public struct Envelope: Codable, Sendable, Equatable {
     }
 }
 
+extension Envelope {
+    /// True when some recipient is routed through a smarthost.
+    var needsRelay: Bool {
+        routes?.contains { targets in targets.contains { if case .smarthost = $0 { true } else { false } } } ?? false
+    }
+}
+
 /// A recipient refused by the route hook, and the reply that said so.
 public struct RefusedRecipient: Codable, Sendable, Equatable {
     public var recipient: String

@@ -114,6 +114,13 @@ final class PolicyRuntime {
             state.push(object: RouteTargetObject(target))
             return 1
         }
+        add("smarthost") { [unowned self] state in
+            guard let table = state.argument(1).tableValue else { throw LuaError("relais.smarthost expects a table") }
+            let target = RouteTarget.smarthost(try Smarthost.parse(table))
+            if loading && !declaredTargets.contains(target) { declaredTargets.append(target) }
+            state.push(object: RouteTargetObject(target))
+            return 1
+        }
         add("env") { state in
             guard let name = state.argument(1).stringValue else { throw LuaError("relais.env expects a variable name") }
             if let value = ProcessInfo.processInfo.environment[name] {
@@ -241,13 +248,13 @@ final class PolicyRuntime {
         switch value {
         case .object(let id):
             guard let target = state.object(id) as? RouteTargetObject else {
-                throw LuaError("expected a route such as relais.maildir(...), got \(state.object(id)?.luaTypeName ?? "an object")")
+                throw LuaError("expected a route such as relais.smarthost{...} or relais.maildir(...), got \(state.object(id)?.luaTypeName ?? "an object")")
             }
             return [target.target]
         case .table(let table) where table.isArray && !table.entries.isEmpty:
             return try table.array.flatMap { try routeTargets($0) }
         default:
-            throw LuaError("expected a route such as relais.maildir(...) or a list of them, got \(value.typeName)")
+            throw LuaError("expected a route such as relais.smarthost{...}, relais.maildir(...) or a list of them, got \(value.typeName)")
         }
     }
 }

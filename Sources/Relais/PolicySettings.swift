@@ -20,12 +20,13 @@ public struct PolicySettings: Sendable {
     public var maxErrors: Int?
     public var luaInstructions: Int64?
     public var luaMemory: Int?
+    public var queue: QueueSchedule?
 
     public init() {}
 
     /// Keys that the design names but later versions implement.
     static let laterKeys: [String: String] = [
-        "listen_tls": "TLS", "tls": "TLS", "queue": "upstream relaying", "admin": "the admin channel",
+        "listen_tls": "TLS", "tls": "TLS", "admin": "the HTTP admin endpoint",
     ]
 
     /// Reads a `relais.config` table; throws with a message naming the key.
@@ -84,6 +85,9 @@ public struct PolicySettings: Sendable {
             case "command_timeout": settings.commandTimeout = try seconds()
             case "data_timeout": settings.dataTimeout = try seconds()
             case "default_route": settings.defaultRoute = try targets(value)
+            case "queue":
+                guard let queue = value.tableValue else { throw LuaError("relais.config: queue must be a table") }
+                settings.queue = try QueueSchedule.parse(queue)
             case "lua":
                 guard let lua = value.tableValue else { throw LuaError("relais.config: lua must be a table") }
                 for name in lua.stringKeys where !["max_instructions", "max_memory"].contains(name) {
@@ -131,6 +135,7 @@ extension ServerConfiguration {
         if let value = settings.maxErrors { result.maxErrors = value }
         if let value = settings.luaInstructions { result.luaLimits.instructionsPerCall = value }
         if let value = settings.luaMemory { result.luaLimits.memoryBytes = value }
+        if let value = settings.queue { result.queue = value }
         return result
     }
 }

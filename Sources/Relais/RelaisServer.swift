@@ -56,8 +56,8 @@ public final class RelaisServer: Sendable {
         let spool = try Spool(root: configuration.spoolDirectory, threadPool: threadPool)
         _ = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
         let queue = DeliveryQueue(spool: spool, hostname: configuration.hostname,
-                                  defaultRoute: configuration.effectiveDefaultRoute, threadPool: threadPool,
-                                  timerLoop: group.next(), logger: logger)
+                                  defaultRoute: configuration.effectiveDefaultRoute, schedule: configuration.queue,
+                                  threadPool: threadPool, group: group, logger: logger)
         queue.resume(logger: logger)
         services.withLockedValue {
             $0 = ServerServices(store: store, timings: hookTimings, spool: spool, queue: queue, tracker: tracker,

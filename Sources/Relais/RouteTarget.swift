@@ -5,10 +5,13 @@ import RelaisLua
 public enum RouteTarget: Codable, Hashable, Sendable, CustomStringConvertible {
     /// A local maildir (absolute path).
     case maildir(path: String)
+    /// An upstream SMTP server.
+    case smarthost(Smarthost)
 
     public var description: String {
         switch self {
         case .maildir(let path): return "maildir:\(path)"
+        case .smarthost(let smarthost): return smarthost.description
         }
     }
 }
@@ -26,6 +29,10 @@ final class RouteTargetObject: LuaObject {
         switch (name, target) {
         case ("kind", .maildir): return .text("maildir")
         case ("path", .maildir(let path)): return .text(path)
+        case ("kind", .smarthost): return .text("smarthost")
+        case ("name", .smarthost(let smarthost)): return .text(smarthost.name)
+        case ("host", .smarthost(let smarthost)): return .text(smarthost.host)
+        case ("port", .smarthost(let smarthost)): return .integer(Int64(smarthost.port))
         default: return .nil
         }
     }

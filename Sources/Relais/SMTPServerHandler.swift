@@ -383,10 +383,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// message came from the null sender.
     private func bounceRefusedRecipients(of envelope: Envelope, content: ByteBuffer, _ context: ChannelHandlerContext) {
         guard let refused = envelope.refused, !refused.isEmpty, !envelope.sender.isEmpty else { return }
-        var headers = content
-        headers.moveReaderIndex(forwardBy: message?.traceLength ?? 0)
-        let headerSection = MessageHeaders(parsing: headers).fields.flatMap(\.raw)
-        let bounce = BounceMessage(hostname: configuration.hostname, original: envelope, originalHeaders: headerSection,
+        let bounce = BounceMessage(hostname: configuration.hostname, original: envelope, originalContent: content,
                                    failures: refused, id: QueueID.make(), time: Int(Date().timeIntervalSince1970))
         var routedBounce = bounce.envelope
         routedBounce.routes = [configuration.effectiveDefaultRoute]

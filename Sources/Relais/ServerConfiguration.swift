@@ -17,6 +17,7 @@ public struct ServerConfiguration: Sendable {
     /// local maildir.
     public var defaultRoute: [RouteTarget]?
     public var luaLimits = LuaLimits()
+    public var queue = QueueSchedule()
     public var limits = SMTPLimits()
     public var relayNetworks: [IPNetwork] = [IPNetwork(cidr: "127.0.0.0/8"), IPNetwork(cidr: "::1/128")].compactMap { $0 }
     /// Clients outside `relayNetworks` wait this long for the greeting; any

@@ -71,6 +71,12 @@ public final class Spool: Sendable {
         try Envelope.decode(spoolFile: try DurableFiles.readFile(path(of: id)))
     }
 
+    /// The recipients' saved delivery state, if the relay queue wrote one. Blocking.
+    func savedState(of id: String) -> MessageState? {
+        guard let buffer = try? DurableFiles.readFile(root + "/state/" + id) else { return nil }
+        return try? MessageState.decode(buffer)
+    }
+
     /// Forgets a message whose delivery is durable elsewhere. Blocking.
     /// If the unlink is lost in a crash, the message is delivered again:
     /// at least once, never zero times.

@@ -1,0 +1,45 @@
+import Foundation
+import NIOCore
+
+/// Where each recipient of a queued message stands, stored beside it in
+/// `spool/state/<ID>` (JSON) and rewritten durably after every attempt, so a
+/// restart resumes the schedule and never delivers a finished recipient again.
+struct MessageState: Codable, Sendable, Equatable {
+    struct Recipient: Codable, Sendable, Equatable {
+        enum Status: String, Codable, Sendable { case pending, delivered, failed }
+
+        var address: String
+        var status: Status = .pending
+        var attempts = 0
+        /// The last attempt's result: the upstream's reply or the reason.
+        var lastResult: String?
+        /// Upstream (or maildir) of the last attempt.
+        var lastTarget: String?
+        /// Seconds since 1970 of the next attempt.
+        var nextAttempt: Double = 0
+    }
+
+    var recipients: [Recipient]
+    /// True once the bounce for failed recipients is queued.
+    var bounced = false
+
+    init(envelope: Envelope) {
+        recipients = envelope.recipients.map { Recipient(address: $0) }
+    }
+
+    var isFinished: Bool { recipients.allSatisfy { $0.status != .pending } }
+
+    var nextAttempt: Double? {
+        recipients.filter { $0.status == .pending }.map(\.nextAttempt).min()
+    }
+
+    func encoded() throws -> ByteBuffer {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
+        return ByteBuffer(bytes: try encoder.encode(self))
+    }
+
+    static func decode(_ buffer: ByteBuffer) throws -> MessageState {
+        try JSONDecoder().decode(MessageState.self, from: Data(buffer.readableBytesView))
+    }
+}

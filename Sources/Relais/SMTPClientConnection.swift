@@ -1,0 +1,210 @@
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import SMTPCore
+
+/// Why an outbound conversation stopped.
+enum SMTPClientError: Error, CustomStringConvertible {
+    case connect(String)
+    case timeout(stage: String)
+    case closed(stage: String)
+    case unexpected(SMTPReply, stage: String)
+    case malformed(String)
+
+    var description: String {
+        switch self {
+        case .connect(let reason): return "cannot connect: \(reason)"
+        case .timeout(let stage): return "timeout waiting for the reply to \(stage)"
+        case .closed(let stage): return "connection closed by the upstream during \(stage)"
+        case .unexpected(let reply, let stage): return "\(stage) answered \(reply)"
+        case .malformed(let reason): return "malformed reply: \(reason)"
+        }
+    }
+}
+
+/// Collects the upstream's replies and hands them to whoever waits for
+/// them, in order. Lives on the connection's event loop.
+final class SMTPClientHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+
+    private struct Expectation {
+        var count: Int
+        var stage: String
+        var promise: EventLoopPromise<[SMTPReply]>
+    }
+
+    private var parser = SMTPReplyParser()
+    private var received: [SMTPReply] = []
+    private var waiting: [Expectation] = []
+    private var failure: SMTPClientError?
+
+    func expect(_ count: Int, stage: String, promise: EventLoopPromise<[SMTPReply]>) {
+        if let failure { return promise.fail(failure) }
+        waiting.append(Expectation(count: count, stage: stage, promise: promise))
+        deliver()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var bytes = unwrapInboundIn(data)
+        do {
+            while let reply = try parser.parse(&bytes) { received.append(reply) }
+        } catch {
+            fail(.malformed(error.reason), context: context)
+            return
+        }
+        deliver()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        fail(.closed(stage: waiting.first?.stage ?? "idle"), context: context)
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        fail(.closed(stage: "\(waiting.first?.stage ?? "idle") (\(error))"), context: context)
+    }
+
+    private func deliver() {
+        while let first = waiting.first, received.count >= first.count {
+            waiting.removeFirst()
+            let replies = Array(received.prefix(first.count))
+            received.removeFirst(first.count)
+            first.promise.succeed(replies)
+        }
+    }
+
+    private func fail(_ error: SMTPClientError, context: ChannelHandlerContext) {
+        if failure == nil { failure = error }
+        let pending = waiting
+        waiting = []
+        for expectation in pending {
+            expectation.promise.fail(failure ?? error)
+        }
+        context.close(promise: nil)
+    }
+}
+
+/// One connection to an upstream, used by one delivery at a time: sends
+/// commands (pipelined when offered) and waits for replies with a timeout
+/// per stage. After any error the connection is closed and not reused.
+final class SMTPClientConnection: Sendable {
+    private let channel: any Channel
+    private let handler: NIOLoopBound<SMTPClientHandler>
+    private let timeout: TimeAmount
+    private let state = NIOLockedValueBox(ConnectionState())
+
+    struct ConnectionState {
+        var extensions: [String: String] = [:]
+        var messagesSent = 0
+        var broken = false
+    }
+
+    private init(channel: any Channel, handler: NIOLoopBound<SMTPClientHandler>, timeout: TimeAmount) {
+        self.channel = channel
+        self.handler = handler
+        self.timeout = timeout
+    }
+
+    /// Connects, reads the greeting and introduces itself with EHLO (HELO
+    /// if EHLO is refused).
+    static func open(to smarthost: Smarthost, heloName: String, group: any EventLoopGroup) async throws -> SMTPClientConnection {
+        let timeout = TimeAmount.nanoseconds(Int64(smarthost.timeout * 1e9))
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: group)
+                .connectTimeout(timeout)
+                .channelOption(.socketOption(.tcp_nodelay), value: 1)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        try channel.pipeline.syncOperations.addHandler(SMTPClientHandler())
+                    }
+                }
+                .connect(host: smarthost.host, port: smarthost.port)
+                .get()
+        } catch {
+            throw SMTPClientError.connect("\(smarthost.host):\(smarthost.port): \(error)")
+        }
+        let handler = try await channel.eventLoop.submit {
+            NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SMTPClientHandler.self), eventLoop: channel.eventLoop)
+        }.get()
+        let connection = SMTPClientConnection(channel: channel, handler: handler, timeout: timeout)
+        do {
+            let greeting = try await connection.exchange(nil, replies: 1, stage: "greeting")[0]
+            guard greeting.code == 220 else { throw SMTPClientError.unexpected(greeting, stage: "greeting") }
+            var hello = try await connection.exchange(SMTPCommand.ehlo(heloName).line, replies: 1, stage: "EHLO")[0]
+            if !hello.isPositive {
+                hello = try await connection.exchange(SMTPCommand.helo(heloName).line, replies: 1, stage: "HELO")[0]
+                guard hello.isPositive else { throw SMTPClientError.unexpected(hello, stage: "HELO") }
+            } else {
+                connection.state.withLockedValue { $0.extensions = Self.extensions(of: hello) }
+            }
+        } catch {
+            connection.close()
+            throw error
+        }
+        return connection
+    }
+
+    private static func extensions(of reply: SMTPReply) -> [String: String] {
+        var result: [String: String] = [:]
+        for line in reply.lines.dropFirst() {
+            let words = line.split(separator: " ", maxSplits: 1)
+            guard let keyword = words.first else { continue }
+            result[keyword.uppercased()] = words.count > 1 ? String(words[1]) : ""
+        }
+        return result
+    }
+
+    func offers(_ keyword: String) -> Bool { state.withLockedValue { $0.extensions[keyword] != nil } }
+    var sizeLimit: Int? { state.withLockedValue { $0.extensions["SIZE"].flatMap { Int($0) } } }
+    var messagesSent: Int { state.withLockedValue { $0.messagesSent } }
+    var isUsable: Bool { channel.isActive && !state.withLockedValue { $0.broken } }
+    func countMessage() { state.withLockedValue { $0.messagesSent += 1 } }
+
+    /// Sends `text` (if any; CRLF is added) and waits for `replies` replies.
+    func exchange(_ text: String?, replies: Int, stage: String) async throws -> [SMTPReply] {
+        var bytes: ByteBuffer?
+        if let text {
+            var buffer = channel.allocator.buffer(capacity: text.utf8.count + 2)
+            buffer.writeString(text)
+            buffer.writeStaticString("\r\n")
+            bytes = buffer
+        }
+        return try await exchange(bytes: bytes, replies: replies, stage: stage)
+    }
+
+    /// Sends raw bytes and waits for `replies` replies, within the timeout.
+    func exchange(bytes: ByteBuffer?, replies: Int, stage: String) async throws -> [SMTPReply] {
+        let loop = channel.eventLoop
+        let promise = loop.makePromise(of: [SMTPReply].self)
+        let channel = self.channel
+        let handler = self.handler
+        let timeout = self.timeout
+        loop.execute {
+            handler.value.expect(replies, stage: stage, promise: promise)
+            if let bytes { channel.writeAndFlush(bytes, promise: nil) }
+            let timer = loop.scheduleTask(in: timeout) {
+                promise.fail(SMTPClientError.timeout(stage: stage))
+                channel.close(promise: nil)
+            }
+            promise.futureResult.whenComplete { _ in timer.cancel() }
+        }
+        do {
+            return try await promise.futureResult.get()
+        } catch {
+            state.withLockedValue { $0.broken = true }
+            throw error
+        }
+    }
+
+    func close() {
+        state.withLockedValue { $0.broken = true }
+        channel.close(promise: nil)
+    }
+
+    /// Says QUIT politely, then closes.
+    func quit() async {
+        _ = try? await exchange(SMTPCommand.quit.line, replies: 1, stage: "QUIT")
+        close()
+    }
+}

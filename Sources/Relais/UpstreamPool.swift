@@ -1,0 +1,136 @@
+import Foundation
+import NIOCore
+
+/// The connections to one smarthost: at most `maxConnections` at once,
+/// reused for up to `messagesPerConnection` messages (RSET between), closed
+/// after `idleTimeout` unused, and at most `rate` transactions per second.
+actor UpstreamPool {
+    let smarthost: Smarthost
+    private let heloName: String
+    private let group: any EventLoopGroup
+    private var idle: [(connection: SMTPClientConnection, since: Date)] = []
+    private var open = 0
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var nextSlot = Date.distantPast
+    private var sweeping = false
+
+    init(smarthost: Smarthost, heloName: String, group: any EventLoopGroup) {
+        self.smarthost = smarthost
+        self.heloName = heloName
+        self.group = group
+    }
+
+    /// Delivers `message` over a pooled connection. Throws
+    /// `UpstreamTransaction.FailoverReason` when the upstream could not
+    /// start the transaction (connection failure, timeout, 4xx at MAIL).
+    func deliver(_ message: OutboundMessage) async throws -> [String: RecipientOutcome] {
+        await waitForRate()
+        let connection: SMTPClientConnection
+        do {
+            connection = try await acquire()
+        } catch {
+            throw UpstreamTransaction.FailoverReason(description: "\(error)")
+        }
+        do {
+            let outcomes = try await UpstreamTransaction(connection: connection, message: message).run()
+            await release(connection)
+            return outcomes
+        } catch {
+            await release(connection)
+            throw error
+        }
+    }
+
+    private func waitForRate() async {
+        guard let rate = smarthost.rate else { return }
+        let now = Date()
+        let slot = max(now, nextSlot)
+        nextSlot = slot.addingTimeInterval(1 / rate)
+        let wait = slot.timeIntervalSince(now)
+        if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
+    }
+
+    private func acquire() async throws -> SMTPClientConnection {
+        while true {
+            while let candidate = idle.popLast() {
+                if candidate.connection.isUsable {
+                    if await reset(candidate.connection) { return candidate.connection }
+                }
+                candidate.connection.close()
+                open -= 1
+            }
+            if open < smarthost.maxConnections {
+                open += 1
+                do {
+                    return try await SMTPClientConnection.open(to: smarthost, heloName: heloName, group: group)
+                } catch {
+                    open -= 1
+                    wakeOne()
+                    throw error
+                }
+            }
+            await withCheckedContinuation { waiters.append($0) }
+        }
+    }
+
+    /// RSET before reusing a connection for the next message.
+    private func reset(_ connection: SMTPClientConnection) async -> Bool {
+        guard let reply = try? await connection.exchange("RSET", replies: 1, stage: "RSET").first else { return false }
+        return reply.isPositive
+    }
+
+    private func release(_ connection: SMTPClientConnection) async {
+        if connection.isUsable && connection.messagesSent < smarthost.messagesPerConnection {
+            idle.append((connection, Date()))
+            scheduleSweep()
+        } else {
+            open -= 1
+            if connection.isUsable { await connection.quit() } else { connection.close() }
+        }
+        wakeOne()
+    }
+
+    private func wakeOne() {
+        if !waiters.isEmpty { waiters.removeFirst().resume() }
+    }
+
+    /// Closes connections idle for longer than `idleTimeout`.
+    private func scheduleSweep() {
+        guard !sweeping else { return }
+        sweeping = true
+        Task {
+            try? await Task.sleep(nanoseconds: UInt64(smarthost.idleTimeout * 1e9))
+            await sweep()
+        }
+    }
+
+    private func sweep() async {
+        sweeping = false
+        let cutoff = Date().addingTimeInterval(-smarthost.idleTimeout)
+        let stale = idle.filter { $0.since <= cutoff }
+        idle.removeAll { $0.since <= cutoff }
+        open -= stale.count
+        for entry in stale { await entry.connection.quit() }
+        if !idle.isEmpty { scheduleSweep() }
+        for _ in stale { wakeOne() }
+    }
+}
+
+/// One pool per smarthost (by its whole configuration).
+actor UpstreamPools {
+    private var pools: [Smarthost: UpstreamPool] = [:]
+    private let heloName: String
+    private let group: any EventLoopGroup
+
+    init(heloName: String, group: any EventLoopGroup) {
+        self.heloName = heloName
+        self.group = group
+    }
+
+    func pool(for smarthost: Smarthost) -> UpstreamPool {
+        if let pool = pools[smarthost] { return pool }
+        let pool = UpstreamPool(smarthost: smarthost, heloName: heloName, group: group)
+        pools[smarthost] = pool
+        return pool
+    }
+}
