@@ -1,4 +1,5 @@
 import NIOCore
+import SMTPCore
 
 /// An RFC 3464 delivery status notification telling the sender which
 /// recipients failed and why: `multipart/report` with a human part, the
@@ -56,10 +57,9 @@ struct BounceMessage {
         text += "X-Relais-Queue-ID: \(original.id)\r\n"
         text += "Arrival-Date: \(ReceivedHeader.rfc5322Date(Int(original.receivedAt)))\r\n"
         for failure in failures {
-            let status = Self.status(of: failure.reply)
             text += "\r\nFinal-Recipient: rfc822; \(failure.recipient)\r\n"
-            text += "Action: failed\r\nStatus: \(status)\r\n"
-            text += "Diagnostic-Code: smtp; \(failure.reply)\r\n"
+            text += "Action: failed\r\nStatus: \(Self.status(of: failure.reply))\r\n"
+            text += "Diagnostic-Code: \(Self.diagnostic(failure.reply))\r\n"
         }
         var buffer = ByteBuffer(string: text)
         if originalContent.readableBytes <= Self.attachLimit {
@@ -74,10 +74,21 @@ struct BounceMessage {
         return buffer
     }
 
-    /// The enhanced status code in a reply text such as `550 5.7.1 ...`.
-    private static func status(of reply: String) -> String {
-        let words = reply.split(separator: " ")
-        if words.count > 1, words[1].split(separator: ".").count == 3 { return String(words[1]) }
-        return reply.hasPrefix("4") ? "4.0.0" : "5.0.0"
+    /// The first enhanced status code in the text (`5.1.1`), else 5.0.0.
+    private static func status(of reason: String) -> String {
+        for word in reason.split(separator: " ") {
+            if let code = EnhancedStatusCode(parsing: word), code.statusClass != 2 { return code.description }
+        }
+        return "5.0.0"
+    }
+
+    /// `smtp; <reply>` when the reason holds an SMTP reply, else the reason
+    /// under Relais' own diagnostic type (RFC 3464 2.3.6).
+    private static func diagnostic(_ reason: String) -> String {
+        let words = reason.split(separator: " ")
+        if let start = words.firstIndex(where: { $0.count == 3 && ($0.hasPrefix("4") || $0.hasPrefix("5")) && Int($0) != nil }) {
+            return "smtp; " + words[start...].joined(separator: " ")
+        }
+        return "X-Relais; " + reason
     }
 }

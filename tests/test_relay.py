@@ -1,0 +1,192 @@
+"""Relaying to real upstream servers (aiosmtpd, Postfix's smtp-sink):
+failover, retries, per-recipient results, bounces, byte-exact content."""
+import email
+import email.policy
+import smtplib
+import subprocess
+import time
+
+import pytest
+
+from upstream import Upstream, free_port
+
+
+def wait_for(condition, timeout=15.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def smarthost(name, port, extra=""):
+    return (f'relais.smarthost {{ name = "{name}", host = "127.0.0.1", port = {port}, tls = "none", '
+            f'timeout = 5{extra} }}')
+
+
+POLICY = '''relais.config { relay_networks = { "127.0.0.0/8" }, queue = { retry_min = 1, retry_max = 2, max_age = MAXAGE } }
+local first = FIRST
+local second = SECOND
+relais.on("route", function(msg, rcpt) return { first, second } end)
+'''
+
+
+def relay_policy(first, second, max_age=600):
+    return POLICY.replace("FIRST", first).replace("SECOND", second).replace("MAXAGE", str(max_age))
+
+
+@pytest.fixture
+def upstreams():
+    started = []
+
+    def start(**behaviour):
+        upstream = Upstream(**behaviour).start()
+        started.append(upstream)
+        return upstream
+
+    yield start
+    for upstream in started:
+        upstream.stop()
+
+
+def send(relay, recipients=("b@example.com",), body=b"Subject: relayed\r\n\r\nhello\r\n", sender="a@example.org"):
+    with smtplib.SMTP("127.0.0.1", relay.port) as client:
+        return client.sendmail(sender, list(recipients), body)
+
+
+def test_relays_byte_exact_with_dot_stuffing(policy_relay, upstreams):
+    up = upstreams()
+    relay = policy_relay(relay_policy(smarthost("main", up.port), smarthost("spare", free_port())))
+    body = b"Subject: dots\r\n\r\n.leading dot\r\n..two\r\n.\r\nlast\r\n"
+    send(relay, ["b@example.com", "c@example.net"], body)
+    assert wait_for(lambda: up.messages)
+    sender, recipients, content = up.messages[0]
+    assert sender == "a@example.org"
+    assert recipients == ["b@example.com", "c@example.net"]
+    assert content.startswith(b"Received: from ")
+    assert content.endswith(b"\r\n" + body)
+    assert relay.wait_spool_empty() == []
+    log = relay.wait_log("result=delivered")
+    assert "upstream=main" in log and "reply=250 2.0.0 Accepted by the test upstream" in log
+
+
+@pytest.mark.parametrize("behaviour", [
+    {"mail_reply": "421 4.3.2 Going down"},
+    {"mail_reply": "451 4.3.0 Try later"},
+])
+def test_failover_on_4xx_at_mail(behaviour, policy_relay, upstreams):
+    bad, good = upstreams(**behaviour), upstreams()
+    relay = policy_relay(relay_policy(smarthost("bad", bad.port), smarthost("good", good.port)))
+    send(relay)
+    assert wait_for(lambda: good.messages)
+    assert bad.messages == []
+    assert "upstream failed; trying the next one" in relay.log
+
+
+def test_failover_when_first_upstream_is_not_listening(policy_relay, upstreams):
+    good = upstreams()
+    relay = policy_relay(relay_policy(smarthost("down", free_port()), smarthost("good", good.port)))
+    send(relay)
+    assert wait_for(lambda: good.messages)
+    assert "cannot connect" in relay.log
+
+
+def test_retry_until_the_upstream_comes_back(policy_relay, upstreams):
+    port = free_port()
+    relay = policy_relay(relay_policy(smarthost("late", port), smarthost("late2", port)))
+    send(relay)
+    relay.wait_log("result=deferred")
+    assert len(relay.spool_files()) == 1
+    state = (relay.data_dir / "spool" / "state").iterdir()
+    assert b'"status" : "pending"' in next(state).read_bytes()
+    up = upstreams(port=port)
+    assert wait_for(lambda: up.messages, timeout=20)
+    assert relay.wait_spool_empty() == []
+
+
+def test_dropped_connection_in_data_is_retried(policy_relay, upstreams):
+    flaky = upstreams(drop_in_data=True)
+    relay = policy_relay(relay_policy(smarthost("flaky", flaky.port), smarthost("flaky2", flaky.port)))
+    send(relay)
+    relay.wait_log("result=deferred")
+    flaky.recorder.drop_in_data = False
+    assert wait_for(lambda: flaky.messages, timeout=20)
+    assert relay.wait_spool_empty() == []
+
+
+def test_one_refused_recipient_is_bounced(policy_relay, upstreams):
+    up = upstreams(refuse=["nobody@example.com"])
+    relay = policy_relay(relay_policy(smarthost("up", up.port), smarthost("up2", up.port)))
+    send(relay, ["b@example.com", "nobody@example.com"])
+    assert wait_for(lambda: up.messages)
+    assert up.messages[0][1] == ["b@example.com"]
+    [bounce] = relay.maildir_messages(1)
+    report = email.message_from_bytes(bounce, policy=email.policy.default)
+    assert report.get_content_type() == "multipart/report"
+    status = next(p for p in report.walk() if p.get_content_type() == "message/delivery-status").as_string()
+    assert "Final-Recipient: rfc822; nobody@example.com" in status
+    assert "Status: 5.1.1" in status
+    assert "Diagnostic-Code: smtp; 550 5.1.1 No such user here" in status
+    original = next(p for p in report.walk() if p.get_content_type() == "message/rfc822")
+    assert original.get_content().get("Subject") == "relayed"
+    assert relay.wait_spool_empty() == []
+
+
+def test_three_upstreams_one_refusing(policy_relay, upstreams):
+    one, two, refusing = upstreams(), upstreams(), upstreams(refuse=["c@three.example"])
+    relay = policy_relay(f'''relais.config {{ relay_networks = {{ "127.0.0.0/8" }} }}
+local routes = {{ ["one.example"] = {smarthost("one", one.port)}, ["two.example"] = {smarthost("two", two.port)},
+  ["three.example"] = {smarthost("three", refusing.port)} }}
+relais.on("route", function(msg, rcpt) return routes[rcpt.domain] end)
+''')
+    send(relay, ["a@one.example", "b@two.example", "c@three.example"])
+    assert wait_for(lambda: one.messages and two.messages)
+    assert one.messages[0][1] == ["a@one.example"] and two.messages[0][1] == ["b@two.example"]
+    [bounce] = relay.maildir_messages(1)
+    assert b"Final-Recipient: rfc822; c@three.example" in bounce
+    assert refusing.messages == []
+
+
+def test_no_bounce_for_the_null_sender(policy_relay, upstreams):
+    up = upstreams(refuse=["nobody@example.com"])
+    relay = policy_relay(relay_policy(smarthost("up", up.port), smarthost("up2", up.port)))
+    send(relay, ["nobody@example.com"], sender="")
+    relay.wait_log("result=failed")
+    assert relay.wait_spool_empty() == []
+    assert relay.maildir_messages(0, timeout=0.5) == []
+
+
+def test_max_age_gives_up_and_bounces(policy_relay):
+    relay = policy_relay(relay_policy(smarthost("down", free_port()), smarthost("down2", free_port()), max_age=1))
+    send(relay)
+    [bounce] = relay.maildir_messages(1, timeout=20)
+    assert b"gave up after 1s in the queue" in bounce
+    assert relay.wait_spool_empty() == []
+
+
+def test_smtp_sink_receives_relayed_mail(policy_relay, tmp_path):
+    port = free_port()
+    sink = subprocess.Popen(["smtp-sink", "-u", "root", "-d", str(tmp_path / "sink-%M."), f"127.0.0.1:{port}", "100"],
+                            cwd=tmp_path)
+    try:
+        time.sleep(0.3)
+        relay = policy_relay(relay_policy(smarthost("sink", port), smarthost("sink2", port)))
+        for _ in range(5):
+            send(relay)
+        assert relay.wait_spool_empty() == []
+        assert relay.log.count("result=delivered") == 5
+        dumps = list(tmp_path.glob("sink-*"))
+        assert dumps and b"Subject: relayed" in dumps[0].read_bytes()
+    finally:
+        sink.kill()
+
+
+def test_smarthost_errors_are_clear(policy_relay, tmp_path):
+    import subprocess as sp
+    from conftest import BINARY
+    policy = tmp_path / "p.lua"
+    policy.write_text('relais.smarthost { host = "mx.example" }')
+    result = sp.run([str(BINARY), "check", str(policy)], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert 'p.lua:1: relais.smarthost: tls = "starttls" (the default) needs TLS' in result.stderr

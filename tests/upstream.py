@@ -1,0 +1,62 @@
+"""A real upstream SMTP server for the tests: aiosmtpd (nobody here wrote
+it), with behaviours chosen per test: accept, answer 421/451 at MAIL,
+refuse one recipient, drop the connection in the middle of DATA."""
+import asyncio
+import socket
+
+from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import SMTP
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Recorder:
+    """Keeps every message the upstream accepted, with its envelope."""
+
+    def __init__(self, mail_reply=None, refuse=(), drop_in_data=False):
+        self.mail_reply = mail_reply
+        self.refuse = set(refuse)
+        self.drop_in_data = drop_in_data
+        self.messages = []
+
+    async def handle_MAIL(self, server, session, envelope, address, options):
+        if self.mail_reply:
+            return self.mail_reply
+        envelope.mail_from = address
+        envelope.mail_options.extend(options)
+        return "250 OK"
+
+    async def handle_RCPT(self, server, session, envelope, address, options):
+        if address in self.refuse:
+            return "550 5.1.1 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.drop_in_data:
+            server.transport.close()
+            return "421 closing"
+        self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        return "250 2.0.0 Accepted by the test upstream"
+
+
+class Upstream:
+    def __init__(self, port=None, **behaviour):
+        self.port = port or free_port()
+        self.recorder = Recorder(**behaviour)
+        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, decode_data=False)
+
+    @property
+    def messages(self):
+        return self.recorder.messages
+
+    def start(self):
+        self.controller.start()
+        return self
+
+    def stop(self):
+        self.controller.stop()
