@@ -10,8 +10,22 @@
 ---@field text string?
 
 ---@class relais.Target
----@field kind "maildir"
----@field path string
+---@field kind "maildir"|"smarthost"
+---@field path string?         maildir
+---@field name string?         smarthost
+---@field host string?         smarthost
+---@field port integer?        smarthost
+
+---@class relais.SmarthostOptions
+---@field name string?                    shown in logs and `relais queue show` (default host:port)
+---@field host string                     name or IP address
+---@field port integer?                   default 25
+---@field tls "none"|"starttls"|"implicit"|"opportunistic"?  default "starttls"; this version supports "none" only
+---@field max_connections integer?        default 10
+---@field rate number?                    messages per second at most
+---@field messages_per_connection integer? default 100
+---@field timeout number?                 seconds per reply, default 120
+---@field idle_timeout number?            seconds an unused connection is kept, default 10
 
 ---@class relais.Session
 ---@field id string
@@ -88,6 +102,7 @@ function Message:remove_recipient(address) end
 ---@field data_timeout number?
 ---@field default_route relais.Target|relais.Target[]?
 ---@field lua { max_instructions: integer?, max_memory: integer? }?
+---@field queue { retry_min: number?, retry_max: number?, max_age: number? }?  seconds
 
 ---@alias relais.Stage "connect"|"helo"|"mail"|"rcpt"|"data"|"route"
 
@@ -140,6 +155,11 @@ function relais.disconnect(code, text) end
 ---Data stage: answer 250, deliver nothing.
 ---@return relais.Verdict
 function relais.discard() end
+
+---An upstream SMTP server as a route target; return several in a list for failover.
+---@param options relais.SmarthostOptions
+---@return relais.Target
+function relais.smarthost(options) end
 
 ---A local maildir as a route target.
 ---@param path string
