@@ -190,3 +190,33 @@ def test_smarthost_errors_are_clear(policy_relay, tmp_path):
     result = sp.run([str(BINARY), "check", str(policy)], capture_output=True, text=True)
     assert result.returncode != 0
     assert 'p.lua:1: relais.smarthost: tls = "starttls" (the default) needs TLS' in result.stderr
+
+
+def test_queue_list_show_flush_delete(policy_relay, upstreams):
+    from conftest import BINARY
+    port = free_port()
+    relay = policy_relay(relay_policy(smarthost("later", port), smarthost("later2", port))
+                         .replace("retry_min = 1, retry_max = 2", "retry_min = 300, retry_max = 600"))
+    send(relay, ["b@example.com"], b"Subject: first\r\n\r\nx\r\n")
+    send(relay, ["c@example.com"], b"Subject: second\r\n\r\nx\r\n")
+    assert wait_for(lambda: relay.log.count("result=deferred") == 2)
+    spool = str(relay.data_dir / "spool")
+
+    def queue(*args):
+        return subprocess.run([str(BINARY), "queue", *args, "--spool", spool], capture_output=True, text=True, timeout=30)
+
+    listing = queue("list").stdout
+    assert "2 message(s) queued" in listing
+    assert "<b@example.com>  pending, 1 attempt(s), next in " in listing
+    assert "cannot connect" in listing
+    first, second = sorted(line.split()[0] for line in listing.splitlines() if not line.startswith(" ") and "queued" not in line)
+    shown = queue("show", first).stdout
+    assert "route: smarthost:later(127.0.0.1:" in shown and "Subject: first" in shown
+    assert queue("delete", second).stdout.strip() == f"ok deleted {second}"
+    up = upstreams(port=port)
+    assert queue("flush").stdout.startswith("ok 1 message(s) due now")
+    assert wait_for(lambda: up.messages)
+    assert [m[2].split(b"Subject: ")[1][:5] for m in up.messages] == [b"first"]
+    assert relay.wait_spool_empty() == []
+    assert queue("list").stdout.strip() == "0 message(s) queued"
+    assert queue("show", "NOSUCHID").returncode != 0

@@ -20,6 +20,7 @@ public final class RelaisServer: Sendable {
     /// Every hook call's duration, summarised in the log at stop.
     public let hookTimings = HookTimings()
     private let listeners = NIOLockedValueBox<[String: any Channel]>([:])
+    private let admin = NIOLockedValueBox<(any Channel)?>(nil)
     private let services = NIOLockedValueBox<ServerServices?>(nil)
     /// Serialises reloads (SIGHUP and file changes may coincide).
     private let reloading = NIOLock()
@@ -59,6 +60,13 @@ public final class RelaisServer: Sendable {
                                   defaultRoute: configuration.effectiveDefaultRoute, schedule: configuration.queue,
                                   threadPool: threadPool, group: group, logger: logger)
         queue.resume(logger: logger)
+        do {
+            let channel = try AdminChannel.bind(spool: configuration.spoolDirectory, queue: queue, group: group, logger: logger)
+            admin.withLockedValue { $0 = channel }
+        } catch {
+            logger.warning("admin channel unavailable; relais queue flush/delete work only while the relay is stopped",
+                           metadata: ["socket": "\(AdminChannel.socketPath(spool: configuration.spoolDirectory))", "error": "\(error)"])
+        }
         services.withLockedValue {
             $0 = ServerServices(store: store, timings: hookTimings, spool: spool, queue: queue, tracker: tracker,
                                 logger: logger)
@@ -154,6 +162,7 @@ public final class RelaisServer: Sendable {
             return Array(channels.values)
         }
         for channel in channels { try? channel.close().wait() }
+        if let channel = admin.withLockedValue({ $0 }) { try? channel.close().wait() }
         let open = tracker.channels
         logger.info("stopping", metadata: ["connections": "\(open.count)"])
         for channel in open { channel.pipeline.fireUserInboundEventTriggered(DrainConnectionEvent()) }

@@ -1,0 +1,81 @@
+import Foundation
+import NIOCore
+
+/// Reads the spool for `relais queue list` and `relais queue show`: what is
+/// queued, for whom, and where each recipient stands. Works whether or not
+/// a relay is running (it only reads).
+public struct QueueInspector {
+    public let spool: String
+
+    public init(spool: String) { self.spool = spool }
+
+    public func ids() throws -> [String] {
+        try DurableFiles.listFolder(spool + "/queue").filter(QueueID.isValid)
+    }
+
+    public func list(now: Date = Date()) throws -> String {
+        var lines: [String] = []
+        for id in try ids() {
+            guard let (envelope, content) = try? Envelope.decode(spoolFile: DurableFiles.readFile(spool + "/queue/" + id)) else {
+                lines.append("\(id)  (unreadable)")
+                continue
+            }
+            let age = Self.duration(now.timeIntervalSince1970 - envelope.receivedAt)
+            lines.append("\(id)  \(age) old  \(content.readableBytes) bytes  from <\(envelope.sender)>")
+            let state = savedState(id)
+            for (index, recipient) in envelope.recipients.enumerated() {
+                lines.append("    " + describe(recipient, index: index, envelope: envelope, state: state, now: now))
+            }
+        }
+        lines.append("\(lines.filter { !$0.hasPrefix(" ") }.count) message(s) queued")
+        return lines.joined(separator: "\n")
+    }
+
+    public func show(_ id: String, now: Date = Date()) throws -> String {
+        guard QueueID.isValid(id) else { throw ConfigurationError("\(id.debugDescription) is not a queue id") }
+        let (envelope, content) = try Envelope.decode(spoolFile: DurableFiles.readFile(spool + "/queue/" + id))
+        var lines = ["id        \(envelope.id)",
+                     "received  \(ReceivedHeader.rfc5322Date(Int(envelope.receivedAt))) from \(envelope.clientIP) (\(envelope.helo))",
+                     "sender    <\(envelope.sender)>",
+                     "size      \(content.readableBytes) bytes" + (envelope.smtpUTF8 ? ", SMTPUTF8" : ""),
+                     "recipients"]
+        let state = savedState(id)
+        for (index, recipient) in envelope.recipients.enumerated() {
+            lines.append("  " + describe(recipient, index: index, envelope: envelope, state: state, now: now))
+            let route = envelope.routes.flatMap { index < $0.count ? $0[index] : nil } ?? []
+            lines.append("      route: " + (route.isEmpty ? "default" : route.map(\.description).joined(separator: " -> ")))
+        }
+        lines.append("headers")
+        for field in MessageHeaders(parsing: content).fields {
+            lines.append(contentsOf: String(decoding: field.raw, as: UTF8.self).split(separator: "\r\n").map { "  " + $0 })
+        }
+        return lines.joined(separator: "\n")
+    }
+
+    private func savedState(_ id: String) -> MessageState? {
+        guard let buffer = try? DurableFiles.readFile(spool + "/state/" + id) else { return nil }
+        return try? MessageState.decode(buffer)
+    }
+
+    private func describe(_ address: String, index: Int, envelope: Envelope, state: MessageState?, now: Date) -> String {
+        guard let recipient = state?.recipients.first(where: { $0.address == address }) else {
+            return "<\(address)>  pending, not tried yet"
+        }
+        var text = "<\(address)>  \(recipient.status.rawValue), \(recipient.attempts) attempt(s)"
+        if recipient.status == .pending {
+            let wait = recipient.nextAttempt - now.timeIntervalSince1970
+            text += wait > 0 ? ", next in \(Self.duration(wait))" : ", due now"
+        }
+        if let target = recipient.lastTarget { text += ", via \(target)" }
+        if let result = recipient.lastResult { text += ": \(result)" }
+        return text
+    }
+
+    static func duration(_ seconds: Double) -> String {
+        let value = Int(max(0, seconds))
+        if value < 60 { return "\(value)s" }
+        if value < 3600 { return "\(value / 60)m\(value % 60)s" }
+        if value < 86400 { return "\(value / 3600)h\(value % 3600 / 60)m" }
+        return "\(value / 86400)d\(value % 86400 / 3600)h"
+    }
+}

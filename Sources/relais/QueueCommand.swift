@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import NIOEmbedded
+import Relais
+
+/// `relais queue list|show|flush|delete`: inspect and act on the spool.
+struct QueueCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "queue",
+        abstract: "Inspect and act on the queue.",
+        discussion: "flush and delete act on the running relay through its admin socket (<spool>/admin.sock); with no relay running, delete removes the files and flush has nothing to do.",
+        subcommands: [List.self, Show.self, Flush.self, Delete.self]
+    )
+
+    struct SpoolOptions: ParsableArguments {
+        @Option(help: "The spool folder (default relais-data/spool).")
+        var spool: String?
+
+        @Option(help: "Take the spool folder from this policy's relais.config.")
+        var config: String?
+
+        func folder() -> String {
+            if let spool { return spool }
+            if let config {
+                do {
+                    let generation = try PolicyGeneration.load(.file(config), overrides: PolicySettings(),
+                                                               base: ServerConfiguration(), loops: [EmbeddedEventLoop()],
+                                                               number: 1, logger: CommandLogging.logger(level: .error))
+                    return generation.configuration.spoolDirectory
+                } catch {
+                    CommandLogging.fail("\(error)")
+                }
+            }
+            return ServerConfiguration().spoolDirectory
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List queued messages and their recipients.")
+        @OptionGroup var options: SpoolOptions
+
+        func run() throws {
+            do { print(try QueueInspector(spool: options.folder()).list()) } catch { CommandLogging.fail("\(error)") }
+        }
+    }
+
+    struct Show: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one message: envelope, routes, state, headers.")
+        @OptionGroup var options: SpoolOptions
+        @Argument(help: "The queue id.") var id: String
+
+        func run() throws {
+            do { print(try QueueInspector(spool: options.folder()).show(id)) } catch { CommandLogging.fail("\(error)") }
+        }
+    }
+
+    struct Flush: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Try every queued message now.")
+        @OptionGroup var options: SpoolOptions
+
+        func run() throws {
+            guard let reply = AdminChannel.send("flush", spool: options.folder()) else {
+                print("no relay is running; queued messages are tried when it starts")
+                return
+            }
+            print(reply)
+            if reply.hasPrefix("error") { throw ExitCode(1) }
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a message from the queue, without a bounce.")
+        @OptionGroup var options: SpoolOptions
+        @Argument(help: "The queue id.") var id: String
+
+        func run() throws {
+            let spool = options.folder()
+            if let reply = AdminChannel.send("delete \(id)", spool: spool) {
+                print(reply)
+                if reply.hasPrefix("error") { throw ExitCode(1) }
+                return
+            }
+            guard (try? QueueInspector(spool: spool).ids().contains(id)) == true else {
+                CommandLogging.fail("\(id) is not queued in \(spool)")
+            }
+            unlink(spool + "/queue/" + id)
+            unlink(spool + "/state/" + id)
+            print("ok deleted \(id) (no relay running)")
+        }
+    }
+}
