@@ -114,6 +114,7 @@ def test_listeners_follow_the_policy(policy_relay):
     rewrite(relay.config, f'relais.config {{ listen = {{ "127.0.0.1:{second}" }} }}')
     relay.wait_log("policy reloaded", after=offset)
     relay.wait_log("stopped listening", after=offset)
+    relay.wait_log(f"address=127.0.0.1:{second}", after=offset)
     assert Dialog(second).greeting.startswith(b"220 ")
     time.sleep(0.1)
     try:
