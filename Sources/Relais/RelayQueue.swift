@@ -88,7 +88,9 @@ public actor RelayQueue {
                 if content == nil { content = await load(envelope.id) }
                 if let content {
                     await attempt(due, of: envelope, content: content, state: &state)
-                    await save(state, of: envelope.id)
+                    // A finished message needs no state file: removing it
+                    // from the spool (after its bounce) is its record.
+                    if !state.isFinished { await save(state, of: envelope.id) }
                 } else {
                     for index in due { state.recipients[index].nextAttempt = now + schedule.retryMin }
                 }

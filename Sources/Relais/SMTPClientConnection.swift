@@ -97,6 +97,8 @@ final class SMTPClientConnection: Sendable {
         var extensions: [String: String] = [:]
         var messagesSent = 0
         var broken = false
+        /// A transaction was left unfinished: RSET before the next one.
+        var needsReset = false
     }
 
     private init(channel: any Channel, handler: NIOLoopBound<SMTPClientHandler>, timeout: TimeAmount) {
@@ -159,6 +161,10 @@ final class SMTPClientConnection: Sendable {
     var sizeLimit: Int? { state.withLockedValue { $0.extensions["SIZE"].flatMap { Int($0) } } }
     var messagesSent: Int { state.withLockedValue { $0.messagesSent } }
     var isUsable: Bool { channel.isActive && !state.withLockedValue { $0.broken } }
+    var needsReset: Bool {
+        get { state.withLockedValue { $0.needsReset } }
+        set { state.withLockedValue { $0.needsReset = newValue } }
+    }
     func countMessage() { state.withLockedValue { $0.messagesSent += 1 } }
 
     /// Sends `text` (if any; CRLF is added) and waits for `replies` replies.

@@ -73,9 +73,12 @@ actor UpstreamPool {
         }
     }
 
-    /// RSET before reusing a connection for the next message.
+    /// RSET before reusing a connection whose last transaction did not
+    /// complete (after a completed one the server has reset already).
     private func reset(_ connection: SMTPClientConnection) async -> Bool {
+        guard connection.needsReset else { return true }
         guard let reply = try? await connection.exchange("RSET", replies: 1, stage: "RSET").first else { return false }
+        if reply.isPositive { connection.needsReset = false }
         return reply.isPositive
     }
 

@@ -43,6 +43,7 @@ struct UpstreamTransaction {
         let commands = [mail] + message.recipients.map { "RCPT TO:<\($0)>" }
 
         var replies: [SMTPReply] = []
+        connection.needsReset = true
         do {
             if connection.offers("PIPELINING") {
                 replies = try await connection.exchange(commands.joined(separator: "\r\n"), replies: commands.count,
@@ -84,6 +85,7 @@ struct UpstreamTransaction {
             return outcomes
         }
         connection.countMessage()
+        connection.needsReset = false
         for recipient in accepted {
             if final.isPositive {
                 outcomes[recipient] = .delivered(final.description)
