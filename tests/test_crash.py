@@ -62,3 +62,57 @@ def test_sigkill_loses_no_acknowledged_message(start_relay, tmp_path):
     missing = acked - set(delivered)
     assert not missing, f"{len(missing)} acknowledged messages lost"
     assert len(final.maildir_messages()) > len(acked)  # smtp-source's messages arrived too
+
+
+def test_sigkill_while_relaying_to_smtp_sink(policy_relay, tmp_path):
+    """Five SIGKILLs while smtp-source and numbered clients push mail through
+    the relay to smtp-sink: after the last restart every acknowledged
+    message reached the sink."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        sink_port = s.getsockname()[1]
+    dumps = tmp_path / "sink"
+    dumps.mkdir()
+    sink = subprocess.Popen(["smtp-sink", "-u", "root", "-m", "500", "-d", str(dumps / "m"),
+                             f"127.0.0.1:{sink_port}", "1024"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    policy = f'''relais.config {{ relay_networks = {{ "127.0.0.0/8" }}, queue = {{ retry_min = 1, retry_max = 2 }} }}
+local sink = relais.smarthost {{ name = "sink", host = "127.0.0.1", port = {sink_port}, tls = "none", max_connections = 20 }}
+relais.on("route", function(msg, rcpt) return sink end)
+'''
+    try:
+        relay = policy_relay(policy)
+        acked: set[int] = set()
+        for cycle in range(5):
+            if cycle:
+                relay.start()
+            source = subprocess.Popen(
+                ["smtp-source", "-s", "10", "-m", "20000", "-l", "2048", "-d", "-f", "src@example.org",
+                 "-t", "sink@example.com", f"127.0.0.1:{relay.port}"],
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stop = threading.Event()
+            threads = [threading.Thread(target=send_numbered, args=(relay.port, cycle * 1_000_000 + i * 100_000, acked, stop))
+                       for i in range(4)]
+            for thread in threads:
+                thread.start()
+            time.sleep(1.5)
+            relay.kill()
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=15)
+            source.kill()
+            source.wait()
+        relay.start()
+        assert relay.wait_spool_empty(timeout=120) == []
+        delivered = []
+        for dump in dumps.iterdir():
+            match = re.search(rb"\r?\nX-Seq: (\d+)\r?\n", dump.read_bytes())
+            if match:
+                delivered.append(int(match.group(1)))
+        assert len(acked) > 100
+        missing = acked - set(delivered)
+        print(f"acknowledged {len(acked)} numbered messages over 5 kills; {len(delivered)} reached the sink, "
+              f"{len(delivered) - len(set(delivered))} twice")
+        assert not missing, f"{len(missing)} acknowledged messages never reached the sink"
+    finally:
+        sink.kill()
