@@ -8,7 +8,7 @@ from conftest import BINARY
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ALL_EXAMPLES = ["relay.lua", "sender-allowlist.lua", "domain-routing.lua", "header-rewriting.lua",
-                "network-reject.lua", "modular/relay.lua"]
+                "network-reject.lua", "modular/relay.lua", "upstreams.lua"]
 
 
 def relais(*args, stdin=None, cwd=None):
@@ -133,6 +133,17 @@ def test_simulate_routes_per_domain():
                     "--to", "x@sales.example", "--to", "y@unknown.example", cwd=EXAMPLES)
     assert "relais-data/sales" in result.stdout
     assert "relais-data/other" in result.stdout
+
+
+def test_simulate_shows_failover_routes():
+    result = relais("simulate", str(EXAMPLES / "upstreams.lua"), "--from", "a@example.com",
+                    "--to", "x@partner.example", "--to", "y@elsewhere.example")
+    assert result.returncode == 0, result.stderr
+    assert "route     <x@partner.example>          -> smarthost:partners(10.0.1.25:2525) -> smarthost:primary(10.0.0.25:25)" in result.stdout
+    assert "route     <y@elsewhere.example>        -> smarthost:primary(10.0.0.25:25) -> smarthost:secondary(10.0.0.26:25)" in result.stdout
+    check = relais("check", str(EXAMPLES / "upstreams.lua")).stdout
+    assert "default route  smarthost:primary(10.0.0.25:25) -> smarthost:secondary(10.0.0.26:25)" in check
+    assert "declared       smarthost:partners(10.0.1.25:2525)" in check
 
 
 def test_definitions_file_declares_the_whole_api(tmp_path):
