@@ -10,7 +10,7 @@ from conftest import Dialog
 
 EHLO_REPLY = (
     b"250-relay.test greets client.test\r\n250-PIPELINING\r\n250-SIZE 26214400\r\n"
-    b"250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250 CHUNKING\r\n"
+    b"250-8BITMIME\r\n250-SMTPUTF8\r\n250-ENHANCEDSTATUSCODES\r\n250-CHUNKING\r\n250 DSN\r\n"
 )
 
 

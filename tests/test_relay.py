@@ -220,3 +220,84 @@ def test_queue_list_show_flush_delete(policy_relay, upstreams):
     assert relay.wait_spool_empty() == []
     assert queue("list").stdout.strip() == "0 message(s) queued"
     assert queue("show", "NOSUCHID").returncode != 0
+
+
+@pytest.mark.parametrize("command,reply", [
+    (b"MAIL FROM:<a@example.org> RET=SOME\r\n", b"501 5.5.4 Error: RET must be FULL or HDRS\r\n"),
+    (b"MAIL FROM:<a@example.org> ENVID=bad+zz\r\n", b"501 5.5.4 Error: ENVID must be xtext of at most 100 characters\r\n"),
+    (b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com> NOTIFY=NEVER,SUCCESS\r\n",
+     b"250 2.1.0 Ok\r\n501 5.5.4 Error: NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY\r\n"),
+    (b"MAIL FROM:<a@example.org>\r\nRCPT TO:<b@example.com> ORCPT=nosemicolon\r\n",
+     b"250 2.1.0 Ok\r\n501 5.5.4 Error: ORCPT must be addr-type;xtext\r\n"),
+    (b"MAIL FROM:<a@example.org> RET=HDRS ENVID=QQ+2B1\r\nRCPT TO:<b@example.com> NOTIFY=SUCCESS,FAILURE ORCPT=rfc822;b@example.com\r\n",
+     b"250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"),
+])
+def test_dsn_parameters_are_checked(command, reply, relay):
+    from conftest import Dialog
+    d = Dialog(relay.port)
+    d.ehlo()
+    d.send(command)
+    assert d.replies(reply.count(b"\r\n")) == reply
+
+
+def send_dsn(relay, recipients, mail_options, rcpt_options):
+    with smtplib.SMTP("127.0.0.1", relay.port) as client:
+        client.ehlo("client.test")
+        client.mail("a@example.org", mail_options)
+        for recipient in recipients:
+            client.rcpt(recipient, rcpt_options)
+        client.data(b"Subject: dsn\r\n\r\nbody text\r\n")
+
+
+def test_notify_never_suppresses_the_bounce(policy_relay, upstreams):
+    up = upstreams(refuse=["nobody@example.com"])
+    relay = policy_relay(relay_policy(smarthost("up", up.port), smarthost("up2", up.port)))
+    send_dsn(relay, ["nobody@example.com"], [], ["NOTIFY=NEVER"])
+    relay.wait_log("result=failed")
+    assert relay.wait_spool_empty() == []
+    assert relay.maildir_messages(0, timeout=0.5) == []
+
+
+def test_notify_success_gets_a_relayed_report_with_headers_only(policy_relay, upstreams):
+    up = upstreams()
+    relay = policy_relay(relay_policy(smarthost("up", up.port), smarthost("up2", up.port)))
+    send_dsn(relay, ["b@example.com"], ["ENVID=env+2B42"], ["NOTIFY=SUCCESS", "ORCPT=rfc822;orig@example.com"])
+    assert wait_for(lambda: up.messages)
+    [report] = relay.maildir_messages(1)
+    parsed = email.message_from_bytes(report, policy=email.policy.default)
+    assert parsed["Subject"] == "Successful Mail Delivery Report"
+    status = next(p for p in parsed.walk() if p.get_content_type() == "message/delivery-status").as_string()
+    assert "Original-Envelope-Id: env+2B42" in status
+    assert "Original-Recipient: rfc822;orig@example.com" in status
+    assert "Action: relayed" in status and "Status: 2.0.0" in status
+    assert any(p.get_content_type() == "text/rfc822-headers" for p in parsed.walk())
+    assert b"body text" not in report
+
+
+def test_ret_hdrs_bounce_has_headers_only(policy_relay, upstreams):
+    up = upstreams(refuse=["nobody@example.com"])
+    relay = policy_relay(relay_policy(smarthost("up", up.port), smarthost("up2", up.port)))
+    send_dsn(relay, ["nobody@example.com"], ["RET=HDRS"], [])
+    [bounce] = relay.maildir_messages(1)
+    assert b"Content-Type: text/rfc822-headers" in bounce
+    assert b"Subject: dsn" in bounce and b"body text" not in bounce
+
+
+def test_dsn_parameters_pass_to_an_upstream_offering_dsn(policy_relay, tmp_path):
+    port = free_port()
+    dumps = tmp_path / "dumps"
+    dumps.mkdir()
+    sink = subprocess.Popen(["smtp-sink", "-u", "root", "-d", str(dumps / "m"), f"127.0.0.1:{port}", "10"])
+    try:
+        time.sleep(0.3)
+        relay = policy_relay(relay_policy(smarthost("sink", port), smarthost("sink2", port)))
+        send_dsn(relay, ["b@example.com"], ["RET=HDRS", "ENVID=abc"], ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;b@example.com"])
+        assert relay.wait_spool_empty() == []
+        [dump] = list(dumps.iterdir())
+        text = dump.read_bytes()
+        assert b"RET=HDRS" in text and b"ENVID=abc" in text
+        assert b"NOTIFY=SUCCESS,FAILURE" in text and b"ORCPT=rfc822;b@example.com" in text
+        # The upstream took over: no success report from Relais.
+        assert relay.maildir_messages(0, timeout=0.5) == []
+    finally:
+        sink.kill()

@@ -18,6 +18,9 @@ struct BounceMessage {
     var id: String
     var time: Int
 
+    /// Only successes reported (NOTIFY=SUCCESS): a delivery report, not a bounce.
+    private var isSuccessReport: Bool { failures.allSatisfy { $0.action == "delivered" || $0.action == "relayed" } }
+
     var envelope: Envelope {
         Envelope(id: id, sender: "", recipients: [original.sender], smtpUTF8: original.smtpUTF8, body: "8BITMIME",
                  receivedAt: Double(time), clientIP: "127.0.0.1", helo: hostname)
@@ -29,7 +32,7 @@ struct BounceMessage {
         var text = """
             From: Mail Delivery System <MAILER-DAEMON@\(hostname)>\r
             To: <\(original.sender)>\r
-            Subject: Undelivered Mail Returned to Sender\r
+            Subject: \(isSuccessReport ? "Successful Mail Delivery Report" : "Undelivered Mail Returned to Sender")\r
             Date: \(date)\r
             Message-ID: <\(id).bounce@\(hostname)>\r
             Auto-Submitted: auto-replied\r
@@ -44,8 +47,9 @@ struct BounceMessage {
             \r
             This is the mail system at \(hostname).\r
             \r
-            Your message \(original.id) could not be delivered to one or more\r
-            recipients:\r
+            \(isSuccessReport ? "Your message \(original.id) was delivered to these recipients," :
+                "Your message \(original.id) could not be delivered to one or more")\r
+            \(isSuccessReport ? "as you asked to be told:" : "recipients:")\r
             \r
 
             """
@@ -54,15 +58,21 @@ struct BounceMessage {
         }
         text += "\r\n--\(boundary)\r\nContent-Type: message/delivery-status\r\n\r\n"
         text += "Reporting-MTA: dns; \(hostname)\r\n"
+        if let envid = original.envid { text += "Original-Envelope-Id: \(envid)\r\n" }
         text += "X-Relais-Queue-ID: \(original.id)\r\n"
         text += "Arrival-Date: \(ReceivedHeader.rfc5322Date(Int(original.receivedAt)))\r\n"
         for failure in failures {
-            text += "\r\nFinal-Recipient: rfc822; \(failure.recipient)\r\n"
-            text += "Action: failed\r\nStatus: \(Self.status(of: failure.reply))\r\n"
+            let action = failure.action ?? "failed"
+            text += "\r\n"
+            if let orcpt = failure.dsn?.orcpt { text += "Original-Recipient: \(orcpt)\r\n" }
+            text += "Final-Recipient: rfc822; \(failure.recipient)\r\n"
+            text += "Action: \(action)\r\nStatus: \(action == "failed" ? Self.status(of: failure.reply) : "2.0.0")\r\n"
             text += "Diagnostic-Code: \(Self.diagnostic(failure.reply))\r\n"
         }
         var buffer = ByteBuffer(string: text)
-        if originalContent.readableBytes <= Self.attachLimit {
+        // RET=HDRS, a success report without RET=FULL, or a large message: headers only.
+        let full = original.ret == "FULL" || (original.ret == nil && !isSuccessReport)
+        if full && originalContent.readableBytes <= Self.attachLimit {
             buffer.writeString("\r\n--\(boundary)\r\nContent-Type: message/rfc822\r\n\r\n")
             var attached = originalContent
             buffer.writeBuffer(&attached)

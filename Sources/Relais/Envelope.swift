@@ -20,6 +20,12 @@ public struct Envelope: Codable, Sendable, Equatable {
     public var routes: [[RouteTarget]]?
     /// Recipients the route hook refused after DATA, for the bounce.
     public var refused: [RefusedRecipient]?
+    /// RFC 3461: RET (FULL or HDRS) and ENVID from MAIL.
+    public var ret: String?
+    public var envid: String?
+    /// RFC 3461 NOTIFY/ORCPT of each recipient, in the same order; nil when
+    /// no recipient gave any.
+    public var recipientDSN: [RecipientDSN]?
 
     public init(id: String, sender: String, recipients: [String], smtpUTF8: Bool, body: String?,
                 receivedAt: Double, clientIP: String, helo: String, routes: [[RouteTarget]]? = nil,
@@ -38,16 +44,26 @@ public struct Envelope: Codable, Sendable, Equatable {
 }
 
 extension Envelope {
-    /// True when some recipient is routed through a smarthost.
+    /// True when some recipient is routed through a smarthost, or asked
+    /// for a success notification: the relay queue handles those.
     var needsRelay: Bool {
-        routes?.contains { targets in targets.contains { if case .smarthost = $0 { true } else { false } } } ?? false
+        let smarthost = routes?.contains { targets in targets.contains { if case .smarthost = $0 { true } else { false } } }
+        return smarthost == true || (recipientDSN?.contains { $0.wantsSuccess } ?? false)
+    }
+
+    /// The DSN wishes of the recipient at `index`.
+    func dsn(_ index: Int) -> RecipientDSN {
+        recipientDSN.flatMap { index < $0.count ? $0[index] : nil } ?? RecipientDSN()
     }
 }
 
-/// A recipient refused by the route hook, and the reply that said so.
+/// A recipient that failed, and the reply or reason that said so.
 public struct RefusedRecipient: Codable, Sendable, Equatable {
     public var recipient: String
     public var reply: String
+    public var dsn: RecipientDSN?
+    /// `failed`, or for success notifications `delivered` / `relayed` (RFC 3464 2.3.3).
+    public var action: String?
 }
 
 // MARK: - Encoding

@@ -17,6 +17,9 @@ struct MessageState: Codable, Sendable, Equatable {
         var lastTarget: String?
         /// Seconds since 1970 of the next attempt.
         var nextAttempt: Double = 0
+        /// `delivered` or `relayed` when the sender asked for a success
+        /// notification (NOTIFY=SUCCESS) that Relais must send.
+        var successNotice: String?
     }
 
     var recipients: [Recipient]

@@ -133,9 +133,12 @@ public actor RelayQueue {
             recipient.lastTarget = target
             let result: String
             switch outcome {
-            case .delivered(let reply):
+            case .delivered(let reply, let passedOn):
                 recipient.status = .delivered
                 recipient.lastResult = reply
+                if envelope.dsn(index).wantsSuccess && !passedOn {
+                    recipient.successNotice = target.hasPrefix("maildir:") ? "delivered" : "relayed"
+                }
                 result = "delivered"
             case .failed(let reason):
                 recipient.status = .failed
@@ -170,13 +173,19 @@ public actor RelayQueue {
             case .maildir(let path):
                 do {
                     try await writeMaildir(path, envelope: envelope, content: content)
-                    return (Dictionary(uniqueKeysWithValues: Set(recipients).map { ($0, .delivered("maildir \(path)")) }), target.description)
+                    let outcome = RecipientOutcome.delivered("250 2.0.0 delivered to maildir \(path)", dsnPassedOn: false)
+                    return (Dictionary(uniqueKeysWithValues: Set(recipients).map { ($0, outcome) }), target.description)
                 } catch {
                     lastReason = "maildir \(path): \(error)"
                 }
             case .smarthost(let smarthost):
+                var dsn: [String: RecipientDSN] = [:]
+                for (index, address) in envelope.recipients.enumerated() where recipients.contains(address) {
+                    dsn[address] = envelope.dsn(index)
+                }
                 let message = OutboundMessage(id: envelope.id, sender: envelope.sender, recipients: recipients,
-                                              content: content, smtpUTF8: envelope.smtpUTF8, body: envelope.body)
+                                              content: content, smtpUTF8: envelope.smtpUTF8, body: envelope.body,
+                                              ret: envelope.ret, envid: envelope.envid, dsn: dsn)
                 do {
                     let outcomes = try await pools.pool(for: smarthost).deliver(message)
                     return (outcomes, smarthost.name)
@@ -233,13 +242,22 @@ public actor RelayQueue {
     /// the message. Returns false when the bounce could not be queued (the
     /// message stays and finishing is tried again on the next start).
     private func finish(_ envelope: Envelope, content: ByteBuffer?, state: inout MessageState) async -> Bool {
-        let failed = state.recipients.filter { $0.status == .failed }
-        if !failed.isEmpty && !envelope.sender.isEmpty && !state.bounced {
+        var reports: [RefusedRecipient] = []
+        for (index, recipient) in state.recipients.enumerated() {
+            let dsn = envelope.dsn(index)
+            if recipient.status == .failed && dsn.wantsFailure {
+                reports.append(RefusedRecipient(recipient: recipient.address, reply: recipient.lastResult ?? "failed", dsn: dsn))
+            } else if let notice = recipient.successNotice {
+                reports.append(RefusedRecipient(recipient: recipient.address, reply: recipient.lastResult ?? "delivered",
+                                                dsn: dsn, action: notice))
+            }
+        }
+        if !reports.isEmpty && !envelope.sender.isEmpty && !state.bounced {
             var original = content
             if original == nil { original = await load(envelope.id) }
             let bounce = BounceMessage(
                 hostname: hostname, original: envelope, originalContent: original ?? ByteBuffer(),
-                failures: failed.map { RefusedRecipient(recipient: $0.address, reply: $0.lastResult ?? "failed") },
+                failures: reports,
                 id: QueueID.make(), time: Int(Date().timeIntervalSince1970))
             var bounceEnvelope = bounce.envelope
             bounceEnvelope.routes = [bounceRoute]
@@ -251,7 +269,7 @@ public actor RelayQueue {
                 return false
             }
             logger.info("bounce queued", metadata: ["id": "\(bounceEnvelope.id)", "original": "\(envelope.id)",
-                                                    "to": "<\(envelope.sender)>", "recipients": "\(failed.count)"])
+                                                    "to": "<\(envelope.sender)>", "recipients": "\(reports.count)"])
             state.bounced = true
             await save(state, of: envelope.id)
             requeue?(bounceEnvelope, bounceContent)

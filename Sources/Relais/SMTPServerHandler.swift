@@ -328,13 +328,18 @@ final class SMTPServerHandler: ChannelInboundHandler {
             content.writeBuffer(&traceBytes)
             draft.headers.write(into: &content)
         }
-        let envelope = Envelope(
+        var envelope = Envelope(
             id: current.id, sender: draft.sender.description,
             recipients: routed.map(\.recipient.description), smtpUTF8: transaction.smtpUTF8,
             body: transaction.parameters["BODY"]?.uppercased(), receivedAt: current.receivedAt.timeIntervalSince1970,
             clientIP: clientIP, helo: session.helo ?? "", routes: routed.map(\.targets),
-            refused: refused.map { RefusedRecipient(recipient: $0.recipient.description, reply: $0.refusal?.description ?? "") }
+            refused: refused.map { RefusedRecipient(recipient: $0.recipient.description, reply: $0.refusal?.description ?? "",
+                                                    dsn: transaction.recipientDSN[$0.recipient]) }
         )
+        envelope.ret = transaction.parameters["RET"]?.uppercased()
+        envelope.envid = transaction.parameters["ENVID"]
+        let dsn = routed.map { transaction.recipientDSN[$0.recipient] ?? RecipientDSN() }
+        if dsn.contains(where: { $0 != RecipientDSN() }) { envelope.recipientDSN = dsn }
         mode = .awaitingSpool
         flush(context)
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
@@ -382,7 +387,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// Queues a bounce for the recipients the route hook refused, unless the
     /// message came from the null sender.
     private func bounceRefusedRecipients(of envelope: Envelope, content: ByteBuffer, _ context: ChannelHandlerContext) {
-        guard let refused = envelope.refused, !refused.isEmpty, !envelope.sender.isEmpty else { return }
+        guard let refused = envelope.refused?.filter({ $0.dsn?.wantsFailure ?? true }), !refused.isEmpty,
+              !envelope.sender.isEmpty else { return }
         let bounce = BounceMessage(hostname: configuration.hostname, original: envelope, originalContent: content,
                                    failures: refused, id: QueueID.make(), time: Int(Date().timeIntervalSince1970))
         var routedBounce = bounce.envelope

@@ -25,6 +25,8 @@ struct SMTPServerSession {
         var sender: ReversePath
         var parameters: ESMTPParameters
         var recipients: [MailboxAddress] = []
+        /// RFC 3461 NOTIFY/ORCPT of each recipient, by its final address.
+        var recipientDSN: [MailboxAddress: RecipientDSN] = [:]
         var smtpUTF8: Bool
         var declaredSize: Int?
         /// Set by the first BDAT; DATA may then no longer be used.
@@ -61,7 +63,7 @@ struct SMTPServerSession {
 
     /// The EHLO keywords, in the order advertised.
     var extensions: [String] {
-        ["PIPELINING", "SIZE \(limits.maxMessageSize)", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING"]
+        ["PIPELINING", "SIZE \(limits.maxMessageSize)", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "DSN"]
     }
 
     mutating func handle(_ frame: CommandLineFramer.Frame) -> [Action] {
@@ -166,6 +168,12 @@ struct SMTPServerSession {
                 }
             case "SMTPUTF8":
                 guard parameter.value == nil else { return .reply(.unsupportedParameter("SMTPUTF8=")) }
+            case "RET":
+                guard parameter.value.flatMap(DSNParameters.ret) != nil else { return .reply(.badDSN("RET must be FULL or HDRS")) }
+            case "ENVID":
+                guard parameter.value.map(DSNParameters.isValidEnvelopeID) == true else {
+                    return .reply(.badDSN("ENVID must be xtext of at most 100 characters"))
+                }
             default:
                 return .reply(.unsupportedParameter(parameter.keyword))
             }
@@ -182,7 +190,23 @@ struct SMTPServerSession {
 
     private mutating func rcpt(_ recipient: MailboxAddress, _ parameters: ESMTPParameters) -> Action {
         guard let current = transaction else { return .reply(.needMail) }
-        if let first = parameters.parameters.first { return .reply(.unsupportedParameter(first.keyword)) }
+        var dsn = RecipientDSN()
+        for parameter in parameters.parameters {
+            switch parameter.keyword {
+            case "NOTIFY" where usedEHLO:
+                guard let notify = parameter.value.flatMap(DSNParameters.notify) else {
+                    return .reply(.badDSN("NOTIFY must be NEVER or a list of SUCCESS, FAILURE, DELAY"))
+                }
+                dsn.notify = notify
+            case "ORCPT" where usedEHLO:
+                guard let value = parameter.value, DSNParameters.isValidORCPT(value) else {
+                    return .reply(.badDSN("ORCPT must be addr-type;xtext"))
+                }
+                dsn.orcpt = value
+            default:
+                return .reply(.unsupportedParameter(parameter.keyword))
+            }
+        }
         if recipient.needsSMTPUTF8 && !current.smtpUTF8 { return .reply(.needSMTPUTF8) }
         guard current.recipients.count < limits.maxRecipients else { return .reply(.tooManyRecipients) }
         var recipient = recipient
@@ -191,6 +215,7 @@ struct SMTPServerSession {
         if verdict == nil && !policy.relayAllowed { return .reply(.relayDenied) }
         if recipient.needsSMTPUTF8 && !current.smtpUTF8 { return .reply(.needSMTPUTF8) }
         transaction?.recipients.append(recipient)
+        if dsn != RecipientDSN() { transaction?.recipientDSN[recipient] = dsn }
         return .reply(accepted(verdict, .recipientOk))
     }
 }

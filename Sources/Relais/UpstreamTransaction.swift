@@ -3,7 +3,8 @@ import SMTPCore
 
 /// What happened to one recipient in one attempt.
 enum RecipientOutcome: Equatable, Sendable {
-    case delivered(String)
+    /// Accepted; `dsnPassedOn` when the upstream took over DSN duties (RFC 3461).
+    case delivered(String, dsnPassedOn: Bool)
     /// Try again later.
     case deferred(String)
     /// Final: bounce.
@@ -18,6 +19,9 @@ struct OutboundMessage: Sendable {
     var content: ByteBuffer
     var smtpUTF8: Bool
     var body: String?
+    var ret: String?
+    var envid: String?
+    var dsn: [String: RecipientDSN] = [:]
 }
 
 /// One mail transaction over an open connection (RFC 5321 3.3): MAIL,
@@ -40,7 +44,12 @@ struct UpstreamTransaction {
         if connection.offers("SIZE") { mail += " SIZE=\(message.content.readableBytes)" }
         if connection.offers("8BITMIME"), message.body == "8BITMIME" { mail += " BODY=8BITMIME" }
         if message.smtpUTF8 { mail += " SMTPUTF8" }
-        let commands = [mail] + message.recipients.map { "RCPT TO:<\($0)>" }
+        let passesDSN = connection.offers("DSN")
+        if passesDSN, let ret = message.ret { mail += " RET=\(ret)" }
+        if passesDSN, let envid = message.envid { mail += " ENVID=\(envid)" }
+        let commands = [mail] + message.recipients.map {
+            "RCPT TO:<\($0)>" + (passesDSN ? message.dsn[$0]?.rcptParameters ?? "" : "")
+        }
 
         var replies: [SMTPReply] = []
         connection.needsReset = true
@@ -88,7 +97,7 @@ struct UpstreamTransaction {
         connection.needsReset = false
         for recipient in accepted {
             if final.isPositive {
-                outcomes[recipient] = .delivered(final.description)
+                outcomes[recipient] = .delivered(final.description, dsnPassedOn: passesDSN)
             } else if final.isTransientFailure {
                 outcomes[recipient] = .deferred("end of data answered \(final)")
             } else {
