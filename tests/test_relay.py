@@ -301,3 +301,57 @@ def test_dsn_parameters_pass_to_an_upstream_offering_dsn(policy_relay, tmp_path)
         assert relay.maildir_messages(0, timeout=0.5) == []
     finally:
         sink.kill()
+
+
+def test_rate_and_connection_limits(policy_relay, upstreams):
+    up = upstreams()
+    relay = policy_relay(relay_policy(smarthost("slow", up.port, ", rate = 5, max_connections = 2"),
+                                      smarthost("slow2", up.port)))
+    import threading
+    threads = [threading.Thread(target=send, args=(relay,)) for _ in range(10)]
+    start = time.time()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert wait_for(lambda: len(up.messages) == 10, timeout=20)
+    elapsed = time.time() - start
+    assert elapsed >= 1.6, f"10 messages at 5/s took only {elapsed:.2f}s"
+    assert up.controller.most <= 2
+
+
+def test_connections_are_reused_up_to_the_limit(policy_relay, upstreams):
+    up = upstreams()
+    relay = policy_relay(relay_policy(smarthost("reuse", up.port, ", max_connections = 1, messages_per_connection = 3"),
+                                      smarthost("reuse2", up.port)))
+    for _ in range(7):
+        send(relay)
+    assert wait_for(lambda: len(up.messages) == 7)
+    # 7 messages, 3 per connection, one at a time: the upstream saw a second and a third connection.
+    assert up.controller.most == 1
+
+
+def test_smtputf8_message_to_an_upstream_without_smtputf8_bounces(policy_relay, upstreams):
+    up = upstreams(smtputf8=False)
+    relay = policy_relay(relay_policy(smarthost("ascii", up.port), smarthost("ascii2", up.port)))
+    with smtplib.SMTP("127.0.0.1", relay.port) as client:
+        client.ehlo("client.test")
+        client.sendmail("a@example.org", ["用户@例子.广告"], "Subject: utf8\r\n\r\nx\r\n".encode(), mail_options=["SMTPUTF8"])
+    [bounce] = relay.maildir_messages(1)
+    assert b"Status: 5.6.7" in bounce
+    assert up.messages == []
+
+
+def test_eight_bit_message_to_an_upstream_without_8bitmime_bounces(policy_relay, tmp_path):
+    port = free_port()
+    sink = subprocess.Popen(["smtp-sink", "-u", "root", "-8", f"127.0.0.1:{port}", "10"])
+    try:
+        time.sleep(0.3)
+        relay = policy_relay(relay_policy(smarthost("seven", port), smarthost("seven2", port)))
+        send(relay, body="Subject: 8bit\r\n\r\ncafé\r\n".encode())
+        send(relay, body=b"Subject: 7bit\r\n\r\ncafe\r\n")
+        [bounce] = relay.maildir_messages(1)
+        assert b"Status: 5.6.3" in bounce
+        assert relay.log.count("result=delivered") == 1
+    finally:
+        sink.kill()

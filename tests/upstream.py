@@ -44,11 +44,36 @@ class Recorder:
         return "250 2.0.0 Accepted by the test upstream"
 
 
+class CountingController(Controller):
+    """Counts open connections, to check the relay's connection limit."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.open = 0
+        self.most = 0
+
+    def factory(self):
+        controller = self
+
+        class CountingSMTP(SMTP):
+            def connection_made(self, transport):
+                controller.open += 1
+                controller.most = max(controller.most, controller.open)
+                super().connection_made(transport)
+
+            def connection_lost(self, error):
+                controller.open -= 1
+                super().connection_lost(error)
+
+        return CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
 class Upstream:
-    def __init__(self, port=None, **behaviour):
+    def __init__(self, port=None, smtputf8=True, **behaviour):
         self.port = port or free_port()
         self.recorder = Recorder(**behaviour)
-        self.controller = Controller(self.recorder, hostname="127.0.0.1", port=self.port, decode_data=False)
+        self.controller = CountingController(self.recorder, hostname="127.0.0.1", port=self.port, decode_data=False,
+                                             enable_SMTPUTF8=smtputf8)
 
     @property
     def messages(self):
