@@ -32,27 +32,33 @@ def delivered_numbers(relay) -> list[int]:
     return numbers
 
 
+def kill_while_sending(relay, cycle: int, acked: set, messages: int):
+    """Runs smtp-source and four numbered clients against the relay, then
+    SIGKILLs it 1.5 s in; numbers the relay acknowledged go into `acked`."""
+    source = subprocess.Popen(
+        ["smtp-source", "-s", "10", "-m", str(messages), "-l", "2048", "-d", "-f", "src@example.org",
+         "-t", "sink@example.com", f"127.0.0.1:{relay.port}"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    stop = threading.Event()
+    threads = [threading.Thread(target=send_numbered, args=(relay.port, cycle * 1_000_000 + i * 100_000, acked, stop))
+               for i in range(4)]
+    for thread in threads:
+        thread.start()
+    time.sleep(1.5)
+    relay.kill()
+    stop.set()
+    for thread in threads:
+        thread.join(timeout=15)
+    source.kill()
+    source.wait()
+
+
 def test_sigkill_loses_no_acknowledged_message(start_relay, tmp_path):
     data = tmp_path / "crash"
     acked: set[int] = set()
     for cycle in range(3):
         relay = start_relay(data_dir=data)
-        source = subprocess.Popen(
-            ["smtp-source", "-s", "10", "-m", "1000000", "-l", "2048", "-d", "-f", "src@example.org",
-             "-t", "sink@example.com", f"127.0.0.1:{relay.port}"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        stop = threading.Event()
-        threads = [threading.Thread(target=send_numbered, args=(relay.port, cycle * 1_000_000 + i * 100_000, acked, stop))
-                   for i in range(4)]
-        for thread in threads:
-            thread.start()
-        time.sleep(1.5)
-        relay.kill()
-        stop.set()
-        for thread in threads:
-            thread.join(timeout=15)
-        source.kill()
-        source.wait()
+        kill_while_sending(relay, cycle, acked, 1_000_000)
     final = start_relay(data_dir=data)
     assert final.wait_spool_empty(timeout=30) == []
     delivered = delivered_numbers(final)
@@ -86,22 +92,7 @@ relais.on("route", function(msg, rcpt) return sink end)
         for cycle in range(5):
             if cycle:
                 relay.start()
-            source = subprocess.Popen(
-                ["smtp-source", "-s", "10", "-m", "20000", "-l", "2048", "-d", "-f", "src@example.org",
-                 "-t", "sink@example.com", f"127.0.0.1:{relay.port}"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            stop = threading.Event()
-            threads = [threading.Thread(target=send_numbered, args=(relay.port, cycle * 1_000_000 + i * 100_000, acked, stop))
-                       for i in range(4)]
-            for thread in threads:
-                thread.start()
-            time.sleep(1.5)
-            relay.kill()
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=15)
-            source.kill()
-            source.wait()
+            kill_while_sending(relay, cycle, acked, 20000)
         relay.start()
         assert relay.wait_spool_empty(timeout=120) == []
         delivered = []

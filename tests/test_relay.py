@@ -175,7 +175,7 @@ def test_smtp_sink_receives_relayed_mail(policy_relay, tmp_path):
         for _ in range(5):
             send(relay)
         assert relay.wait_spool_empty() == []
-        assert relay.log.count("result=delivered") == 5
+        assert wait_for(lambda: relay.log.count("result=delivered") == 5)
         dumps = list(tmp_path.glob("sink-*"))
         assert dumps and b"Subject: relayed" in dumps[0].read_bytes()
     finally:
@@ -352,6 +352,6 @@ def test_eight_bit_message_to_an_upstream_without_8bitmime_bounces(policy_relay,
         send(relay, body=b"Subject: 7bit\r\n\r\ncafe\r\n")
         [bounce] = relay.maildir_messages(1)
         assert b"Status: 5.6.3" in bounce
-        assert relay.log.count("result=delivered") == 1
+        assert wait_for(lambda: relay.log.count("result=delivered") == 1)
     finally:
         sink.kill()

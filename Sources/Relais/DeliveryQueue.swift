@@ -42,6 +42,7 @@ public final class DeliveryQueue: Sendable {
                 timerLoop.scheduleTask(in: retryDelay) { queue.submit(item) }
             }
         }
+        relay.requeue.withLockedValue { $0 = { [unowned self] envelope, content in enqueue(envelope, content: content) } }
     }
 
     /// Hands over a message the spool has just made durable.
@@ -58,7 +59,6 @@ public final class DeliveryQueue: Sendable {
     /// the saved state of each recipient.
     public func resume(logger: Logger) {
         let relay = self.relay
-        Task { await relay.setRequeue { [self] envelope, content in enqueue(envelope, content: content) } }
         threadPool.submit { [spool, deliverer] _ in
             do {
                 let ids = try spool.queuedIDs()

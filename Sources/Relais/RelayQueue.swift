@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
@@ -19,7 +20,9 @@ public actor RelayQueue {
     private let logger: Logger
     private var tasks: [String: Task<Void, Never>] = [:]
     private var flushRequested: Set<String> = []
-    private var requeue: (@Sendable (Envelope, ByteBuffer) -> Void)?
+    /// Where bounces go once spooled (the delivery queue, which picks the
+    /// maildir or the relay path); set by the delivery queue at start.
+    nonisolated let requeue = NIOLockedValueBox<(@Sendable (Envelope, ByteBuffer) -> Void)?>(nil)
 
     init(spool: Spool, schedule: QueueSchedule, hostname: String, bounceRoute: [RouteTarget],
          threadPool: NIOThreadPool, group: any EventLoopGroup, logger: Logger) {
@@ -31,12 +34,6 @@ public actor RelayQueue {
         self.threadPool = threadPool
         self.loop = group.next()
         self.logger = logger
-    }
-
-    /// Where bounces go once spooled (the delivery queue, which picks the
-    /// maildir or the relay path).
-    func setRequeue(_ handler: @escaping @Sendable (Envelope, ByteBuffer) -> Void) {
-        requeue = handler
     }
 
     /// Starts delivering a spooled message; `content` nil reads it back
@@ -272,7 +269,7 @@ public actor RelayQueue {
                                                     "to": "<\(envelope.sender)>", "recipients": "\(reports.count)"])
             state.bounced = true
             await save(state, of: envelope.id)
-            requeue?(bounceEnvelope, bounceContent)
+            requeue.withLockedValue { $0 }?(bounceEnvelope, bounceContent)
         }
         await removeFiles(envelope.id)
         return true
