@@ -355,3 +355,26 @@ def test_eight_bit_message_to_an_upstream_without_8bitmime_bounces(policy_relay,
         assert wait_for(lambda: relay.log.count("result=delivered") == 1)
     finally:
         sink.kill()
+
+
+def test_restart_resumes_the_schedule(policy_relay, upstreams):
+    from conftest import BINARY
+    port = free_port()
+    relay = policy_relay(relay_policy(smarthost("later", port), smarthost("later2", port))
+                         .replace("retry_min = 1, retry_max = 2", "retry_min = 300, retry_max = 600"))
+    send(relay, ["b@example.com", "c@example.com"])
+    relay.wait_log("result=deferred")
+    relay.stop()
+    relay.start()
+    relay.wait_log("resuming queue")
+    listing = subprocess.run([str(BINARY), "queue", "list", "--spool", str(relay.data_dir / "spool")],
+                             capture_output=True, text=True).stdout
+    # Still waiting for its next attempt (not retried at once on restart).
+    assert "<b@example.com>  pending, 1 attempt(s), next in " in listing
+    time.sleep(0.5)
+    assert relay.log.count("result=deferred") == 2
+    up = upstreams(port=port)
+    subprocess.run([str(BINARY), "queue", "flush", "--spool", str(relay.data_dir / "spool")], check=True,
+                   capture_output=True)
+    assert wait_for(lambda: up.messages)
+    assert relay.wait_spool_empty() == []
