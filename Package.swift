@@ -20,6 +20,10 @@ let package = Package(
         .target(name: "CSystemShims"),
         .target(name: "CLuaBridge", dependencies: ["CLua"]),
         .target(
+            name: "RelaisTLS",
+            dependencies: ["COpenSSL", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .target(
             name: "RelaisLua",
             dependencies: ["CLuaBridge", "CLua"]
         ),
@@ -32,6 +36,7 @@ let package = Package(
             dependencies: [
                 "SMTPCore",
                 "RelaisLua",
+                "RelaisTLS",
                 "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

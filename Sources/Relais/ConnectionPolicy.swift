@@ -35,6 +35,15 @@ final class ConnectionPolicy: SessionPolicy {
     var limits: SMTPLimits { configuration.limits }
     var maxErrors: Int { configuration.maxErrors }
     var hostname: String { configuration.hostname }
+    var offersTLS: Bool { generation.tlsContext != nil && !info.tls }
+
+    /// The handshake finished: the session is encrypted from here on.
+    func tlsEstablished(version: String, cipher: String) {
+        info.tls = true
+        info.tlsVersion = version
+        info.tlsCipher = cipher
+        session?.info = info
+    }
 
     func beginTransaction() {
         adopt(store.generation)

@@ -2,6 +2,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import RelaisLua
+import RelaisTLS
 
 /// One loaded version of the policy: the configuration it produced and one
 /// Lua state per event loop (Lua states are not thread-safe; a connection's
@@ -17,6 +18,8 @@ public final class PolicyGeneration: Sendable {
     public let hookLocations: [HookStage: [String]]
     /// Route targets the policy declared while loading.
     public let declaredTargets: [RouteTarget]
+    /// The server TLS context when `tls` is configured (STARTTLS, `listen_tls`).
+    public let tlsContext: TLSContext?
     private let runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]
 
     /// Loads the policy once to learn its configuration, then once per event
@@ -27,6 +30,21 @@ public final class PolicyGeneration: Sendable {
         let probe = try PolicyRuntime(source: source, limits: base.luaLimits, logger: logger)
         var configuration = (probe.settings + [overrides]).reduce(base) { $0.applying($1) }
         configuration.defaultRoute = configuration.effectiveDefaultRoute
+        var watchedFiles = probe.watchedFiles
+        var tlsContext: TLSContext?
+        if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {
+            let resolve = { (path: String) in path.hasPrefix("/") ? path : FilePaths.normalized(source.directory + "/" + path) }
+            configuration.tlsCertificate = resolve(certificate)
+            configuration.tlsKey = resolve(key)
+            do {
+                tlsContext = try TLSContext.server(certificateChain: resolve(certificate), privateKey: resolve(key))
+            } catch {
+                throw ConfigurationError("relais.config: tls: \(error)")
+            }
+            watchedFiles += [resolve(certificate), resolve(key)]
+        } else if !configuration.listenTLS.isEmpty {
+            throw ConfigurationError("relais.config: listen_tls needs tls = { cert = ..., key = ... }")
+        }
         var runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>] = [:]
         for loop in loops {
             let runtime = try PolicyRuntime(source: source, limits: configuration.luaLimits, logger: logger,
@@ -34,12 +52,12 @@ public final class PolicyGeneration: Sendable {
             runtimes[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(runtime, eventLoop: loop)
         }
         return PolicyGeneration(number: number, source: source, configuration: configuration,
-                                watchedFiles: probe.watchedFiles, hookLocations: probe.hookLocations,
-                                declaredTargets: probe.declaredTargets, runtimes: runtimes)
+                                watchedFiles: watchedFiles, hookLocations: probe.hookLocations,
+                                declaredTargets: probe.declaredTargets, tlsContext: tlsContext, runtimes: runtimes)
     }
 
     private init(number: Int, source: PolicySource, configuration: ServerConfiguration, watchedFiles: [String],
-                 hookLocations: [HookStage: [String]], declaredTargets: [RouteTarget],
+                 hookLocations: [HookStage: [String]], declaredTargets: [RouteTarget], tlsContext: TLSContext?,
                  runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]) {
         self.number = number
         self.source = source
@@ -47,6 +65,7 @@ public final class PolicyGeneration: Sendable {
         self.watchedFiles = watchedFiles
         self.hookLocations = hookLocations
         self.declaredTargets = declaredTargets
+        self.tlsContext = tlsContext
         self.runtimes = runtimes
     }
 

@@ -11,6 +11,8 @@ struct SessionInfo: Sendable {
     var localPort: Int
     var helo: String?
     var tls = false
+    var tlsVersion: String?
+    var tlsCipher: String?
     var authUser: String?
     var relayAllowed: Bool
 }
@@ -38,6 +40,8 @@ final class SessionObject: LuaObject {
         case "local_port": return .integer(Int64(info.localPort))
         case "helo": return info.helo.map { .text($0) } ?? .nil
         case "tls": return .boolean(info.tls)
+        case "tls_version": return info.tlsVersion.map { .text($0) } ?? .nil
+        case "tls_cipher": return info.tlsCipher.map { .text($0) } ?? .nil
         case "auth_user": return info.authUser.map { .text($0) } ?? .nil
         case "relay_allowed": return .boolean(info.relayAllowed || info.authUser != nil)
         case "notes": return .reference(notes)

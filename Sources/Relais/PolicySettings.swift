@@ -21,12 +21,15 @@ public struct PolicySettings: Sendable {
     public var luaInstructions: Int64?
     public var luaMemory: Int?
     public var queue: QueueSchedule?
+    public var listenTLS: [String]?
+    public var tlsCertificate: String?
+    public var tlsKey: String?
 
     public init() {}
 
     /// Keys that the design names but later versions implement.
     static let laterKeys: [String: String] = [
-        "listen_tls": "TLS", "tls": "TLS", "admin": "the HTTP admin endpoint",
+        "admin": "the HTTP admin endpoint",
     ]
 
     /// Reads a `relais.config` table; throws with a message naming the key.
@@ -67,6 +70,21 @@ public struct PolicySettings: Sendable {
                 for address in settings.listen ?? [] {
                     do { _ = try ServerConfiguration.socketAddress(address) } catch { throw LuaError("relais.config: \(error)") }
                 }
+            case "listen_tls":
+                settings.listenTLS = try strings()
+                for address in settings.listenTLS ?? [] {
+                    do { _ = try ServerConfiguration.socketAddress(address) } catch { throw LuaError("relais.config: \(error)") }
+                }
+            case "tls":
+                guard let tls = value.tableValue else { throw LuaError("relais.config: tls must be { cert = ..., key = ... }") }
+                for name in tls.stringKeys where !["cert", "key"].contains(name) {
+                    throw LuaError("relais.config: unknown key tls.\(name) (known: cert, key)")
+                }
+                guard let cert = tls["cert"].stringValue, let key = tls["key"].stringValue else {
+                    throw LuaError("relais.config: tls needs cert and key (PEM files)")
+                }
+                settings.tlsCertificate = cert
+                settings.tlsKey = key
             case "spool": settings.spool = try string()
             case "maildir": settings.maildir = try string()
             case "relay_networks":
@@ -136,6 +154,9 @@ extension ServerConfiguration {
         if let value = settings.luaInstructions { result.luaLimits.instructionsPerCall = value }
         if let value = settings.luaMemory { result.luaLimits.memoryBytes = value }
         if let value = settings.queue { result.queue = value }
+        if let value = settings.listenTLS { result.listenTLS = value }
+        if let value = settings.tlsCertificate { result.tlsCertificate = value }
+        if let value = settings.tlsKey { result.tlsKey = value }
         return result
     }
 }

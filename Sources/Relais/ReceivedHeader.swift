@@ -8,7 +8,9 @@ struct ReceivedHeader {
     var helo: String
     var clientIP: String
     var hostname: String
-    /// `SMTP`, `ESMTP` or `UTF8SMTP` (RFC 3848, RFC 6531).
+    /// `TLSv1.3 with cipher ...` when the session was encrypted.
+    var tls: String?
+    /// `SMTP`, `ESMTP`, `UTF8SMTP`, with `S` when encrypted (RFC 3848, RFC 6531).
     var protocolName: String
     var queueID: String
     /// Named only when the message has exactly one recipient, so that a copy
@@ -18,6 +20,7 @@ struct ReceivedHeader {
 
     var text: String {
         var header = "Received: from \(Self.printable(helo)) ([\(clientIP)])\r\n"
+        if let tls { header += "\t(using \(tls))\r\n" }
         header += "\tby \(hostname) (Relais) with \(protocolName) id \(queueID)"
         if let recipient { header += "\r\n\tfor <\(recipient)>" }
         header += "; \(Self.rfc5322Date(time))\r\n"

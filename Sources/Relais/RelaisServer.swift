@@ -3,6 +3,7 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import RelaisTLS
 import SMTPCore
 
 /// The running relay: SMTP listeners on a multi-threaded event loop group,
@@ -72,26 +73,38 @@ public final class RelaisServer: Sendable {
                                 logger: logger)
         }
         logger.info("policy loaded", metadata: generationMetadata(store.generation))
-        return try configuration.listen.compactMap { try bind($0) }
+        return try Self.listeners(of: configuration).compactMap { try bind($0) }
     }
 
-    private func bind(_ text: String) throws -> SocketAddress? {
+    /// Listener keys: `HOST:PORT` for plain ones, `tls:HOST:PORT` for implicit TLS.
+    private static func listeners(of configuration: ServerConfiguration) -> [String] {
+        configuration.listen + configuration.listenTLS.map { "tls:" + $0 }
+    }
+
+    private func bind(_ key: String) throws -> SocketAddress? {
         guard let services = services.withLockedValue({ $0 }) else { return nil }
+        let implicitTLS = key.hasPrefix("tls:")
+        let text = implicitTLS ? String(key.dropFirst(4)) : key
         let address = try ServerConfiguration.socketAddress(text)
+        let store = self.store
         let channel = try ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 1024)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
+                    if implicitTLS, let tlsContext = store.generation.tlsContext {
+                        try channel.pipeline.syncOperations.addHandler(try TLSHandler(context: tlsContext))
+                    }
                     try channel.pipeline.syncOperations.addHandler(SMTPServerHandler(services: services, channel: channel))
                 }
             }
             .bind(to: address)
             .wait()
-        listeners.withLockedValue { $0[text] = channel }
+        listeners.withLockedValue { $0[key] = channel }
         guard let local = channel.localAddress else { return nil }
-        logger.info("listening", metadata: ["address": "\(local.ipAddress ?? text):\(local.port ?? 0)"])
+        logger.info("listening", metadata: ["address": "\(local.ipAddress ?? text):\(local.port ?? 0)",
+                                            "tls": "\(implicitTLS ? "implicit" : "starttls-capable")"])
         return local
     }
 
@@ -128,14 +141,16 @@ public final class RelaisServer: Sendable {
         ] where changed {
             logger.warning("\(setting) changed; it takes effect after a restart")
         }
-        let removed = Set(old.listen).subtracting(new.listen)
+        let oldListeners = Self.listeners(of: old)
+        let newListeners = Self.listeners(of: new)
+        let removed = Set(oldListeners).subtracting(newListeners)
         for text in removed {
             if let channel = listeners.withLockedValue({ $0.removeValue(forKey: text) }) {
                 channel.close(promise: nil)
                 logger.info("stopped listening", metadata: ["address": "\(text)"])
             }
         }
-        for text in new.listen where !old.listen.contains(text) {
+        for text in newListeners where !oldListeners.contains(text) {
             do {
                 _ = try bind(text)
             } catch {

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import RelaisTLS
 import SMTPCore
 
 /// Asks a connection to finish its transaction in flight and then close;
@@ -134,6 +135,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
     }
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if let handshake = event as? TLSHandshakeCompleted {
+            policy.tlsEstablished(version: handshake.protocolVersion, cipher: handshake.cipher)
+            return
+        }
         guard event is DrainConnectionEvent else { return context.fireUserInboundEventTriggered(event) }
         draining = true
         closeIfDrained(context)
@@ -213,6 +218,29 @@ final class SMTPServerHandler: ChannelInboundHandler {
         case .receiveChunk(let size, let last, let refusal):
             if refusal == nil && message == nil { startMessage() }
             mode = .chunk(remaining: size, last: last, refusal: refusal)
+        case .startTLS(let reply):
+            startTLS(reply, context)
+        }
+    }
+
+    /// RFC 3207: the 220 goes out in plaintext, then TLS starts. Anything
+    /// the client pipelined behind STARTTLS is discarded, never run inside
+    /// the encrypted session (the command injection of CVE-2011-0411).
+    private func startTLS(_ reply: SMTPReply, _ context: ChannelHandlerContext) {
+        guard let tlsContext = policy.generation.tlsContext else { return send(.commandUnavailable) }
+        send(reply)
+        flush(context)
+        if input.readableBytes > 0 {
+            services.logger.info("discarded input pipelined after STARTTLS",
+                                 metadata: ["client": "\(clientIP)", "bytes": "\(input.readableBytes)"])
+        }
+        input.clear()
+        framer = CommandLineFramer(maxLength: SMTPLimits().commandLineLength)
+        do {
+            try context.pipeline.syncOperations.addHandler(try TLSHandler(context: tlsContext), position: .first)
+        } catch {
+            services.logger.error("cannot start TLS", metadata: ["client": "\(clientIP)", "error": "\(error)"])
+            close(context)
         }
     }
 
@@ -228,9 +256,12 @@ final class SMTPServerHandler: ChannelInboundHandler {
         let now = Date()
         let transaction = session.transaction
         let recipients = transaction?.recipients ?? []
-        let protocolName = !session.usedEHLO ? "SMTP" : (transaction?.smtpUTF8 == true ? "UTF8SMTP" : "ESMTP")
+        let tls = policy.info.tls
+        let protocolName = (!session.usedEHLO ? "SMTP" : (transaction?.smtpUTF8 == true ? "UTF8SMTP" : "ESMTP"))
+            + (tls ? "S" : "")
         let trace = ReceivedHeader(
             helo: session.helo ?? "", clientIP: clientIP, hostname: configuration.hostname,
+            tls: tls ? "\(policy.info.tlsVersion ?? "TLS") with cipher \(policy.info.tlsCipher ?? "unknown")" : nil,
             protocolName: protocolName, queueID: id,
             recipient: recipients.count == 1 ? recipients[0].description : nil, time: Int(now.timeIntervalSince1970)
         ).text

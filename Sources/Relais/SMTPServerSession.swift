@@ -8,6 +8,8 @@ protocol SessionPolicy: AnyObject {
     /// The client may relay (its address is in the relay networks, or it
     /// authenticated); what the rcpt stage does when no hook decides.
     var relayAllowed: Bool { get }
+    /// STARTTLS can be offered: TLS is configured and not yet in use.
+    var offersTLS: Bool { get }
     /// A new transaction starts: use the newest policy from here on.
     func beginTransaction()
     func helo(_ name: String) -> PolicyVerdict?
@@ -42,6 +44,8 @@ struct SMTPServerSession {
         case receiveData(SMTPReply)
         /// Read exactly `size` octets; with a refusal, discard them and send it.
         case receiveChunk(size: Int, last: Bool, refusal: SMTPReply?)
+        /// Send the 220, drop any pipelined input, start TLS (RFC 3207).
+        case startTLS(SMTPReply)
     }
 
     let policy: any SessionPolicy
@@ -64,6 +68,7 @@ struct SMTPServerSession {
     /// The EHLO keywords, in the order advertised.
     var extensions: [String] {
         ["PIPELINING", "SIZE \(limits.maxMessageSize)", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "DSN"]
+            + (policy.offersTLS ? ["STARTTLS"] : [])
     }
 
     mutating func handle(_ frame: CommandLineFramer.Frame) -> [Action] {
@@ -130,7 +135,15 @@ struct SMTPServerSession {
             return .reply(.expn)
         case .help:
             return .reply(.help)
-        case .startTLS, .auth:
+        case .startTLS:
+            guard policy.offersTLS else { return .reply(.commandUnavailable) }
+            guard helo != nil else { return .reply(.needHelo) }
+            guard transaction == nil else { return .reply(.tlsInTransaction) }
+            // RFC 3207 4.2: forget everything learnt before TLS.
+            helo = nil
+            usedEHLO = false
+            return .startTLS(.readyForTLS)
+        case .auth:
             return .reply(.commandUnavailable)
         }
     }

@@ -18,6 +18,11 @@ public struct ServerConfiguration: Sendable {
     public var defaultRoute: [RouteTarget]?
     public var luaLimits = LuaLimits()
     public var queue = QueueSchedule()
+    /// Implicit-TLS listeners (port 465 style).
+    public var listenTLS: [String] = []
+    /// PEM certificate chain and key; with them, STARTTLS is offered.
+    public var tlsCertificate: String?
+    public var tlsKey: String?
     public var limits = SMTPLimits()
     public var relayNetworks: [IPNetwork] = [IPNetwork(cidr: "127.0.0.0/8"), IPNetwork(cidr: "::1/128")].compactMap { $0 }
     /// Clients outside `relayNetworks` wait this long for the greeting; any

@@ -31,6 +31,8 @@ extension SMTPReply {
         SMTPReply(555, EnhancedStatusCode(5, 5, 4), "Error: unsupported parameter \(keyword)")
     }
     static func badDSN(_ reason: String) -> SMTPReply { SMTPReply(501, EnhancedStatusCode(5, 5, 4), "Error: \(reason)") }
+    static let readyForTLS = SMTPReply(220, EnhancedStatusCode(2, 0, 0), "Ready to start TLS")
+    static let tlsInTransaction = SMTPReply(503, EnhancedStatusCode(5, 5, 1), "Error: STARTTLS inside a mail transaction")
     static let tooManyErrors = SMTPReply(421, EnhancedStatusCode(4, 7, 0), "Error: too many errors; closing connection")
     static let earlyTalker = SMTPReply(554, EnhancedStatusCode(5, 5, 0), "Error: you talked before the greeting; closing connection")
     static let tooManyConnections = SMTPReply(421, EnhancedStatusCode(4, 7, 0), "Error: too many connections; try again later")

@@ -1,0 +1,55 @@
+import COpenSSL
+
+/// An OpenSSL `SSL_CTX`: the certificate, key and trust settings shared by
+/// many connections. TLS 1.2 at least, no compression, no renegotiation.
+/// OpenSSL makes a configured context safe to share between threads.
+public final class TLSContext: @unchecked Sendable {
+    let context: OpaquePointer
+    public let isServer: Bool
+    /// For clients: check the peer's certificate and name.
+    public let verifiesPeer: Bool
+
+    /// A server context with the certificate chain and key (PEM files).
+    public static func server(certificateChain: String, privateKey: String) throws -> TLSContext {
+        let context = try TLSContext(server: true, verify: false)
+        guard SSL_CTX_use_certificate_chain_file(context.context, certificateChain) == 1 else {
+            throw TLSError.fromQueue("cannot load the certificate \(certificateChain)")
+        }
+        guard SSL_CTX_use_PrivateKey_file(context.context, privateKey, SSL_FILETYPE_PEM) == 1 else {
+            throw TLSError.fromQueue("cannot load the private key \(privateKey)")
+        }
+        guard SSL_CTX_check_private_key(context.context) == 1 else {
+            throw TLSError.fromQueue("the private key \(privateKey) does not match the certificate")
+        }
+        return context
+    }
+
+    /// A client context trusting `caFile` (PEM), or the system store.
+    public static func client(verify: Bool, caFile: String?) throws -> TLSContext {
+        let context = try TLSContext(server: false, verify: verify)
+        if let caFile {
+            guard SSL_CTX_load_verify_locations(context.context, caFile, nil) == 1 else {
+                throw TLSError.fromQueue("cannot load the CA file \(caFile)")
+            }
+        } else if SSL_CTX_set_default_verify_paths(context.context) != 1 {
+            throw TLSError.fromQueue("cannot load the system CA store")
+        }
+        SSL_CTX_set_verify(context.context, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nil)
+        return context
+    }
+
+    private init(server: Bool, verify: Bool) throws {
+        guard let context = SSL_CTX_new(server ? TLS_server_method() : TLS_client_method()) else {
+            throw TLSError.fromQueue("cannot create a TLS context")
+        }
+        self.context = context
+        self.isServer = server
+        self.verifiesPeer = verify
+        guard relais_ssl_ctx_set_min_tls12(context) == 1 else { throw TLSError.fromQueue("cannot require TLS 1.2") }
+        relais_ssl_ctx_harden(context)
+    }
+
+    deinit {
+        SSL_CTX_free(context)
+    }
+}
