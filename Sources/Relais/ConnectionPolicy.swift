@@ -37,6 +37,29 @@ final class ConnectionPolicy: SessionPolicy {
     var hostname: String { configuration.hostname }
     var offersTLS: Bool { generation.tlsContext != nil && !info.tls }
 
+    var authConfigured: Bool { runtime?.hasHooks(.auth) == true }
+    var isAuthenticated: Bool { info.authUser != nil }
+    /// RFC 4954 and the design: AUTH only over TLS, loopback clients excepted.
+    var authPermitted: Bool { info.tls || Self.loopback.contains(ip: info.remoteIP) }
+    private static let loopback = [IPNetwork(cidr: "127.0.0.0/8"), IPNetwork(cidr: "::1/128")].compactMap { $0 }
+
+    /// Runs the auth hook with `creds` (username, password, mechanism); the
+    /// password never reaches a log line from here.
+    func authenticate(mechanism: String, username: String, password: String) -> PolicyVerdict? {
+        let creds = LuaValue.table(.record([("username", .text(username)), ("password", .text(password)),
+                                            ("mechanism", .text(mechanism))]))
+        let verdict = run(.auth, [creds])
+        if case .accept? = verdict {
+            info.authUser = username
+            session?.info = info
+            logger.info("authenticated", metadata: ["session": "\(info.id)", "user": "\(username)", "mechanism": "\(mechanism)"])
+        } else {
+            logger.warning("authentication failed", metadata: ["session": "\(info.id)", "user": "\(username)",
+                                                               "client": "\(info.remoteIP)"])
+        }
+        return verdict
+    }
+
     /// The handshake finished: the session is encrypted from here on.
     func tlsEstablished(version: String, cipher: String) {
         info.tls = true

@@ -37,6 +37,7 @@ public struct PolicyReport {
     private static func defaultBehaviour(_ stage: HookStage) -> String {
         switch stage {
         case .connect, .helo, .mail, .data: return "accept"
+        case .auth: return "AUTH not offered"
         case .rcpt: return "accept for relay_networks, else 554 5.7.1 Relay access denied"
         case .route: return "default route"
         }

@@ -35,6 +35,9 @@ extension PolicyRuntime {
     }
 
     private func interpret(_ result: LuaValue, stage: HookStage) throws -> HookOutcome {
+        if stage == .auth, case .boolean(let ok) = result {
+            return .verdict(ok ? .accept(text: nil) : .reject(.authenticationFailed))
+        }
         if case .object(let id) = result, let verdict = (state.object(id) as? VerdictObject)?.verdict {
             switch (stage, verdict) {
             case (.data, .discard), (_, .accept), (_, .reject), (_, .tempfail), (_, .disconnect):
@@ -48,6 +51,7 @@ extension PolicyRuntime {
             }
         }
         if stage == .route { return .routes(try routeTargets(result)) }
-        throw LuaError("returned \(result.typeName); return a verdict such as relais.reject(...), or nil")
+        throw LuaError("returned \(result.typeName); return a verdict such as relais.reject(...)"
+            + (stage == .auth ? ", true, false" : "") + ", or nil")
     }
 }

@@ -5,7 +5,7 @@ import SMTPCore
 
 /// The stages at which a policy can hook in.
 public enum HookStage: String, CaseIterable, Sendable {
-    case connect, helo, mail, rcpt, data, route
+    case connect, helo, auth, mail, rcpt, data, route
 }
 
 /// One loaded policy in one Lua state: the `relais` API, the hooks the

@@ -66,7 +66,7 @@ public struct PolicySimulation {
                 case .close(let reply):
                     line(stage, subject, "\(reply) (connection closed)")
                     return false
-                case .receiveData, .receiveChunk, .startTLS:
+                case .receiveData, .receiveChunk, .startTLS, .pause:
                     break
                 }
             }

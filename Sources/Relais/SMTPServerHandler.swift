@@ -32,8 +32,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
         case commands
         case data(DotDataReader)
         case chunk(remaining: Int, last: Bool, refusal: SMTPReply?)
-        /// The message is being made durable; input waits.
-        case awaitingSpool
+        /// The spool is making the message durable, or the client is made to
+        /// wait after a failed authentication; input waits.
+        case waiting
         case closed
     }
 
@@ -194,7 +195,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 if let chunk = input.readSlice(length: taken), refusal == nil { take(chunk) }
                 mode = .chunk(remaining: remaining - taken, last: last, refusal: refusal)
                 if remaining == taken { chunkEnded(last: last, refusal: refusal, context) }
-            case .awaitingGreeting, .awaitingSpool, .closed:
+            case .awaitingGreeting, .waiting, .closed:
                 break loop
             }
         }
@@ -220,6 +221,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
             mode = .chunk(remaining: size, last: last, refusal: refusal)
         case .startTLS(let reply):
             startTLS(reply, context)
+        case .pause(let seconds):
+            pause(seconds, context)
         }
     }
 
@@ -244,6 +247,17 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
     }
 
+    /// Stops reading for a while (a failed authentication slows the client).
+    private func pause(_ seconds: Int, _ context: ChannelHandlerContext) {
+        mode = .waiting
+        flush(context)
+        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(seconds))) { [self] in
+            guard case .waiting = mode else { return }
+            mode = .commands
+            process(context)
+        }
+    }
+
     private var isClosed: Bool {
         if case .closed = mode { return true }
         return false
@@ -258,7 +272,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         let recipients = transaction?.recipients ?? []
         let tls = policy.info.tls
         let protocolName = (!session.usedEHLO ? "SMTP" : (transaction?.smtpUTF8 == true ? "UTF8SMTP" : "ESMTP"))
-            + (tls ? "S" : "")
+            + (tls ? "S" : "") + (policy.isAuthenticated && session.usedEHLO ? "A" : "")
         let trace = ReceivedHeader(
             helo: session.helo ?? "", clientIP: clientIP, hostname: configuration.hostname,
             tls: tls ? "\(policy.info.tlsVersion ?? "TLS") with cipher \(policy.info.tlsCipher ?? "unknown")" : nil,
@@ -371,7 +385,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         envelope.envid = transaction.parameters["ENVID"]
         let dsn = routed.map { transaction.recipientDSN[$0.recipient] ?? RecipientDSN() }
         if dsn.contains(where: { $0 != RecipientDSN() }) { envelope.recipientDSN = dsn }
-        mode = .awaitingSpool
+        mode = .waiting
         flush(context)
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         services.spool.store(envelope, content: content, on: context.eventLoop).assumeIsolated().whenComplete { [self] result in
@@ -484,7 +498,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         let limit: TimeAmount
         switch mode {
         case .closed: return
-        case .awaitingSpool: return scheduleTimeoutCheck(context, in: checkInterval)
+        case .waiting: return scheduleTimeoutCheck(context, in: checkInterval)
         case .data, .chunk: limit = configuration.dataTimeout
         case .commands, .awaitingGreeting: limit = configuration.commandTimeout
         }

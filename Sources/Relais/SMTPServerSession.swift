@@ -1,3 +1,4 @@
+import Foundation
 import SMTPCore
 
 /// The decisions the session asks of the policy, and the limits it enforces.
@@ -10,6 +11,12 @@ protocol SessionPolicy: AnyObject {
     var relayAllowed: Bool { get }
     /// STARTTLS can be offered: TLS is configured and not yet in use.
     var offersTLS: Bool { get }
+    /// An `auth` hook exists, so AUTH exists.
+    var authConfigured: Bool { get }
+    /// AUTH may be used on this connection now (TLS, or a loopback client).
+    var authPermitted: Bool { get }
+    var isAuthenticated: Bool { get }
+    func authenticate(mechanism: String, username: String, password: String) -> PolicyVerdict?
     /// A new transaction starts: use the newest policy from here on.
     func beginTransaction()
     func helo(_ name: String) -> PolicyVerdict?
@@ -46,6 +53,8 @@ struct SMTPServerSession {
         case receiveChunk(size: Int, last: Bool, refusal: SMTPReply?)
         /// Send the 220, drop any pipelined input, start TLS (RFC 3207).
         case startTLS(SMTPReply)
+        /// Stop reading input for a while (after a failed authentication).
+        case pause(seconds: Int)
     }
 
     let policy: any SessionPolicy
@@ -55,6 +64,18 @@ struct SMTPServerSession {
     private(set) var usedEHLO = false
     private(set) var transaction: Transaction?
     private(set) var errorCount = 0
+    private(set) var authFailures = 0
+    /// Where an AUTH exchange stands while the client sends its responses.
+    private var authExchange: AuthExchange?
+
+    private enum AuthExchange {
+        case plain
+        case loginUsername
+        case loginPassword(String)
+    }
+
+    /// Failed authentications before the connection is closed.
+    static let maxAuthFailures = 3
 
     init(policy: any SessionPolicy) {
         self.policy = policy
@@ -69,15 +90,21 @@ struct SMTPServerSession {
     var extensions: [String] {
         ["PIPELINING", "SIZE \(limits.maxMessageSize)", "8BITMIME", "SMTPUTF8", "ENHANCEDSTATUSCODES", "CHUNKING", "DSN"]
             + (policy.offersTLS ? ["STARTTLS"] : [])
+            + (policy.authConfigured && policy.authPermitted && !policy.isAuthenticated ? ["AUTH PLAIN LOGIN"] : [])
     }
 
     mutating func handle(_ frame: CommandLineFramer.Frame) -> [Action] {
         switch frame {
         case .invalid(let error):
             return counted(.reply(error.reply))
+        case .line(let line) where authExchange != nil:
+            return continueAuthentication(line)
         case .line(let line):
             do {
-                return counted(handle(try parser.parse(line)))
+                let command = try parser.parse(line)
+                let action = handle(command)
+                if case .auth = command { return decided(action) }
+                return counted(action)
             } catch {
                 return counted(.reply(error.reply))
             }
@@ -143,9 +170,91 @@ struct SMTPServerSession {
             helo = nil
             usedEHLO = false
             return .startTLS(.readyForTLS)
-        case .auth:
-            return .reply(.commandUnavailable)
+        case .auth(let mechanism, let initial):
+            return startAuthentication(mechanism, initial)
         }
+    }
+
+    // MARK: - AUTH (RFC 4954)
+
+    private mutating func startAuthentication(_ mechanism: String, _ initial: String?) -> Action {
+        guard policy.authConfigured else { return .reply(.commandUnavailable) }
+        guard usedEHLO else { return .reply(.needHelo) }
+        guard !policy.isAuthenticated else { return .reply(.alreadyAuthenticated) }
+        guard transaction == nil else { return .reply(.nestedMail) }
+        guard policy.authPermitted else { return .reply(.authenticationNeedsTLS) }
+        switch mechanism {
+        case "PLAIN":
+            guard let initial else {
+                authExchange = .plain
+                return .reply(SMTPReply(334, nil, ""))
+            }
+            return finishPlain(initial)
+        case "LOGIN":
+            guard let initial else {
+                authExchange = .loginUsername
+                return .reply(SMTPReply(334, nil, "VXNlcm5hbWU6"))
+            }
+            guard let username = Self.base64Text(initial) else { return .reply(.authenticationBadBase64) }
+            authExchange = .loginPassword(username)
+            return .reply(SMTPReply(334, nil, "UGFzc3dvcmQ6"))
+        default:
+            return .reply(.authenticationMechanism)
+        }
+    }
+
+    private mutating func continueAuthentication(_ line: String) -> [Action] {
+        guard let exchange = authExchange else { return [] }
+        authExchange = nil
+        if line == "*" { return counted(.reply(.authenticationCancelled)) }
+        switch exchange {
+        case .plain:
+            return decided(finishPlain(line))
+        case .loginUsername:
+            guard let username = Self.base64Text(line) else { return counted(.reply(.authenticationBadBase64)) }
+            authExchange = .loginPassword(username)
+            return [.reply(SMTPReply(334, nil, "UGFzc3dvcmQ6"))]
+        case .loginPassword(let username):
+            guard let password = Self.base64Text(line) else { return counted(.reply(.authenticationBadBase64)) }
+            return decided(authenticate("LOGIN", username, password))
+        }
+    }
+
+    /// PLAIN: base64 of `authzid NUL authcid NUL password` (RFC 4616).
+    private mutating func finishPlain(_ response: String) -> Action {
+        guard let bytes = Self.base64Bytes(response) else { return .reply(.authenticationBadBase64) }
+        let parts = bytes.split(separator: 0, omittingEmptySubsequences: false)
+        guard parts.count == 3, !parts[1].isEmpty else { return .reply(.authenticationFailed) }
+        return authenticate("PLAIN", String(decoding: parts[1], as: UTF8.self), String(decoding: parts[2], as: UTF8.self))
+    }
+
+    private mutating func authenticate(_ mechanism: String, _ username: String, _ password: String) -> Action {
+        switch policy.authenticate(mechanism: mechanism, username: username, password: password) {
+        case .accept?:
+            return .reply(.authenticationSucceeded)
+        case .tempfail(let reply)?, .disconnect(let reply)?:
+            return .reply(reply)
+        case .reject?, .discard?, nil:
+            authFailures += 1
+            return .reply(.authenticationFailed)
+        }
+    }
+
+    /// Counts the reply; a failed authentication also slows the client
+    /// down, and too many of them close the connection.
+    private mutating func decided(_ action: Action) -> [Action] {
+        guard case .reply(let reply) = action, reply == .authenticationFailed else { return counted(action) }
+        if authFailures >= Self.maxAuthFailures { return [action, .close(.tooManyAuthenticationFailures)] }
+        return counted(action) + [.pause(seconds: authFailures)]
+    }
+
+    private static func base64Bytes(_ text: String) -> [UInt8]? {
+        if text == "=" { return [] }
+        return Data(base64Encoded: text).map { Array($0) }
+    }
+
+    private static func base64Text(_ text: String) -> String? {
+        base64Bytes(text).map { String(decoding: $0, as: UTF8.self) }
     }
 
     /// The action for a refusing verdict; nil for accept (and discard).
@@ -181,6 +290,8 @@ struct SMTPServerSession {
                 }
             case "SMTPUTF8":
                 guard parameter.value == nil else { return .reply(.unsupportedParameter("SMTPUTF8=")) }
+            case "AUTH" where usedEHLO:
+                break
             case "RET":
                 guard parameter.value.flatMap(DSNParameters.ret) != nil else { return .reply(.badDSN("RET must be FULL or HDRS")) }
             case "ENVID":

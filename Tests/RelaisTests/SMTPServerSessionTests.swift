@@ -10,8 +10,17 @@ final class FixedPolicy: SessionPolicy {
     var relayAllowed = true
     var verdicts: [String: PolicyVerdict] = [:]
     var rewrite: String?
+    var offersTLS = false
+    var authConfigured = true
+    var authPermitted = true
+    var isAuthenticated = false
 
     func beginTransaction() {}
+    func authenticate(mechanism: String, username: String, password: String) -> PolicyVerdict? {
+        guard password == "right" else { return nil }
+        isAuthenticated = true
+        return .accept(text: nil)
+    }
     func helo(_ name: String) -> PolicyVerdict? { verdicts["helo"] }
     func mail(_ sender: inout ReversePath, _ parameters: ESMTPParameters) -> PolicyVerdict? { verdicts["mail"] }
     func rcpt(_ recipient: inout MailboxAddress, _ parameters: ESMTPParameters) -> PolicyVerdict? {
@@ -122,5 +131,40 @@ struct SMTPServerSessionTests {
         _ = s.handle(.line("MAIL FROM:<a@example.org>"))
         _ = s.handle(.line("RCPT TO:<b@example.com>"))
         #expect(s.transaction?.recipients.map(\.description) == ["rewritten@example.com"])
+    }
+
+    @Test func authNeedsTLSOffLoopback() {
+        let policy = FixedPolicy()
+        policy.authPermitted = false
+        var s = SMTPServerSession(policy: policy)
+        _ = s.handle(.line("EHLO client"))
+        #expect(s.handle(.line("AUTH PLAIN AGEAcmlnaHQ=")) == [.reply(.authenticationNeedsTLS)])
+    }
+
+    @Test func authPlainAndLoginExchanges() {
+        var s = session()
+        _ = s.handle(.line("EHLO client"))
+        // PLAIN with a wrong password, then LOGIN step by step with the right one.
+        #expect(s.handle(.line("AUTH PLAIN AGEAd3Jvbmc=")) == [.reply(.authenticationFailed), .pause(seconds: 1)])
+        #expect(s.handle(.line("AUTH LOGIN")) == [.reply(SMTPReply(334, nil, "VXNlcm5hbWU6"))])
+        #expect(s.handle(.line("YQ==")) == [.reply(SMTPReply(334, nil, "UGFzc3dvcmQ6"))])
+        #expect(s.handle(.line("cmlnaHQ=")) == [.reply(.authenticationSucceeded)])
+        #expect(s.handle(.line("AUTH PLAIN AGEAcmlnaHQ=")) == [.reply(.alreadyAuthenticated)])
+    }
+
+    @Test func threeFailedAuthenticationsClose() {
+        var s = session()
+        _ = s.handle(.line("EHLO client"))
+        _ = s.handle(.line("AUTH PLAIN AGEAd3Jvbmc="))
+        _ = s.handle(.line("AUTH PLAIN AGEAd3Jvbmc="))
+        #expect(s.handle(.line("AUTH PLAIN AGEAd3Jvbmc=")) == [.reply(.authenticationFailed), .close(.tooManyAuthenticationFailures)])
+    }
+
+    @Test func authExchangeCanBeCancelled() {
+        var s = session()
+        _ = s.handle(.line("EHLO client"))
+        _ = s.handle(.line("AUTH PLAIN"))
+        #expect(s.handle(.line("*")) == [.reply(.authenticationCancelled)])
+        #expect(s.handle(.line("NOOP")) == [.reply(.ok)])
     }
 }
