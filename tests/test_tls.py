@@ -10,20 +10,8 @@ import time
 
 import pytest
 
+from certificates import make_certificates
 from conftest import Dialog
-
-
-def make_certificates(folder, name="relay.test", days=30):
-    """A test CA and a server certificate for `name` and 127.0.0.1, made with the openssl CLI."""
-    def run(*args):
-        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=folder)
-    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "30",
-        "-subj", "/CN=Relais Test CA")
-    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "key.pem", "-out", "server.csr", "-subj", f"/CN={name}")
-    (folder / "san.ext").write_text(f"subjectAltName=DNS:{name},IP:127.0.0.1\n")
-    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
-        "-out", "cert.pem", "-days", str(days), "-extfile", "san.ext")
-    return folder / "ca.pem"
 
 
 TLS_POLICY = '''relais.config {

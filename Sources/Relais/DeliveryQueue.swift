@@ -27,11 +27,12 @@ public final class DeliveryQueue: Sendable {
 
     /// `defaultRoute` serves messages queued without stored routes.
     public init(spool: Spool, hostname: String, defaultRoute: [RouteTarget], schedule: QueueSchedule,
-                threadPool: NIOThreadPool, group: any EventLoopGroup, retryDelay: TimeAmount = .seconds(60), logger: Logger) {
+                threadPool: NIOThreadPool, group: any EventLoopGroup, retryDelay: TimeAmount = .seconds(60), logger: Logger,
+                credentials: @escaping @Sendable (Smarthost) async throws -> String) {
         self.spool = spool
         self.threadPool = threadPool
         self.relay = RelayQueue(spool: spool, schedule: schedule, hostname: hostname, bounceRoute: defaultRoute,
-                                threadPool: threadPool, group: group, logger: logger)
+                                threadPool: threadPool, group: group, logger: logger, credentials: credentials)
         let timerLoop = group.next()
         let prepared = preparedMaildirs
         self.deliverer = GroupCommitQueue(threadPool: threadPool) { queue, batch in

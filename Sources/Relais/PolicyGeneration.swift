@@ -75,6 +75,16 @@ public final class PolicyGeneration: Sendable {
     }
 
     public func hasHooks(_ stage: HookStage) -> Bool { !(hookLocations[stage] ?? []).isEmpty }
+
+    /// The credential for `smarthost`, from the state of one of the loops
+    /// (a token function runs there, with the hook budget).
+    func credential(for smarthost: String, on loop: any EventLoop) async throws -> String {
+        let box = runtimes[ObjectIdentifier(loop)]
+        return try await loop.submit {
+            guard let runtime = box?.value else { throw LuaError("no policy state on this event loop") }
+            return try runtime.credential(for: smarthost)
+        }.get()
+    }
 }
 
 /// The generation new transactions use; replaced by a successful reload.

@@ -21,6 +21,8 @@ final class PolicyRuntime {
     private(set) var watchedFiles: [String] = []
     /// Route targets the policy made while loading, for `relais check`.
     private(set) var declaredTargets: [RouteTarget] = []
+    /// Upstream credentials by smarthost name.
+    private(set) var secrets: [String: SmarthostSecret] = [:]
     private var loading = true
     private let logger: Logger
     private var modules: [String: LuaValue] = [:]
@@ -116,7 +118,9 @@ final class PolicyRuntime {
         }
         add("smarthost") { [unowned self] state in
             guard let table = state.argument(1).tableValue else { throw LuaError("relais.smarthost expects a table") }
-            let target = RouteTarget.smarthost(try Smarthost.parse(table))
+            let (smarthost, secret) = try Smarthost.parse(table)
+            if let secret { secrets[smarthost.name] = secret }
+            let target = RouteTarget.smarthost(smarthost)
             if loading && !declaredTargets.contains(target) { declaredTargets.append(target) }
             state.push(object: RouteTargetObject(target))
             return 1
@@ -263,5 +267,22 @@ extension Unicode.Scalar {
     fileprivate var isASCIIModuleCharacter: Bool {
         ("a"..."z").contains(self) || ("A"..."Z").contains(self) || ("0"..."9").contains(self)
             || self == "_" || self == "-" || self == "."
+    }
+}
+
+extension PolicyRuntime {
+    /// The password, or the token the policy's function returns now.
+    func credential(for smarthost: String) throws -> String {
+        switch secrets[smarthost] {
+        case .password(let password)?:
+            return password
+        case .token(let function)?:
+            guard let token = try state.call(function, []).first?.stringValue, !token.isEmpty else {
+                throw LuaError("the XOAUTH2 token function of \(smarthost) returned no token")
+            }
+            return token
+        case nil:
+            throw LuaError("the policy has no credentials for smarthost \(smarthost) any more")
+        }
     }
 }

@@ -59,7 +59,9 @@ public final class RelaisServer: Sendable {
         _ = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
         let queue = DeliveryQueue(spool: spool, hostname: configuration.hostname,
                                   defaultRoute: configuration.effectiveDefaultRoute, schedule: configuration.queue,
-                                  threadPool: threadPool, group: group, logger: logger)
+                                  threadPool: threadPool, group: group, logger: logger) { [store, group] smarthost in
+            try await store.generation.credential(for: smarthost.name, on: group.next())
+        }
         queue.resume(logger: logger)
         do {
             let channel = try AdminChannel.bind(spool: configuration.spoolDirectory, queue: queue, group: group, logger: logger)

@@ -24,10 +24,13 @@ public actor RelayQueue {
     /// maildir or the relay path); set by the delivery queue at start.
     nonisolated let requeue = NIOLockedValueBox<(@Sendable (Envelope, ByteBuffer) -> Void)?>(nil)
 
+    /// `credentials` gives the password or token of a smarthost from the
+    /// current policy.
     init(spool: Spool, schedule: QueueSchedule, hostname: String, bounceRoute: [RouteTarget],
-         threadPool: NIOThreadPool, group: any EventLoopGroup, logger: Logger) {
+         threadPool: NIOThreadPool, group: any EventLoopGroup, logger: Logger,
+         credentials: @escaping @Sendable (Smarthost) async throws -> String) {
         self.spool = spool
-        self.pools = UpstreamPools(heloName: hostname, group: group)
+        self.pools = UpstreamPools(heloName: hostname, group: group, credentials: credentials)
         self.schedule = schedule
         self.hostname = hostname
         self.bounceRoute = bounceRoute

@@ -1,6 +1,8 @@
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import RelaisTLS
 import SMTPCore
 
 /// Why an outbound conversation stopped.
@@ -10,6 +12,8 @@ enum SMTPClientError: Error, CustomStringConvertible {
     case closed(stage: String)
     case unexpected(SMTPReply, stage: String)
     case malformed(String)
+    case tls(String)
+    case refused(String)
 
     var description: String {
         switch self {
@@ -18,6 +22,8 @@ enum SMTPClientError: Error, CustomStringConvertible {
         case .closed(let stage): return "connection closed by the upstream during \(stage)"
         case .unexpected(let reply, let stage): return "\(stage) answered \(reply)"
         case .malformed(let reason): return "malformed reply: \(reason)"
+        case .tls(let reason): return "TLS failed: \(reason)"
+        case .refused(let reason): return reason
         }
     }
 }
@@ -61,6 +67,7 @@ final class SMTPClientHandler: ChannelInboundHandler {
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        if let error = error as? TLSError { return fail(.tls(error.description), context: context) }
         fail(.closed(stage: "\(waiting.first?.stage ?? "idle") (\(error))"), context: context)
     }
 
@@ -107,17 +114,23 @@ final class SMTPClientConnection: Sendable {
         self.timeout = timeout
     }
 
-    /// Connects, reads the greeting and introduces itself with EHLO (HELO
-    /// if EHLO is refused).
-    static func open(to smarthost: Smarthost, heloName: String, group: any EventLoopGroup) async throws -> SMTPClientConnection {
+    /// Connects (with TLS from the start for `tls = "implicit"`), reads the
+    /// greeting, introduces itself with EHLO (HELO if refused), starts TLS
+    /// as the smarthost asks, and authenticates when it has credentials.
+    static func open(to smarthost: Smarthost, heloName: String, group: any EventLoopGroup, tlsContext: TLSContext?,
+                     credential: @escaping @Sendable () async throws -> String) async throws -> SMTPClientConnection {
         let timeout = TimeAmount.nanoseconds(Int64(smarthost.timeout * 1e9))
         let channel: any Channel
+        let implicitTLS = smarthost.tls == "implicit" ? tlsContext : nil
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
+                        if let implicitTLS {
+                            try channel.pipeline.syncOperations.addHandler(TLSHandler(context: implicitTLS, serverName: smarthost.host))
+                        }
                         try channel.pipeline.syncOperations.addHandler(SMTPClientHandler())
                     }
                 }
@@ -133,18 +146,80 @@ final class SMTPClientConnection: Sendable {
         do {
             let greeting = try await connection.exchange(nil, replies: 1, stage: "greeting")[0]
             guard greeting.code == 220 else { throw SMTPClientError.unexpected(greeting, stage: "greeting") }
-            var hello = try await connection.exchange(SMTPCommand.ehlo(heloName).line, replies: 1, stage: "EHLO")[0]
-            if !hello.isPositive {
-                hello = try await connection.exchange(SMTPCommand.helo(heloName).line, replies: 1, stage: "HELO")[0]
-                guard hello.isPositive else { throw SMTPClientError.unexpected(hello, stage: "HELO") }
-            } else {
-                connection.state.withLockedValue { $0.extensions = Self.extensions(of: hello) }
+            try await connection.hello(heloName)
+            var encrypted = implicitTLS != nil
+            if ["starttls", "opportunistic"].contains(smarthost.tls), let tlsContext {
+                encrypted = try await connection.startTLS(tlsContext, smarthost: smarthost, heloName: heloName)
+            }
+            if let username = smarthost.authUsername {
+                guard encrypted || (smarthost.tls == "none" && smarthost.allowInsecureAuth) else {
+                    throw SMTPClientError.refused("refusing to send credentials over an unencrypted connection")
+                }
+                try await connection.authenticate(username, smarthost: smarthost, secret: try await credential())
             }
         } catch {
             connection.close()
             throw error
         }
         return connection
+    }
+
+    private func hello(_ heloName: String) async throws {
+        let hello = try await exchange(SMTPCommand.ehlo(heloName).line, replies: 1, stage: "EHLO")[0]
+        if hello.isPositive {
+            state.withLockedValue { $0.extensions = Self.extensions(of: hello) }
+            return
+        }
+        let fallback = try await exchange(SMTPCommand.helo(heloName).line, replies: 1, stage: "HELO")[0]
+        guard fallback.isPositive else { throw SMTPClientError.unexpected(fallback, stage: "HELO") }
+        state.withLockedValue { $0.extensions = [:] }
+    }
+
+    /// STARTTLS (RFC 3207), then EHLO again. Returns whether the session is
+    /// now encrypted; throws when `tls = "starttls"` cannot be had.
+    private func startTLS(_ context: TLSContext, smarthost: Smarthost, heloName: String) async throws -> Bool {
+        let required = smarthost.tls == "starttls"
+        guard offers("STARTTLS") else {
+            if required { throw SMTPClientError.tls("\(smarthost.host) does not offer STARTTLS, which tls = \"starttls\" requires") }
+            return false
+        }
+        let reply = try await exchange(SMTPCommand.startTLS.line, replies: 1, stage: "STARTTLS")[0]
+        guard reply.code == 220 else {
+            if required { throw SMTPClientError.unexpected(reply, stage: "STARTTLS") }
+            return false
+        }
+        let channel = self.channel
+        try await channel.eventLoop.submit {
+            try channel.pipeline.syncOperations.addHandler(TLSHandler(context: context, serverName: smarthost.host), position: .first)
+        }.get()
+        try await hello(heloName)
+        return true
+    }
+
+    /// AUTH with XOAUTH2 when asked, else PLAIN or LOGIN as offered (RFC 4954).
+    private func authenticate(_ username: String, smarthost: Smarthost, secret: String) async throws {
+        let offered = Set((state.withLockedValue { $0.extensions["AUTH"] } ?? "").uppercased().split(separator: " ").map(String.init))
+        let mechanism = smarthost.authMechanism ?? (offered.contains("PLAIN") || !offered.contains("LOGIN") ? "PLAIN" : "LOGIN")
+        func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
+        var reply: SMTPReply
+        switch mechanism {
+        case "XOAUTH2":
+            reply = try await exchange("AUTH XOAUTH2 " + base64("user=\(username)\u{1}auth=Bearer \(secret)\u{1}\u{1}"),
+                                       replies: 1, stage: "AUTH")[0]
+            if reply.code == 334 {
+                // The challenge is a base64 JSON error (RFC 7628 3.2.3); an empty line ends the exchange.
+                let detail = Data(base64Encoded: reply.lines.joined()).map { String(decoding: $0, as: UTF8.self) } ?? reply.text
+                _ = try? await exchange("", replies: 1, stage: "AUTH")
+                throw SMTPClientError.refused("XOAUTH2 refused by \(smarthost.host): \(detail)")
+            }
+        case "LOGIN":
+            reply = try await exchange("AUTH LOGIN", replies: 1, stage: "AUTH")[0]
+            if reply.code == 334 { reply = try await exchange(base64(username), replies: 1, stage: "AUTH")[0] }
+            if reply.code == 334 { reply = try await exchange(base64(secret), replies: 1, stage: "AUTH")[0] }
+        default:
+            reply = try await exchange("AUTH PLAIN " + base64("\u{0}\(username)\u{0}\(secret)"), replies: 1, stage: "AUTH")[0]
+        }
+        guard reply.code == 235 else { throw SMTPClientError.unexpected(reply, stage: "AUTH \(mechanism) as \(username)") }
     }
 
     private static func extensions(of reply: SMTPReply) -> [String: String] {

@@ -7,8 +7,19 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
     public var name: String
     public var host: String
     public var port: Int
-    /// `none` for now; `starttls`, `implicit` and `opportunistic` come with TLS.
+    /// `starttls` (required and verified), `implicit`, `opportunistic`
+    /// (encrypt when offered, not verified) or `none`.
     public var tls: String
+    public var verifyCertificate: Bool
+    /// CA certificates (PEM) to trust instead of the system store.
+    public var caFile: String?
+    /// Login name and mechanism; the secret stays in the policy (never in
+    /// the spool): see `SmarthostSecret`.
+    public var authUsername: String?
+    /// `PLAIN`, `LOGIN` or `XOAUTH2`; nil picks PLAIN or LOGIN as offered.
+    public var authMechanism: String?
+    /// Send credentials without TLS (only with `tls = "none"`).
+    public var allowInsecureAuth: Bool
     public var maxConnections: Int
     /// Messages per second at most; nil for no limit.
     public var rate: Double?
@@ -22,14 +33,13 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
 
     static let keys: Set<String> = [
         "name", "host", "port", "tls", "max_connections", "rate", "messages_per_connection", "timeout", "idle_timeout",
+        "verify_cert", "ca_file", "auth", "allow_insecure_auth",
     ]
 
-    /// Reads `relais.smarthost{...}`; errors name the field.
-    static func parse(_ table: LuaTable) throws -> Smarthost {
+    /// Reads `relais.smarthost{...}`; errors name the field. The password or
+    /// token function comes back separately, to stay out of the spool.
+    static func parse(_ table: LuaTable) throws -> (Smarthost, SmarthostSecret?) {
         for key in table.stringKeys where !keys.contains(key) {
-            if ["auth", "verify_cert", "ca_file"].contains(key) {
-                throw LuaError("relais.smarthost: \(key) needs TLS and authentication, which this version does not have yet")
-            }
             throw LuaError("relais.smarthost: unknown key \(key.debugDescription)")
         }
         guard let host = table["host"].stringValue, !host.isEmpty, !host.contains(" ") else {
@@ -39,9 +49,12 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
         guard ["none", "starttls", "implicit", "opportunistic"].contains(tls) else {
             throw LuaError("relais.smarthost: tls must be \"starttls\", \"implicit\", \"opportunistic\" or \"none\"")
         }
-        guard tls == "none" else {
-            throw LuaError("relais.smarthost: tls = \"\(tls)\"\(table["tls"].isNil ? " (the default)" : "") needs TLS, "
-                + "which this version does not have yet; set tls = \"none\" for a plaintext upstream")
+        func flag(_ key: String, _ fallback: Bool) throws -> Bool {
+            switch table[key] {
+            case .nil: return fallback
+            case .boolean(let value): return value
+            default: throw LuaError("relais.smarthost: \(key) must be true or false")
+            }
         }
         func positive(_ key: String, _ fallback: Int) throws -> Int {
             if table[key].isNil { return fallback }
@@ -66,11 +79,54 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
             }
             rate = value
         }
-        return Smarthost(
+        var username: String?
+        var mechanism: String?
+        var secret: SmarthostSecret?
+        if !table["auth"].isNil {
+            guard let auth = table["auth"].tableValue else { throw LuaError("relais.smarthost: auth must be a table") }
+            for key in auth.stringKeys where !["username", "password", "token", "mechanism"].contains(key) {
+                throw LuaError("relais.smarthost: unknown key auth.\(key) (known: username, password, token, mechanism)")
+            }
+            guard let name = auth["username"].stringValue, !name.isEmpty else {
+                throw LuaError("relais.smarthost: auth.username is required")
+            }
+            username = name
+            mechanism = auth["mechanism"].stringValue?.uppercased()
+            guard mechanism == nil || ["PLAIN", "LOGIN", "XOAUTH2"].contains(mechanism ?? "") else {
+                throw LuaError("relais.smarthost: auth.mechanism must be PLAIN, LOGIN or XOAUTH2")
+            }
+            if mechanism == "XOAUTH2" {
+                guard case .function(let function) = auth["token"] else {
+                    throw LuaError("relais.smarthost: XOAUTH2 needs auth.token, a function returning the access token")
+                }
+                secret = .token(function)
+            } else {
+                guard let password = auth["password"].stringValue, !password.isEmpty else {
+                    throw LuaError("relais.smarthost: auth.password is required (use relais.env(\"NAME\") to keep it out of the file)")
+                }
+                secret = .password(password)
+            }
+        }
+        let allowInsecure = try flag("allow_insecure_auth", false)
+        if username != nil && tls == "none" && !allowInsecure {
+            throw LuaError("relais.smarthost: credentials over tls = \"none\" need allow_insecure_auth = true")
+        }
+        let smarthost = Smarthost(
             name: table["name"].stringValue ?? "\(host):\(port)", host: host, port: port, tls: tls,
+            verifyCertificate: try flag("verify_cert", tls != "opportunistic"), caFile: table["ca_file"].stringValue,
+            authUsername: username, authMechanism: mechanism, allowInsecureAuth: allowInsecure,
             maxConnections: try positive("max_connections", 10), rate: rate,
             messagesPerConnection: try positive("messages_per_connection", 100),
             timeout: try seconds("timeout", 120), idleTimeout: try seconds("idle_timeout", 10)
         )
+        return (smarthost, secret)
     }
+}
+
+/// What proves who Relais is to an upstream: a password, or a Lua function
+/// returning a fresh OAuth2 access token (called for each new connection).
+/// Kept in the policy's Lua state, never written to the spool or a log.
+enum SmarthostSecret {
+    case password(String)
+    case token(LuaReference)
 }

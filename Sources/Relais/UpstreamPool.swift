@@ -1,5 +1,6 @@
 import Foundation
 import NIOCore
+import RelaisTLS
 
 /// The connections to one smarthost: at most `maxConnections` at once,
 /// reused for up to `messagesPerConnection` messages (RSET between), closed
@@ -13,11 +14,24 @@ actor UpstreamPool {
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var nextSlot = Date.distantPast
     private var sweeping = false
+    private var tlsContext: TLSContext?
+    private let credential: @Sendable () async throws -> String
 
-    init(smarthost: Smarthost, heloName: String, group: any EventLoopGroup) {
+    init(smarthost: Smarthost, heloName: String, group: any EventLoopGroup,
+         credential: @escaping @Sendable () async throws -> String) {
         self.smarthost = smarthost
         self.heloName = heloName
         self.group = group
+        self.credential = credential
+    }
+
+    /// The client TLS context (verification per `verify_cert` and `ca_file`), made once.
+    private func clientContext() throws -> TLSContext? {
+        guard smarthost.tls != "none" else { return nil }
+        if let tlsContext { return tlsContext }
+        let context = try TLSContext.client(verify: smarthost.verifyCertificate, caFile: smarthost.caFile)
+        tlsContext = context
+        return context
     }
 
     /// Delivers `message` over a pooled connection. Throws
@@ -62,7 +76,8 @@ actor UpstreamPool {
             if open < smarthost.maxConnections {
                 open += 1
                 do {
-                    return try await SMTPClientConnection.open(to: smarthost, heloName: heloName, group: group)
+                    return try await SMTPClientConnection.open(to: smarthost, heloName: heloName, group: group,
+                                                               tlsContext: try clientContext(), credential: credential)
                 } catch {
                     open -= 1
                     wakeOne()
@@ -124,15 +139,18 @@ actor UpstreamPools {
     private var pools: [Smarthost: UpstreamPool] = [:]
     private let heloName: String
     private let group: any EventLoopGroup
+    private let credentials: @Sendable (Smarthost) async throws -> String
 
-    init(heloName: String, group: any EventLoopGroup) {
+    init(heloName: String, group: any EventLoopGroup, credentials: @escaping @Sendable (Smarthost) async throws -> String) {
         self.heloName = heloName
         self.group = group
+        self.credentials = credentials
     }
 
     func pool(for smarthost: Smarthost) -> UpstreamPool {
         if let pool = pools[smarthost] { return pool }
-        let pool = UpstreamPool(smarthost: smarthost, heloName: heloName, group: group)
+        let credentials = self.credentials
+        let pool = UpstreamPool(smarthost: smarthost, heloName: heloName, group: group) { try await credentials(smarthost) }
         pools[smarthost] = pool
         return pool
     }

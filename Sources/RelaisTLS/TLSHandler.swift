@@ -47,8 +47,14 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         } else {
             SSL_set_connect_state(ssl)
             if let serverName {
-                _ = relais_ssl_set_host_name(ssl, serverName)
-                if context.verifiesPeer { SSL_set1_host(ssl, serverName) }
+                let isAddress = serverName.contains(":") || serverName.allSatisfy { $0.isNumber || $0 == "." }
+                if isAddress {
+                    // No SNI for address literals (RFC 6066 3); check the IP SAN instead.
+                    if context.verifiesPeer { X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(ssl), serverName) }
+                } else {
+                    _ = relais_ssl_set_host_name(ssl, serverName)
+                    if context.verifiesPeer { SSL_set1_host(ssl, serverName) }
+                }
             }
         }
     }
