@@ -186,10 +186,10 @@ def test_smarthost_errors_are_clear(policy_relay, tmp_path):
     import subprocess as sp
     from conftest import BINARY
     policy = tmp_path / "p.lua"
-    policy.write_text('relais.smarthost { host = "mx.example" }')
+    policy.write_text('relais.smarthost { host = "mx.example", tls = "sometimes" }')
     result = sp.run([str(BINARY), "check", str(policy)], capture_output=True, text=True)
     assert result.returncode != 0
-    assert 'p.lua:1: relais.smarthost: tls = "starttls" (the default) needs TLS' in result.stderr
+    assert 'p.lua:1: relais.smarthost: tls must be "starttls", "implicit", "opportunistic" or "none"' in result.stderr
 
 
 def test_queue_list_show_flush_delete(policy_relay, upstreams):

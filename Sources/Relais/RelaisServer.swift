@@ -56,11 +56,13 @@ public final class RelaisServer: Sendable {
         threadPool.start()
         let configuration = store.generation.configuration
         let spool = try Spool(root: configuration.spoolDirectory, threadPool: threadPool)
+        let credentialLoop = group.next()
         _ = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
         let queue = DeliveryQueue(spool: spool, hostname: configuration.hostname,
                                   defaultRoute: configuration.effectiveDefaultRoute, schedule: configuration.queue,
-                                  threadPool: threadPool, group: group, logger: logger) { [store, group] smarthost in
-            try await store.generation.credential(for: smarthost.name, on: group.next())
+                                  threadPool: threadPool, group: group, logger: logger) { [store] smarthost in
+            // One loop's state answers every time, so a token function can cache its token.
+            try await store.generation.credential(for: smarthost.name, on: credentialLoop)
         }
         queue.resume(logger: logger)
         do {
