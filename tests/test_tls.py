@@ -7,6 +7,7 @@ import socket
 import ssl
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -170,3 +171,24 @@ def test_bad_certificate_paths_are_clear_errors(tmp_path):
     result = subprocess.run([str(BINARY), "check", str(policy)], capture_output=True, text=True)
     assert result.returncode != 0
     assert "relais.config: tls: cannot load the certificate" in result.stderr and "missing.pem" in result.stderr
+
+
+def test_garbage_does_not_leak_descriptors(tls_relay):
+    def descriptors():
+        return len(list(Path(f"/proc/{tls_relay.process.pid}/fd").iterdir()))
+    time.sleep(0.3)
+    before = descriptors()
+    for index in range(200):
+        sock = socket.create_connection(("127.0.0.1", tls_relay.implicit_port), timeout=5)
+        sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes([index % 256]) * 40)
+        sock.close()
+    assert wait_for_descriptors(descriptors, before + 5)
+
+
+def wait_for_descriptors(count, limit, timeout=10.0):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if count() <= limit:
+            return True
+        time.sleep(0.1)
+    return False
