@@ -20,7 +20,11 @@
 ---@field name string?                    shown in logs and `relais queue show` (default host:port)
 ---@field host string                     name or IP address
 ---@field port integer?                   default 25
----@field tls "none"|"starttls"|"implicit"|"opportunistic"?  default "starttls"; this version supports "none" only
+---@field tls "none"|"starttls"|"implicit"|"opportunistic"?  default "starttls" (required and verified)
+---@field verify_cert boolean?             default true (false for "opportunistic")
+---@field ca_file string?                  PEM CA certificates; default the system store
+---@field auth { username: string, password: string?, mechanism: "PLAIN"|"LOGIN"|"XOAUTH2"?, token: (fun(): string)? }?
+---@field allow_insecure_auth boolean?     send credentials with tls = "none"
 ---@field max_connections integer?        default 10
 ---@field rate number?                    messages per second at most
 ---@field messages_per_connection integer? default 100
@@ -35,6 +39,8 @@
 ---@field local_port integer
 ---@field helo string?         the HELO/EHLO name once accepted
 ---@field tls boolean
+---@field tls_version string?  "TLSv1.3", once TLS is up
+---@field tls_cipher string?
 ---@field auth_user string?    nil when not authenticated
 ---@field relay_allowed boolean remote IP in relay_networks, or authenticated
 ---@field notes table          kept for the whole connection
@@ -89,6 +95,8 @@ function Message:remove_recipient(address) end
 ---@class relais.Config
 ---@field hostname string?
 ---@field listen string[]?            "HOST:PORT" listeners
+---@field listen_tls string[]?        implicit TLS listeners
+---@field tls { cert: string, key: string }?  PEM files; STARTTLS is offered with them
 ---@field spool string?               spool folder; the default maildir is its sibling "mail"
 ---@field maildir string?             the default local maildir
 ---@field relay_networks string[]?    CIDRs whose clients may relay
@@ -104,7 +112,12 @@ function Message:remove_recipient(address) end
 ---@field lua { max_instructions: integer?, max_memory: integer? }?
 ---@field queue { retry_min: number?, retry_max: number?, max_age: number? }?  seconds
 
----@alias relais.Stage "connect"|"helo"|"mail"|"rcpt"|"data"|"route"
+---@alias relais.Stage "connect"|"helo"|"auth"|"mail"|"rcpt"|"data"|"route"
+
+---@class relais.Credentials
+---@field username string
+---@field password string
+---@field mechanism "PLAIN"|"LOGIN"
 
 ---@class relais
 ---@field log relais.Log
@@ -122,6 +135,7 @@ function relais.config(config) end
 ---Registers a hook; several per stage run in registration order until one returns a verdict.
 ---@overload fun(stage: "connect", fn: fun(session: relais.Session): relais.Verdict?)
 ---@overload fun(stage: "helo", fn: fun(session: relais.Session, name: string): relais.Verdict?)
+---@overload fun(stage: "auth", fn: fun(session: relais.Session, creds: relais.Credentials): boolean|relais.Verdict?)
 ---@overload fun(stage: "mail", fn: fun(session: relais.Session, sender: relais.Address): relais.Verdict?)
 ---@overload fun(stage: "rcpt", fn: fun(session: relais.Session, rcpt: relais.Address): relais.Verdict?)
 ---@overload fun(stage: "data", fn: fun(session: relais.Session, msg: relais.Message): relais.Verdict?)
