@@ -192,3 +192,42 @@ def wait_for_descriptors(count, limit, timeout=10.0):
             return True
         time.sleep(0.1)
     return False
+
+
+AUTH_OVER_TLS = TLS_POLICY + '''relais.on("auth", function(session, creds)
+  return session.tls and creds.username == "carol" and creds.password == "tls-only-secret"
+end)
+'''
+
+
+@pytest.fixture
+def tls_auth_relay(policy_relay, tmp_path):
+    certs = tmp_path / "auth-certs"
+    certs.mkdir()
+    make_certificates(certs)
+    files = {"cert.pem": (certs / "cert.pem").read_text(), "key.pem": (certs / "key.pem").read_text()}
+    relay = policy_relay(AUTH_OVER_TLS.replace('"127.0.0.0/8"', '"192.0.2.0/24"'), files=files)
+    relay.ca = certs / "ca.pem"
+    return relay
+
+
+def test_smtplib_starttls_then_login(tls_auth_relay):
+    with smtplib.SMTP("127.0.0.1", tls_auth_relay.port) as client:
+        client.ehlo("client.test")
+        client.starttls(context=client_context(tls_auth_relay))
+        client.ehlo("client.test")
+        client.login("carol", "tls-only-secret")
+        client.sendmail("carol@example.org", ["d@example.com"], b"Subject: tls auth\r\n\r\nx\r\n")
+    [message] = tls_auth_relay.maildir_messages(1)
+    assert b" with ESMTPSA id " in message
+    assert "tls-only-secret" not in tls_auth_relay.log
+
+
+def test_swaks_tls_and_auth(tls_auth_relay):
+    result = subprocess.run(["swaks", "--server", f"127.0.0.1:{tls_auth_relay.port}", "--tls", "--auth", "PLAIN",
+                             "--auth-user", "carol", "--auth-password", "tls-only-secret",
+                             "--from", "carol@example.org", "--to", "d@example.com"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0, result.stdout
+    assert "235 2.7.0 Authentication successful" in result.stdout
+    assert len(tls_auth_relay.maildir_messages(1)) == 1
