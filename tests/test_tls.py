@@ -231,3 +231,11 @@ def test_swaks_tls_and_auth(tls_auth_relay):
     assert result.returncode == 0, result.stdout
     assert "235 2.7.0 Authentication successful" in result.stdout
     assert len(tls_auth_relay.maildir_messages(1)) == 1
+
+
+def test_weak_tls12_cipher_suites_are_refused(tls_relay):
+    def connect(cipher):
+        return subprocess.run(["openssl", "s_client", "-connect", f"127.0.0.1:{tls_relay.implicit_port}", "-tls1_2",
+                               "-cipher", cipher], input=b"", capture_output=True, timeout=20)
+    assert connect("AES128-SHA").returncode != 0            # RSA key exchange, CBC: refused
+    assert connect("ECDHE-RSA-AES128-GCM-SHA256").returncode == 0

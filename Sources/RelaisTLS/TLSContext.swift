@@ -12,6 +12,10 @@ public final class TLSContext: @unchecked Sendable {
     /// A server context with the certificate chain and key (PEM files).
     public static func server(certificateChain: String, privateKey: String) throws -> TLSContext {
         let context = try TLSContext(server: true, verify: false)
+        // TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are all modern.
+        guard SSL_CTX_set_cipher_list(context.context, "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20") == 1 else {
+            throw TLSError.fromQueue("cannot set the cipher suites")
+        }
         guard SSL_CTX_use_certificate_chain_file(context.context, certificateChain) == 1 else {
             throw TLSError.fromQueue("cannot load the certificate \(certificateChain)")
         }
