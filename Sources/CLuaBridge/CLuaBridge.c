@@ -177,6 +177,16 @@ int relais_lua_load_text(lua_State *L, const char *buffer, size_t length, const 
 
 int relais_lua_pcall(lua_State *L, int nargs, int nresults, long long instruction_budget) {
     relais_lua_limits *limits = limits_of(L);
+    if (limits->depth > 0) {
+        int was_enforcing = limits->enforcing;
+        limits->enforcing = 1;
+        limits->depth++;
+        int status = lua_pcall(L, nargs, nresults, 0);
+        limits->depth--;
+        limits->enforcing = was_enforcing;
+        return status;
+    }
+    limits->depth = 1;
     /* Garbage left by an earlier call must not count against this one. */
     if (limits->memory_limit && limits->memory_used > limits->memory_limit / 2) lua_gc(L, LUA_GCCOLLECT);
     limits->instructions_left = instruction_budget;
@@ -186,6 +196,7 @@ int relais_lua_pcall(lua_State *L, int nargs, int nresults, long long instructio
     limits->enforcing = 1;
     int status = lua_pcall(L, nargs, nresults, 0);
     limits->enforcing = 0;
+    limits->depth = 0;
     lua_sethook(L, NULL, 0, 0);
     if (status == LUA_OK && (limits->budget_exhausted || limits->memory_exceeded)) {
         /* The script caught the error itself; it still failed. */

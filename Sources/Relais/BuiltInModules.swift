@@ -1,7 +1,14 @@
 /// Lua modules shipped inside the binary, found by `require` before the
 /// modules beside the policy (provider presets will live here too).
 enum BuiltInModules {
-    static let sources: [String: String] = [
+    static var sources: [String: String] {
+        var all = basics
+        all["presets.common"] = PresetSources.common
+        for (name, source) in PresetSources.presets { all["presets." + name] = source }
+        return all
+    }
+
+    private static let basics: [String: String] = [
         "relais.lists": """
             -- relais.lists: helpers for allow and block lists.
             local lists = {}

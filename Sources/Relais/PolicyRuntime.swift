@@ -125,6 +125,32 @@ final class PolicyRuntime {
             state.push(object: RouteTargetObject(target))
             return 1
         }
+        add("preset") { [unowned self] state in
+            guard let name = state.argument(1).stringValue, PresetSources.presets[name] != nil else {
+                let known = PresetSources.presets.keys.sorted().joined(separator: ", ")
+                throw LuaError("relais.preset: unknown preset \(state.argument(1).stringValue.map { $0.debugDescription } ?? state.argument(1).typeName) (presets: \(known))")
+            }
+            guard case .function(let build) = try require("presets." + name).tableValue?["build"] ?? .nil else {
+                throw LuaError("relais.preset: presets.\(name) has no build function")
+            }
+            let options = state.argument(2).isNil ? LuaValue.table(LuaTable()) : state.argument(2)
+            guard let table = try state.call(build, [options]).first?.tableValue else {
+                throw LuaError("relais.preset: presets.\(name) built nothing")
+            }
+            let (smarthost, secret) = try Smarthost.parse(table)
+            if let secret { secrets[smarthost.name] = secret }
+            let target = RouteTarget.smarthost(smarthost)
+            if loading && !declaredTargets.contains(target) { declaredTargets.append(target) }
+            state.push(object: RouteTargetObject(target))
+            return 1
+        }
+        add("ses_smtp_password") { state in
+            guard let secret = state.argument(1).stringValue, let region = state.argument(2).stringValue else {
+                throw LuaError("relais.ses_smtp_password expects the secret access key and the region")
+            }
+            state.push(SESCredentials.smtpPassword(secretAccessKey: secret, region: region))
+            return 1
+        }
         add("env") { state in
             guard let name = state.argument(1).stringValue else { throw LuaError("relais.env expects a variable name") }
             if let value = ProcessInfo.processInfo.environment[name] {

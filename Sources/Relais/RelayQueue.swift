@@ -185,9 +185,16 @@ public actor RelayQueue {
                 }
                 let message = OutboundMessage(id: envelope.id, sender: envelope.sender, recipients: recipients,
                                               content: content, smtpUTF8: envelope.smtpUTF8, body: envelope.body,
-                                              ret: envelope.ret, envid: envelope.envid, dsn: dsn)
+                                              ret: envelope.ret, envid: envelope.envid, dsn: dsn, headers: smarthost.headers)
                 do {
-                    let outcomes = try await pools.pool(for: smarthost).deliver(message)
+                    // A provider's recipients-per-message limit splits the message.
+                    var outcomes: [String: RecipientOutcome] = [:]
+                    let size = smarthost.maxRecipients ?? max(recipients.count, 1)
+                    for start in stride(from: 0, to: recipients.count, by: size) {
+                        var part = message
+                        part.recipients = Array(recipients[start..<min(start + size, recipients.count)])
+                        outcomes.merge(try await pools.pool(for: smarthost).deliver(part)) { $1 }
+                    }
                     return (outcomes, smarthost.name)
                 } catch {
                     lastReason = "\(smarthost.name): \(error)"

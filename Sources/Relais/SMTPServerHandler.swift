@@ -366,6 +366,13 @@ final class SMTPServerHandler: ChannelInboundHandler {
             return refuseMessage(deferred.refusal ?? PolicyVerdict.hookFailed, context)
         }
         guard !routed.isEmpty else { return refuseMessage(refused.first?.refusal ?? PolicyVerdict.hookFailed, context) }
+        // A provider's size limit refuses the message now rather than bouncing it later.
+        for route in routed {
+            guard case .smarthost(let smarthost)? = route.targets.first, let limit = smarthost.maxMessageSize,
+                  text.readableBytes > limit else { continue }
+            return refuseMessage(SMTPReply(552, EnhancedStatusCode(5, 3, 4),
+                                           "Error: message too big for \(smarthost.name) (\(limit) bytes at most)"), context)
+        }
         var content = messageContent
         if draft.headersChanged {
             content = ByteBufferAllocator().buffer(capacity: messageContent.readableBytes + 256)

@@ -28,12 +28,20 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
     public var timeout: Double
     /// Seconds an idle connection is kept for reuse.
     public var idleTimeout: Double
+    /// Recipients the provider takes per message: more are split into
+    /// several transactions.
+    public var maxRecipients: Int?
+    /// Largest message the provider takes: larger ones are refused at DATA.
+    public var maxMessageSize: Int?
+    /// Header fields added to every message sent there (e.g. Postmark's
+    /// `X-PM-Message-Stream`), as name and value.
+    public var headers: [[String]]?
 
     public var description: String { "smarthost:\(name)(\(host):\(port))" }
 
     static let keys: Set<String> = [
         "name", "host", "port", "tls", "max_connections", "rate", "messages_per_connection", "timeout", "idle_timeout",
-        "verify_cert", "ca_file", "auth", "allow_insecure_auth",
+        "verify_cert", "ca_file", "auth", "allow_insecure_auth", "max_recipients", "max_message_size", "headers",
     ]
 
     /// Reads `relais.smarthost{...}`; errors name the field. The password or
@@ -56,9 +64,9 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
             default: throw LuaError("relais.smarthost: \(key) must be true or false")
             }
         }
-        func positive(_ key: String, _ fallback: Int) throws -> Int {
+        func positive(_ key: String, _ fallback: Int, below limit: Int64 = 1_000_000) throws -> Int {
             if table[key].isNil { return fallback }
-            guard let value = table[key].integerValue, value > 0, value < 1_000_000 else {
+            guard let value = table[key].integerValue, value > 0, value < limit else {
                 throw LuaError("relais.smarthost: \(key) must be a positive integer")
             }
             return Int(value)
@@ -111,13 +119,26 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
         if username != nil && tls == "none" && !allowInsecure {
             throw LuaError("relais.smarthost: credentials over tls = \"none\" need allow_insecure_auth = true")
         }
+        var headers: [[String]]?
+        if let table = table["headers"].tableValue {
+            headers = try table.entries.map { entry in
+                guard let name = entry.key.stringValue, let value = entry.value.stringValue,
+                      !name.isEmpty, name.utf8.allSatisfy({ $0 > 32 && $0 < 127 && $0 != UInt8(ascii: ":") }),
+                      !value.contains("\r"), !value.contains("\n")
+                else { throw LuaError("relais.smarthost: headers must map header names to one-line strings") }
+                return [name, value]
+            }.sorted { $0[0] < $1[0] }
+        }
         let smarthost = Smarthost(
             name: table["name"].stringValue ?? "\(host):\(port)", host: host, port: port, tls: tls,
             verifyCertificate: try flag("verify_cert", tls != "opportunistic"), caFile: table["ca_file"].stringValue,
             authUsername: username, authMechanism: mechanism, allowInsecureAuth: allowInsecure,
             maxConnections: try positive("max_connections", 10), rate: rate,
             messagesPerConnection: try positive("messages_per_connection", 100),
-            timeout: try seconds("timeout", 120), idleTimeout: try seconds("idle_timeout", 10)
+            timeout: try seconds("timeout", 120), idleTimeout: try seconds("idle_timeout", 10),
+            maxRecipients: table["max_recipients"].isNil ? nil : try positive("max_recipients", 1),
+            maxMessageSize: table["max_message_size"].isNil ? nil : try positive("max_message_size", 1, below: Int64(Int32.max)),
+            headers: headers
         )
         return (smarthost, secret)
     }

@@ -22,6 +22,8 @@ struct OutboundMessage: Sendable {
     var ret: String?
     var envid: String?
     var dsn: [String: RecipientDSN] = [:]
+    /// Header fields the upstream wants on every message (from the smarthost).
+    var headers: [[String]]?
 }
 
 /// One mail transaction over an open connection (RFC 5321 3.3): MAIL,
@@ -110,6 +112,14 @@ struct UpstreamTransaction {
     /// BDAT in one chunk when CHUNKING is offered (no stuffing needed),
     /// otherwise DATA with dot-stuffing.
     private func sendContent() async throws -> SMTPReply {
+        var content = message.content
+        if let headers = message.headers, !headers.isEmpty {
+            var withHeaders = ByteBuffer(string: headers.map { "\($0[0]): \($0[1])\r\n" }.joined())
+            withHeaders.writeBuffer(&content)
+            content = withHeaders
+        }
+        let message = OutboundMessage(id: self.message.id, sender: self.message.sender, recipients: self.message.recipients,
+                                      content: content, smtpUTF8: self.message.smtpUTF8, body: self.message.body)
         if connection.offers("CHUNKING") {
             var bytes = ByteBuffer(string: "\(SMTPCommand.bdat(size: message.content.readableBytes, last: true).line)\r\n")
             var content = message.content

@@ -7,7 +7,7 @@ struct RelaisCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relais",
         abstract: "An SMTP relay whose policy is a Lua program.",
-        subcommands: [RunCommand.self, CheckCommand.self, SimulateCommand.self, QueueCommand.self],
+        subcommands: [RunCommand.self, CheckCommand.self, SimulateCommand.self, QueueCommand.self, PresetsCommand.self],
         defaultSubcommand: RunCommand.self
     )
 }

@@ -128,3 +128,20 @@ struct LuaStateTests {
         #expect(counter.count == 10)
     }
 }
+
+struct NestedCallTests {
+    @Test func aSwiftFunctionCallingBackIntoLuaKeepsTheBudget() throws {
+        var limits = LuaLimits()
+        limits.instructionsPerCall = 100_000
+        let state = try LuaState(limits: limits)
+        state.setGlobal("callback", state.makeFunction { state in
+            guard case .function(let function) = state.argument(1) else { return 0 }
+            _ = try state.call(function, [])
+            return 0
+        })
+        // The loop after the nested call still runs under the budget.
+        #expect(throws: LuaError.self) {
+            try state.run(Array("callback(function() end) while true do end".utf8), chunkName: "@nested.lua")
+        }
+    }
+}

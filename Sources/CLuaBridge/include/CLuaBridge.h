@@ -20,6 +20,9 @@ typedef struct relais_lua_limits {
     int memory_exceeded;
     long long instructions_left;
     int budget_exhausted;
+    /// Calls in progress: a Swift function may call back into Lua (require,
+    /// presets); the inner call shares the outer call's budget.
+    int depth;
 } relais_lua_limits;
 
 /// A Swift function callable from Lua. It returns the number of results it

@@ -1,0 +1,9 @@
+-- gmail.lua: relay everything through Gmail with an app password.
+-- `relais presets gmail` shows the settings, the documentation and when they were checked.
+-- Secrets come from the environment; the second argument of relais.env is only
+-- a placeholder so that `relais check` loads this file anywhere.
+relais.config { relay_networks = { "127.0.0.0/8", "::1/128" } }
+
+local upstream = relais.preset("gmail", { username = "me@example.com", password = relais.env("GMAIL_APP_PASSWORD", "placeholder") })
+
+relais.config { default_route = upstream }

@@ -1,0 +1,9 @@
+-- google_relay.lua: relay everything through the Google Workspace SMTP relay.
+-- `relais presets google_relay` shows the settings, the documentation and when they were checked.
+-- Secrets come from the environment; the second argument of relais.env is only
+-- a placeholder so that `relais check` loads this file anywhere.
+relais.config { relay_networks = { "127.0.0.0/8", "::1/128" } }
+
+local upstream = relais.preset("google_relay", { username = "relay@example.com", password = relais.env("GOOGLE_APP_PASSWORD", "placeholder") })
+
+relais.config { default_route = upstream }

@@ -1,0 +1,9 @@
+-- mailjet.lua: relay everything through Mailjet.
+-- `relais presets mailjet` shows the settings, the documentation and when they were checked.
+-- Secrets come from the environment; the second argument of relais.env is only
+-- a placeholder so that `relais check` loads this file anywhere.
+relais.config { relay_networks = { "127.0.0.0/8", "::1/128" } }
+
+local upstream = relais.preset("mailjet", { username = relais.env("MAILJET_API_KEY", "placeholder"), password = relais.env("MAILJET_SECRET_KEY", "placeholder") })
+
+relais.config { default_route = upstream }

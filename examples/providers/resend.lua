@@ -1,0 +1,9 @@
+-- resend.lua: relay everything through Resend.
+-- `relais presets resend` shows the settings, the documentation and when they were checked.
+-- Secrets come from the environment; the second argument of relais.env is only
+-- a placeholder so that `relais check` loads this file anywhere.
+relais.config { relay_networks = { "127.0.0.0/8", "::1/128" } }
+
+local upstream = relais.preset("resend", { password = relais.env("RESEND_API_KEY", "re_placeholder") })
+
+relais.config { default_route = upstream }

@@ -1,0 +1,9 @@
+-- scaleway.lua: relay everything through Scaleway Transactional Email.
+-- `relais presets scaleway` shows the settings, the documentation and when they were checked.
+-- Secrets come from the environment; the second argument of relais.env is only
+-- a placeholder so that `relais check` loads this file anywhere.
+relais.config { relay_networks = { "127.0.0.0/8", "::1/128" } }
+
+local upstream = relais.preset("scaleway", { username = relais.env("SCW_PROJECT_ID", "placeholder"), password = relais.env("SCW_SECRET_KEY", "placeholder") })
+
+relais.config { default_route = upstream }

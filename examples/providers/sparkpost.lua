@@ -1,0 +1,9 @@
+-- sparkpost.lua: relay everything through SparkPost, EU region.
+-- `relais presets sparkpost` shows the settings, the documentation and when they were checked.
+-- Secrets come from the environment; the second argument of relais.env is only
+-- a placeholder so that `relais check` loads this file anywhere.
+relais.config { relay_networks = { "127.0.0.0/8", "::1/128" } }
+
+local upstream = relais.preset("sparkpost", { region = "eu", password = relais.env("SPARKPOST_API_KEY", "placeholder") })
+
+relais.config { default_route = upstream }

@@ -1,0 +1,9 @@
+-- yahoo.lua: relay everything through Yahoo Mail.
+-- `relais presets yahoo` shows the settings, the documentation and when they were checked.
+-- Secrets come from the environment; the second argument of relais.env is only
+-- a placeholder so that `relais check` loads this file anywhere.
+relais.config { relay_networks = { "127.0.0.0/8", "::1/128" } }
+
+local upstream = relais.preset("yahoo", { username = "me@yahoo.com", password = relais.env("YAHOO_APP_PASSWORD", "placeholder") })
+
+relais.config { default_route = upstream }
