@@ -80,10 +80,14 @@ public final class PolicyGeneration: Sendable {
     /// (a token function runs there, with the hook budget).
     func credential(for smarthost: String, on loop: any EventLoop) async throws -> String {
         let box = runtimes[ObjectIdentifier(loop)]
-        return try await loop.submit {
+        let credential = try await loop.submit {
             guard let runtime = box?.value else { throw LuaError("no policy state on this event loop") }
             return try runtime.credential(for: smarthost)
         }.get()
+        switch credential {
+        case .ready(let secret): return secret
+        case .oauth2(let source): return try await source.token()
+        }
     }
 }
 

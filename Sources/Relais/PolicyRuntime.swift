@@ -118,11 +118,7 @@ final class PolicyRuntime {
         }
         add("smarthost") { [unowned self] state in
             guard let table = state.argument(1).tableValue else { throw LuaError("relais.smarthost expects a table") }
-            let (smarthost, secret) = try Smarthost.parse(table)
-            if let secret { secrets[smarthost.name] = secret }
-            let target = RouteTarget.smarthost(smarthost)
-            if loading && !declaredTargets.contains(target) { declaredTargets.append(target) }
-            state.push(object: RouteTargetObject(target))
+            try pushSmarthost(table, state)
             return 1
         }
         add("preset") { [unowned self] state in
@@ -137,11 +133,12 @@ final class PolicyRuntime {
             guard let table = try state.call(build, [options]).first?.tableValue else {
                 throw LuaError("relais.preset: presets.\(name) built nothing")
             }
-            let (smarthost, secret) = try Smarthost.parse(table)
-            if let secret { secrets[smarthost.name] = secret }
-            let target = RouteTarget.smarthost(smarthost)
-            if loading && !declaredTargets.contains(target) { declaredTargets.append(target) }
-            state.push(object: RouteTargetObject(target))
+            try pushSmarthost(table, state)
+            return 1
+        }
+        add("oauth2") { state in
+            guard let table = state.argument(1).tableValue else { throw LuaError("relais.oauth2 expects a table") }
+            state.push(object: OAuth2Object(try OAuth2TokenSource.parse(table)))
             return 1
         }
         add("ses_smtp_password") { state in
@@ -208,6 +205,25 @@ final class PolicyRuntime {
             state.push(try require(name))
             return 1
         })
+    }
+
+    /// Builds a smarthost from its table, keeps its secret, pushes the target.
+    private func pushSmarthost(_ table: LuaTable, _ state: LuaState) throws {
+        let (smarthost, secret) = try Smarthost.parse(table)
+        switch secret {
+        case .tokenObject(let id)?:
+            guard let object = state.object(id) as? OAuth2Object else {
+                throw LuaError("relais.smarthost: auth.token must be a function or relais.oauth2{...}")
+            }
+            secrets[smarthost.name] = .oauth2(object.source)
+        case let secret?:
+            secrets[smarthost.name] = secret
+        case nil:
+            break
+        }
+        let target = RouteTarget.smarthost(smarthost)
+        if loading && !declaredTargets.contains(target) { declaredTargets.append(target) }
+        state.push(object: RouteTargetObject(target))
     }
 
     private func requireLoading(_ function: String) throws {
@@ -297,17 +313,20 @@ extension Unicode.Scalar {
 }
 
 extension PolicyRuntime {
-    /// The password, or the token the policy's function returns now.
-    func credential(for smarthost: String) throws -> String {
+    /// The password, the token the policy's function returns now, or the
+    /// OAuth2 source to ask (over HTTPS, off this loop).
+    func credential(for smarthost: String) throws -> Credential {
         switch secrets[smarthost] {
         case .password(let password)?:
-            return password
+            return .ready(password)
         case .token(let function)?:
             guard let token = try state.call(function, []).first?.stringValue, !token.isEmpty else {
                 throw LuaError("the XOAUTH2 token function of \(smarthost) returned no token")
             }
-            return token
-        case nil:
+            return .ready(token)
+        case .oauth2(let source)?:
+            return .oauth2(source)
+        case .tokenObject?, nil:
             throw LuaError("the policy has no credentials for smarthost \(smarthost) any more")
         }
     }

@@ -104,10 +104,12 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
                 throw LuaError("relais.smarthost: auth.mechanism must be PLAIN, LOGIN or XOAUTH2")
             }
             if mechanism == "XOAUTH2" {
-                guard case .function(let function) = auth["token"] else {
-                    throw LuaError("relais.smarthost: XOAUTH2 needs auth.token, a function returning the access token")
+                switch auth["token"] {
+                case .function(let function): secret = .token(function)
+                case .object(let id): secret = .tokenObject(id)
+                default:
+                    throw LuaError("relais.smarthost: XOAUTH2 needs auth.token, a function returning the access token or relais.oauth2{...}")
                 }
-                secret = .token(function)
             } else {
                 guard let password = auth["password"].stringValue, !password.isEmpty else {
                     throw LuaError("relais.smarthost: auth.password is required (use relais.env(\"NAME\") to keep it out of the file)")
@@ -150,4 +152,13 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
 enum SmarthostSecret {
     case password(String)
     case token(LuaReference)
+    /// `relais.oauth2{...}` (by its object id while the policy loads).
+    case tokenObject(Int)
+    case oauth2(OAuth2TokenSource)
+}
+
+/// A credential as the delivery needs it: ready, or to be fetched over HTTPS.
+enum Credential: Sendable {
+    case ready(String)
+    case oauth2(OAuth2TokenSource)
 }
