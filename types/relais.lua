@@ -25,6 +25,9 @@
 ---@field ca_file string?                  PEM CA certificates; default the system store
 ---@field auth { username: string, password: string?, mechanism: "PLAIN"|"LOGIN"|"XOAUTH2"?, token: (fun(): string)? }?
 ---@field allow_insecure_auth boolean?     send credentials with tls = "none"
+---@field max_recipients integer?          recipients per transaction (more are split)
+---@field max_message_size integer?        larger messages routed here are refused at DATA
+---@field headers table<string, string>?   header fields added to every message sent here
 ---@field max_connections integer?        default 10
 ---@field rate number?                    messages per second at most
 ---@field messages_per_connection integer? default 100
@@ -169,6 +172,23 @@ function relais.disconnect(code, text) end
 ---Data stage: answer 250, deliver nothing.
 ---@return relais.Verdict
 function relais.discard() end
+
+---A provider preset: a complete smarthost (see `relais presets`); options override any field.
+---@param name "sendgrid"|"ses"|"mailgun"|"postmark"|"gmail"|"google_relay"|"microsoft365"|"brevo"|"mailjet"|"sparkpost"|"resend"|"zoho"|"fastmail"|"icloud"|"yahoo"|"scaleway"|"ovh"|"proton_bridge"
+---@param options table?  username, password, token, mechanism, region, secret_access_key, stream, and relais.smarthost fields
+---@return relais.Target
+function relais.preset(name, options) end
+
+---An OAuth2 access-token source for auth.token (refresh-token grant over HTTPS, cached).
+---@param options { token_url: string, client_id: string, client_secret: string?, refresh_token: string, scope: string?, ca_file: string? }
+---@return userdata
+function relais.oauth2(options) end
+
+---The Amazon SES SMTP password for an IAM secret access key in a region.
+---@param secret_access_key string
+---@param region string
+---@return string
+function relais.ses_smtp_password(secret_access_key, region) end
 
 ---An upstream SMTP server as a route target; return several in a list for failover.
 ---@param options relais.SmarthostOptions
