@@ -13,6 +13,16 @@ ROOT = Path(__file__).resolve().parent.parent
 BINARY = Path(os.environ.get("RELAIS_BIN", ROOT / ".build" / "debug" / "relais"))
 
 
+def wait_for(condition, timeout: float = 15.0) -> bool:
+    """Polls `condition` until it holds or `timeout` seconds pass."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return True
+        time.sleep(0.05)
+    return False
+
+
 class Relay:
     """One running `relais run` process with its own data folder."""
 

@@ -5,7 +5,6 @@ import email
 import email.policy
 import smtplib
 import subprocess
-import time
 from email.message import EmailMessage
 from pathlib import Path
 

@@ -6,7 +6,6 @@ import json
 import smtplib
 import ssl
 import threading
-import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
@@ -15,6 +14,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 
 from certificates import make_certificates
+from conftest import wait_for
 from upstream import Recorder, free_port
 
 
@@ -92,10 +92,7 @@ def test_tokens_are_refreshed_over_https_and_cached(endpoints, policy_relay):
     relay = policy_relay(policy(token_port, smtp_port, ca, "good"))
     send(relay)
     send(relay)
-    deadline = time.time() + 15
-    while len(recorder.messages) < 2 and time.time() < deadline:
-        time.sleep(0.05)
-    assert len(recorder.messages) == 2
+    assert wait_for(lambda: len(recorder.messages) == 2)
     assert recorder.tokens == ["Bearer fresh-1", "Bearer fresh-1"]   # two connections, one refresh
     [request] = TokenEndpoint.requests
     assert request["client_id"] == ["relais-client"] and request["scope"] == ["https://outlook.office.com/SMTP.Send offline_access"]

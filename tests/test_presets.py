@@ -8,7 +8,6 @@ import hmac
 import smtplib
 import ssl
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,7 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from certificates import make_certificates
-from conftest import BINARY
+from conftest import BINARY, wait_for
 from upstream import Recorder, free_port
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples" / "providers"
@@ -156,10 +155,7 @@ relais.on("route", function(msg, rcpt) return upstream end)
 ''')
     with smtplib.SMTP("127.0.0.1", relay.port) as client:
         client.sendmail("a@example.org", ["b@example.com"], b"Subject: preset\r\n\r\nx\r\n")
-    deadline = time.time() + 15
-    while len(recorder.messages) == before and time.time() < deadline:
-        time.sleep(0.05)
-    assert len(recorder.messages) == before + 1, relay.log
+    assert wait_for(lambda: len(recorder.messages) == before + 1), relay.log
     assert recorder.logins[-1] == (mechanism, login, password)
     content = recorder.messages[-1][2]
     if header:
@@ -177,9 +173,7 @@ relais.on("route", function(msg, rcpt) return upstream end)
     recipients = [f"r{i}@example.com" for i in range(25)]
     with smtplib.SMTP("127.0.0.1", relay.port) as client:
         client.sendmail("a@example.org", recipients, b"Subject: many\r\n\r\nx\r\n")
-    deadline = time.time() + 15
-    while len(recorder.messages) < before + 3 and time.time() < deadline:
-        time.sleep(0.05)
+    wait_for(lambda: len(recorder.messages) >= before + 3)
     batches = [len(m[1]) for m in recorder.messages[before:]]
     assert sorted(batches) == [5, 10, 10]
     assert relay.wait_spool_empty() == []

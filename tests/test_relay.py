@@ -8,16 +8,8 @@ import time
 
 import pytest
 
+from conftest import wait_for
 from upstream import Upstream, free_port
-
-
-def wait_for(condition, timeout=15.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def smarthost(name, port, extra=""):

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from certificates import make_certificates
-from conftest import Dialog
+from conftest import Dialog, wait_for
 
 
 TLS_POLICY = '''relais.config {
@@ -182,16 +182,7 @@ def test_garbage_does_not_leak_descriptors(tls_relay):
         sock = socket.create_connection(("127.0.0.1", tls_relay.implicit_port), timeout=5)
         sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03" + bytes([index % 256]) * 40)
         sock.close()
-    assert wait_for_descriptors(descriptors, before + 5)
-
-
-def wait_for_descriptors(count, limit, timeout=10.0):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if count() <= limit:
-            return True
-        time.sleep(0.1)
-    return False
+    assert wait_for(lambda: descriptors() <= before + 5)
 
 
 AUTH_OVER_TLS = TLS_POLICY + '''relais.on("auth", function(session, creds)

@@ -7,14 +7,13 @@ import json
 import smtplib
 import ssl
 import subprocess
-import time
 
 import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from certificates import make_certificates
-from conftest import BINARY
+from conftest import BINARY, wait_for
 from upstream import Recorder, free_port
 
 
@@ -98,15 +97,6 @@ def policy(smarthost, retry=600):
 def send(relay):
     with smtplib.SMTP("127.0.0.1", relay.port) as client:
         client.sendmail("a@example.org", ["b@example.com"], b"Subject: upstream tls\r\n\r\nx\r\n")
-
-
-def wait_for(condition, timeout=15):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(0.05)
-    return False
 
 
 def test_starttls_and_auth_plain_with_a_ca_file(policy_relay, upstream, pki):

@@ -1,7 +1,6 @@
 """A real upstream SMTP server for the tests: aiosmtpd (nobody here wrote
 it), with behaviours chosen per test: accept, answer 421/451 at MAIL,
 refuse one recipient, drop the connection in the middle of DATA."""
-import asyncio
 import socket
 
 from aiosmtpd.controller import Controller
