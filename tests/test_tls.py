@@ -33,7 +33,8 @@ def tls_relay(policy_relay, tmp_path):
     make_certificates(certs)
     files = {"cert.pem": (certs / "cert.pem").read_text(), "key.pem": (certs / "key.pem").read_text()}
     relay = policy_relay(TLS_POLICY, files=files)
-    relay.implicit_port = int(re.search(r"address=127\.0\.0\.1:(\d+) tls=implicit", relay.log).group(1))
+    log = relay.wait_log("tls=implicit")
+    relay.implicit_port = int(re.search(r"address=127\.0\.0\.1:(\d+) tls=implicit", log).group(1))
     relay.ca = certs / "ca.pem"
     return relay
 
