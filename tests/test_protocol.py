@@ -327,7 +327,11 @@ def test_ipv6_listener(start_relay):
     if not socket.has_ipv6:
         pytest.skip("no IPv6")
     relay = start_relay("--listen", "[::1]:0")
-    ports = re.findall(r"address=::1:(\d+)", relay.log)
+    try:
+        log = relay.wait_log("address=::1:", timeout=3)
+    except AssertionError:
+        pytest.skip("::1 not available here")
+    ports = re.findall(r"address=::1:(\d+)", log)
     if not ports:
         pytest.skip("::1 not available here")
     with socket.create_connection(("::1", int(ports[0])), timeout=5) as sock:
