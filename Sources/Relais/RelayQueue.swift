@@ -20,6 +20,9 @@ public actor RelayQueue {
     private let logger: Logger
     private var tasks: [String: Task<Void, Never>] = [:]
     private var flushRequested: Set<String> = []
+    /// The sleep of each message waiting for its next attempt; `flush`
+    /// cancels them to wake the messages at once.
+    private var sleepers: [String: Task<Void, any Error>] = [:]
     /// Where bounces go once spooled (the delivery queue, which picks the
     /// maildir or the relay path); set by the delivery queue at start.
     nonisolated let requeue = NIOLockedValueBox<(@Sendable (Envelope, ByteBuffer) -> Void)?>(nil)
@@ -50,6 +53,7 @@ public actor RelayQueue {
     /// Makes every waiting recipient due now; returns how many messages.
     func flush() -> Int {
         flushRequested.formUnion(tasks.keys)
+        for sleeper in sleepers.values { sleeper.cancel() }
         return tasks.count
     }
 
@@ -57,12 +61,22 @@ public actor RelayQueue {
     func delete(_ id: String) async -> Bool {
         guard let task = tasks.removeValue(forKey: id) else { return false }
         task.cancel()
+        sleepers.removeValue(forKey: id)?.cancel()
         await removeFiles(id)
         logger.info("deleted from the queue", metadata: ["id": "\(id)"])
         return true
     }
 
     public var count: Int { tasks.count }
+
+    private func sleep(_ id: String, until wake: Double) async {
+        guard !flushRequested.contains(id) else { return }
+        let seconds = max(0, wake - Date().timeIntervalSince1970)
+        let sleeper = Task { try await Task.sleep(nanoseconds: UInt64(seconds * 1e9)) }
+        sleepers[id] = sleeper
+        _ = await sleeper.result
+        sleepers[id] = nil
+    }
 
     private func takeFlush(_ id: String) -> Bool {
         flushRequested.remove(id) != nil
@@ -99,10 +113,11 @@ public actor RelayQueue {
                 if await finish(envelope, content: content, state: &state) { finished(envelope.id) }
                 return
             }
+            // Waiting for the next attempt: the content is read back from the
+            // spool then, so a long queue does not sit in memory.
+            content = nil
             let wake = state.nextAttempt ?? (now + schedule.retryMin)
-            while !Task.isCancelled && Date().timeIntervalSince1970 < wake && !flushRequested.contains(envelope.id) {
-                try? await Task.sleep(nanoseconds: UInt64(min(0.25, max(0.01, wake - Date().timeIntervalSince1970)) * 1e9))
-            }
+            await sleep(envelope.id, until: wake)
         }
     }
 
