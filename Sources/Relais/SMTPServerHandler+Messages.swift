@@ -1,0 +1,205 @@
+import Foundation
+import NIOCore
+import SMTPCore
+
+/// Receiving a message: DATA and BDAT text into one buffer, the checks,
+/// the policy's data and route hooks, the spool, and the reply.
+extension SMTPServerHandler {
+
+
+    func startMessage() {
+        let id = QueueID.make()
+        let now = Date()
+        let transaction = session.transaction
+        let recipients = transaction?.recipients ?? []
+        let tls = policy.info.tls
+        let protocolName = (!session.usedEHLO ? "SMTP" : (transaction?.smtpUTF8 == true ? "UTF8SMTP" : "ESMTP"))
+            + (tls ? "S" : "") + (policy.isAuthenticated && session.usedEHLO ? "A" : "")
+        let trace = ReceivedHeader(
+            helo: session.helo ?? "", clientIP: clientIP, hostname: configuration.hostname,
+            tls: tls ? "\(policy.info.tlsVersion ?? "TLS") with cipher \(policy.info.tlsCipher ?? "unknown")" : nil,
+            protocolName: protocolName, queueID: id,
+            recipient: recipients.count == 1 ? recipients[0].description : nil, time: Int(now.timeIntervalSince1970)
+        ).text
+        let expected = min(transaction?.declaredSize ?? 16 * 1024, limits.maxMessageSize)
+        messageContent = ByteBufferAllocator().buffer(capacity: trace.utf8.count + expected + 64)
+        messageContent.writeString(trace)
+        message = IncomingMessage(id: id, receivedAt: now, traceLength: messageContent.readableBytes,
+                                  chunkValidator: ChunkTextValidator(limits: limits))
+    }
+
+    func take(_ chunk: ByteBuffer) {
+        guard var current = message else { return }
+        current.chunkValidator.check(chunk)
+        current.chunkedSize += chunk.readableBytes
+        if current.chunkValidator.violation == nil && current.chunkedSize <= limits.maxMessageSize {
+            var chunk = chunk
+            messageContent.writeBuffer(&chunk)
+        }
+        message = current
+    }
+
+    func dataEnded(_ completion: DotDataReader.Completion, _ context: ChannelHandlerContext) {
+        if let violation = completion.violation { return refuseMessage(violation.reply, context) }
+        if completion.exceedsSizeLimit { return refuseMessage(.messageTooBig, context) }
+        acceptMessage(context)
+    }
+
+    func chunkEnded(last: Bool, refusal: SMTPReply?, _ context: ChannelHandlerContext) {
+        mode = .commands
+        if let refusal {
+            for action in session.counted(.reply(refusal)) { perform(action, context) }
+            return
+        }
+        guard var current = message else { return }
+        if last { current.chunkValidator.finish() }
+        message = current
+        if let violation = current.chunkValidator.violation { return refuseMessage(violation.reply, context) }
+        if current.chunkedSize > limits.maxMessageSize { return refuseMessage(.messageTooBig, context) }
+        if last {
+            acceptMessage(context)
+        } else {
+            send(.chunkReceived(current.chunkedSize))
+        }
+    }
+
+    func refuseMessage(_ reply: SMTPReply, _ context: ChannelHandlerContext) {
+        endMessage()
+        for action in session.counted(.reply(reply)) { perform(action, context) }
+    }
+
+    func endMessage() {
+        session.endTransaction()
+        message = nil
+        messageContent = ByteBuffer()
+        if !isClosed { mode = .commands }
+    }
+
+    func acceptMessage(_ context: ChannelHandlerContext) {
+        guard let current = message, let transaction = session.transaction else {
+            return refuseMessage(.needMail, context)
+        }
+        let hops = HeaderSection.count(of: "Received", in: messageContent, from: current.traceLength)
+        guard hops <= limits.maxReceivedHeaders else { return refuseMessage(.mailLoop, context) }
+        let trace = messageContent.getSlice(at: messageContent.readerIndex, length: current.traceLength) ?? ByteBuffer()
+        let text = messageContent.getSlice(at: messageContent.readerIndex + current.traceLength,
+                                           length: messageContent.readableBytes - current.traceLength) ?? ByteBuffer()
+        let draft = MessageDraft(id: current.id, sender: transaction.sender, recipients: transaction.recipients,
+                                 content: text, smtpUTF8: transaction.smtpUTF8)
+        let decision = policy.decide(draft)
+        switch decision.verdict {
+        case .reject(let reply), .tempfail(let reply):
+            return refuseMessage(reply, context)
+        case .disconnect(let reply):
+            endMessage()
+            send(reply)
+            return close(context)
+        case .discard:
+            return discardMessage(current.id, reason: "discarded by the data hook", context)
+        case .accept, nil:
+            break
+        }
+        let routed = decision.routes.filter { $0.refusal == nil }
+        let refused = decision.routes.filter { $0.refusal != nil }
+        if decision.routes.isEmpty { return discardMessage(current.id, reason: "the data hook removed every recipient", context) }
+        // A recipient the route hook deferred (or a failed hook) defers the
+        // whole message: it cannot be retried on its own after the 250.
+        if let deferred = refused.first(where: { ($0.refusal?.code ?? 500) < 500 }) {
+            return refuseMessage(deferred.refusal ?? PolicyVerdict.hookFailed, context)
+        }
+        guard !routed.isEmpty else { return refuseMessage(refused.first?.refusal ?? PolicyVerdict.hookFailed, context) }
+        // A provider's size limit refuses the message now rather than bouncing it later.
+        for route in routed {
+            guard case .smarthost(let smarthost)? = route.targets.first, let limit = smarthost.maxMessageSize,
+                  text.readableBytes > limit else { continue }
+            return refuseMessage(SMTPReply(552, EnhancedStatusCode(5, 3, 4),
+                                           "Error: message too big for \(smarthost.name) (\(limit) bytes at most)"), context)
+        }
+        var content = messageContent
+        if draft.headersChanged {
+            content = ByteBufferAllocator().buffer(capacity: messageContent.readableBytes + 256)
+            var traceBytes = trace
+            content.writeBuffer(&traceBytes)
+            draft.headers.write(into: &content)
+        }
+        var envelope = Envelope(
+            id: current.id, sender: draft.sender.description,
+            recipients: routed.map(\.recipient.description), smtpUTF8: transaction.smtpUTF8,
+            body: transaction.parameters["BODY"]?.uppercased(), receivedAt: current.receivedAt.timeIntervalSince1970,
+            clientIP: clientIP, helo: session.helo ?? "", routes: routed.map(\.targets),
+            refused: refused.map { RefusedRecipient(recipient: $0.recipient.description, reply: $0.refusal?.description ?? "",
+                                                    dsn: transaction.recipientDSN[$0.recipient]) }
+        )
+        envelope.ret = transaction.parameters["RET"]?.uppercased()
+        envelope.envid = transaction.parameters["ENVID"]
+        let dsn = routed.map { transaction.recipientDSN[$0.recipient] ?? RecipientDSN() }
+        if dsn.contains(where: { $0 != RecipientDSN() }) { envelope.recipientDSN = dsn }
+        mode = .waiting
+        flush(context)
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        services.spool.store(envelope, content: content, on: context.eventLoop).assumeIsolated().whenComplete { [self] result in
+            spooled(envelope, content: content, result: result, context)
+        }
+    }
+
+    /// Answers 250 for a message the policy chose not to deliver.
+    func discardMessage(_ id: String, reason: String, _ context: ChannelHandlerContext) {
+        services.logger.info("discarded", metadata: ["id": "\(id)", "reason": "\(reason)", "client": "\(clientIP)"])
+        endMessage()
+        send(.queued(id))
+    }
+
+    /// The spool answered: on success the message is ours, whatever happens to
+    /// the connection now, and goes to the delivery queue.
+    func spooled(_ envelope: Envelope, content: ByteBuffer, result: Result<Void, any Error>, _ context: ChannelHandlerContext) {
+        let reply: SMTPReply
+        switch result {
+        case .success:
+            services.queue.enqueue(envelope, content: content)
+            bounceRefusedRecipients(of: envelope, content: content, context)
+            messagesQueued += 1
+            services.logger.info("queued", metadata: [
+                "id": "\(envelope.id)", "from": "<\(envelope.sender)>", "recipients": "\(envelope.recipients.count)",
+                "size": "\(content.readableBytes)", "client": "\(clientIP)",
+            ])
+            reply = .queued(envelope.id)
+        case .failure(let error):
+            services.logger.error("cannot spool message", metadata: ["id": "\(envelope.id)", "error": "\(error)"])
+            reply = (error as? SystemCallError)?.isOutOfSpace == true ? .spoolFull : .spoolFailed
+        }
+        guard !isClosed else { return }
+        endMessage()
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        if case .success = result {
+            send(reply)
+        } else {
+            for action in session.counted(.reply(reply)) { perform(action, context) }
+        }
+        process(context)
+    }
+
+    /// Queues a bounce for the recipients the route hook refused, unless the
+    /// message came from the null sender.
+    func bounceRefusedRecipients(of envelope: Envelope, content: ByteBuffer, _ context: ChannelHandlerContext) {
+        guard let refused = envelope.refused?.filter({ $0.dsn?.wantsFailure ?? true }), !refused.isEmpty,
+              !envelope.sender.isEmpty else { return }
+        let bounce = BounceMessage(hostname: configuration.hostname, original: envelope, originalContent: content,
+                                   failures: refused, id: QueueID.make(), time: Int(Date().timeIntervalSince1970))
+        var routedBounce = bounce.envelope
+        routedBounce.routes = [configuration.effectiveDefaultRoute]
+        let bounceEnvelope = routedBounce
+        let bounceContent = bounce.content
+        let logger = services.logger
+        let queue = services.queue
+        services.spool.store(bounceEnvelope, content: bounceContent, on: context.eventLoop).whenComplete { result in
+            switch result {
+            case .success:
+                logger.info("bounce queued", metadata: ["id": "\(bounceEnvelope.id)", "original": "\(envelope.id)",
+                                                        "to": "<\(envelope.sender)>", "recipients": "\(refused.count)"])
+                queue.enqueue(bounceEnvelope, content: bounceContent)
+            case .failure(let error):
+                logger.error("cannot queue bounce", metadata: ["original": "\(envelope.id)", "error": "\(error)"])
+            }
+        }
+    }
+}
