@@ -26,17 +26,21 @@ end)
 '''
 
 
-@pytest.fixture
-def tls_relay(policy_relay, tmp_path):
-    certs = tmp_path / "certs"
-    certs.mkdir()
-    make_certificates(certs)
-    files = {"cert.pem": (certs / "cert.pem").read_text(), "key.pem": (certs / "key.pem").read_text()}
-    relay = policy_relay(TLS_POLICY, files=files)
+def start_tls_relay(policy_relay, folder, policy):
+    """A relay with `policy`, its certificate and key beside it, made by a fresh test CA."""
+    folder.mkdir()
+    make_certificates(folder)
+    files = {"cert.pem": (folder / "cert.pem").read_text(), "key.pem": (folder / "key.pem").read_text()}
+    relay = policy_relay(policy, files=files)
     log = relay.wait_log("tls=implicit")
     relay.implicit_port = int(re.search(r"address=127\.0\.0\.1:(\d+) tls=implicit", log).group(1))
-    relay.ca = certs / "ca.pem"
+    relay.ca = folder / "ca.pem"
     return relay
+
+
+@pytest.fixture
+def tls_relay(policy_relay, tmp_path):
+    return start_tls_relay(policy_relay, tmp_path / "certs", TLS_POLICY)
 
 
 def client_context(relay):
@@ -194,13 +198,7 @@ end)
 
 @pytest.fixture
 def tls_auth_relay(policy_relay, tmp_path):
-    certs = tmp_path / "auth-certs"
-    certs.mkdir()
-    make_certificates(certs)
-    files = {"cert.pem": (certs / "cert.pem").read_text(), "key.pem": (certs / "key.pem").read_text()}
-    relay = policy_relay(AUTH_OVER_TLS.replace('"127.0.0.0/8"', '"192.0.2.0/24"'), files=files)
-    relay.ca = certs / "ca.pem"
-    return relay
+    return start_tls_relay(policy_relay, tmp_path / "auth-certs", AUTH_OVER_TLS.replace('"127.0.0.0/8"', '"192.0.2.0/24"'))
 
 
 def test_smtplib_starttls_then_login(tls_auth_relay):
