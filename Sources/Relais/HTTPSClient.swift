@@ -20,20 +20,19 @@ enum HTTPSClient {
         let path = url.path.isEmpty ? "/" : url.path + (url.query.map { "?" + $0 } ?? "")
         let request = "POST \(path) HTTP/1.1\r\nHost: \(host)\r\nContent-Type: application/x-www-form-urlencoded\r\n"
             + "Accept: application/json\r\nContent-Length: \(body.utf8.count)\r\nConnection: close\r\n\r\n\(body)"
-        let collector = ResponseCollector()
         let channel = try await ClientBootstrap(group: group)
             .connectTimeout(timeout)
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(TLSHandler(context: tls, serverName: host))
-                    try channel.pipeline.syncOperations.addHandler(collector)
+                    try channel.pipeline.syncOperations.addHandler(ResponseCollector())
                 }
             }
             .connect(host: host, port: port)
             .get()
         let done = channel.eventLoop.makePromise(of: [UInt8].self)
         try await channel.eventLoop.submit {
-            collector.done = done
+            try channel.pipeline.syncOperations.handler(type: ResponseCollector.self).done = done
             channel.writeAndFlush(ByteBuffer(string: request), promise: nil)
             channel.eventLoop.scheduleTask(in: timeout) {
                 done.fail(HTTPSError("timeout waiting for \(host)"))
@@ -88,7 +87,7 @@ struct HTTPSError: Error, CustomStringConvertible {
 }
 
 /// Gathers the whole response until the server closes.
-private final class ResponseCollector: ChannelInboundHandler, @unchecked Sendable {
+private final class ResponseCollector: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
     var done: EventLoopPromise<[UInt8]>?
     private var bytes: [UInt8] = []
