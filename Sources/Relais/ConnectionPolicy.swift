@@ -40,8 +40,7 @@ final class ConnectionPolicy: SessionPolicy {
     var authConfigured: Bool { runtime?.hasHooks(.auth) == true }
     var isAuthenticated: Bool { info.authUser != nil }
     /// RFC 4954 and the design: AUTH only over TLS, loopback clients excepted.
-    var authPermitted: Bool { info.tls || Self.loopback.contains(ip: info.remoteIP) }
-    private static let loopback = [IPNetwork(cidr: "127.0.0.0/8"), IPNetwork(cidr: "::1/128")].compactMap { $0 }
+    var authPermitted: Bool { info.tls || IPNetwork.loopback.contains(ip: info.remoteIP) }
 
     /// Runs the auth hook with `creds` (username, password, mechanism); the
     /// password never reaches a log line from here.

@@ -62,11 +62,11 @@ public final class DeliveryQueue: Sendable {
         let relay = self.relay
         threadPool.submit { [spool, deliverer] _ in
             do {
-                let ids = try spool.queuedIDs()
+                let ids = try spool.folder.queuedIDs()
                 if !ids.isEmpty { logger.info("resuming queue", metadata: ["messages": "\(ids.count)"]) }
                 for id in ids {
-                    let state = spool.savedState(of: id)
-                    guard let envelope = try? spool.load(id).0, state != nil || envelope.needsRelay else {
+                    let state = spool.folder.savedState(of: id)
+                    guard let envelope = try? spool.folder.load(id).0, state != nil || envelope.needsRelay else {
                         deliverer.submit(Item(id: id))
                         continue
                     }
@@ -102,7 +102,7 @@ struct MaildirDelivery {
     func maildirs(for envelope: Envelope) -> [String] {
         var folders: [String] = []
         for index in envelope.recipients.indices {
-            let targets = envelope.routes.flatMap { index < $0.count ? $0[index] : nil } ?? defaultRoute
+            let targets = envelope.route(index) ?? defaultRoute
             if case .maildir(let path)? = targets.first ?? defaultRoute.first, !folders.contains(path) {
                 folders.append(path)
             }
@@ -119,7 +119,7 @@ struct MaildirDelivery {
                 continue
             }
             do {
-                let (envelope, content) = try spool.load(item.id)
+                let (envelope, content) = try spool.folder.load(item.id)
                 loaded.append((item, envelope, content))
             } catch let error as SystemCallError {
                 logger.error("cannot read queued message", metadata: ["id": "\(item.id)", "error": "\(error)"])

@@ -51,6 +51,12 @@ extension Envelope {
         return smarthost == true || (recipientDSN?.contains { $0.wantsSuccess } ?? false)
     }
 
+    /// The route stored for the recipient at `index`; nil when the message
+    /// predates stored routes (the default route applies).
+    func route(_ index: Int) -> [RouteTarget]? {
+        routes.flatMap { index < $0.count ? $0[index] : nil }
+    }
+
     /// The DSN wishes of the recipient at `index`.
     func dsn(_ index: Int) -> RecipientDSN {
         recipientDSN.flatMap { index < $0.count ? $0[index] : nil } ?? RecipientDSN()

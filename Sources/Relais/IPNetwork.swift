@@ -25,6 +25,9 @@ public struct IPNetwork: Sendable, Hashable, CustomStringConvertible {
         self.text = text
     }
 
+    /// 127.0.0.0/8 and ::1/128.
+    public static let loopback = [IPNetwork(cidr: "127.0.0.0/8"), IPNetwork(cidr: "::1/128")].compactMap { $0 }
+
     /// True when `ip` (textual) lies in this network. An IPv4-mapped IPv6
     /// address (`::ffff:192.0.2.1`) matches IPv4 networks.
     public func contains(_ ip: String) -> Bool {

@@ -5,24 +5,22 @@ import NIOCore
 /// queued, for whom, and where each recipient stands. Works whether or not
 /// a relay is running (it only reads).
 public struct QueueInspector {
-    public let spool: String
+    public let folder: SpoolFolder
 
-    public init(spool: String) { self.spool = spool }
+    public init(spool: String) { self.folder = SpoolFolder(root: spool) }
 
-    public func ids() throws -> [String] {
-        try DurableFiles.listFolder(spool + "/queue").filter(QueueID.isValid)
-    }
+    public func ids() throws -> [String] { try folder.queuedIDs() }
 
     public func list(now: Date = Date()) throws -> String {
         var lines: [String] = []
         for id in try ids() {
-            guard let (envelope, content) = try? Envelope.decode(spoolFile: DurableFiles.readFile(spool + "/queue/" + id)) else {
+            guard let (envelope, content) = try? folder.load(id) else {
                 lines.append("\(id)  (unreadable)")
                 continue
             }
             let age = Self.duration(now.timeIntervalSince1970 - envelope.receivedAt)
             lines.append("\(id)  \(age) old  \(content.readableBytes) bytes  from <\(envelope.sender)>")
-            let state = savedState(id)
+            let state = folder.savedState(of: id)
             for (index, recipient) in envelope.recipients.enumerated() {
                 lines.append("    " + describe(recipient, index: index, envelope: envelope, state: state, now: now))
             }
@@ -33,16 +31,16 @@ public struct QueueInspector {
 
     public func show(_ id: String, now: Date = Date()) throws -> String {
         guard QueueID.isValid(id) else { throw ConfigurationError("\(id.debugDescription) is not a queue id") }
-        let (envelope, content) = try Envelope.decode(spoolFile: DurableFiles.readFile(spool + "/queue/" + id))
+        let (envelope, content) = try folder.load(id)
         var lines = ["id        \(envelope.id)",
                      "received  \(ReceivedHeader.rfc5322Date(Int(envelope.receivedAt))) from \(envelope.clientIP) (\(envelope.helo))",
                      "sender    <\(envelope.sender)>",
                      "size      \(content.readableBytes) bytes" + (envelope.smtpUTF8 ? ", SMTPUTF8" : ""),
                      "recipients"]
-        let state = savedState(id)
+        let state = folder.savedState(of: id)
         for (index, recipient) in envelope.recipients.enumerated() {
             lines.append("  " + describe(recipient, index: index, envelope: envelope, state: state, now: now))
-            let route = envelope.routes.flatMap { index < $0.count ? $0[index] : nil } ?? []
+            let route = envelope.route(index) ?? []
             lines.append("      route: " + (route.isEmpty ? "default" : route.map(\.description).joined(separator: " -> ")))
         }
         lines.append("headers")
@@ -50,11 +48,6 @@ public struct QueueInspector {
             lines.append(contentsOf: String(decoding: field.raw, as: UTF8.self).split(separator: "\r\n").map { "  " + $0 })
         }
         return lines.joined(separator: "\n")
-    }
-
-    private func savedState(_ id: String) -> MessageState? {
-        guard let buffer = try? DurableFiles.readFile(spool + "/state/" + id) else { return nil }
-        return try? MessageState.decode(buffer)
     }
 
     private func describe(_ address: String, index: Int, envelope: Envelope, state: MessageState?, now: Date) -> String {

@@ -124,7 +124,7 @@ public actor RelayQueue {
     private func attempt(_ due: [Int], of envelope: Envelope, content: ByteBuffer, state: inout MessageState) async {
         var groups: [[RouteTarget]: [Int]] = [:]
         for index in due {
-            let targets = envelope.routes.flatMap { index < $0.count ? $0[index] : nil } ?? bounceRoute
+            let targets = envelope.route(index) ?? bounceRoute
             groups[targets, default: []].append(index)
         }
         let addresses = state.recipients.map(\.address)
@@ -235,11 +235,11 @@ public actor RelayQueue {
 
     // MARK: - Spool files
 
-    private var stateFolder: String { spool.root + "/state" }
+    private var stateFolder: String { spool.folder.stateFolder }
 
     private nonisolated func load(_ id: String) async -> ByteBuffer? {
         do {
-            return try await threadPool.runIfActive { [spool] in try spool.load(id).1 }
+            return try await threadPool.runIfActive { [spool] in try spool.folder.load(id).1 }
         } catch {
             logger.error("cannot read queued message", metadata: ["id": "\(id)", "error": "\(error)"])
             return nil

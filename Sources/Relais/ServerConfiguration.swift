@@ -24,7 +24,7 @@ public struct ServerConfiguration: Sendable {
     public var tlsCertificate: String?
     public var tlsKey: String?
     public var limits = SMTPLimits()
-    public var relayNetworks: [IPNetwork] = [IPNetwork(cidr: "127.0.0.0/8"), IPNetwork(cidr: "::1/128")].compactMap { $0 }
+    public var relayNetworks: [IPNetwork] = IPNetwork.loopback
     /// Clients outside `relayNetworks` wait this long for the greeting; any
     /// byte they send before it marks them as an early talker (spamware).
     public var greetingDelay: TimeAmount = .seconds(1)

@@ -12,7 +12,9 @@ import Glibc
 /// pool; no disk I/O happens on an event loop.
 public final class Spool: Sendable {
     public let root: String
-    var queueFolder: String { root + "/queue" }
+    /// Reading the queue back (ids, messages, delivery state).
+    public let folder: SpoolFolder
+    var queueFolder: String { folder.queueFolder }
     var temporaryFolder: String { root + "/tmp" }
     var corruptFolder: String { root + "/corrupt" }
 
@@ -28,6 +30,7 @@ public final class Spool: Sendable {
     /// Blocking: call at start-up.
     public init(root: String, threadPool: NIOThreadPool) throws {
         self.root = root
+        self.folder = SpoolFolder(root: root)
         self.threadPool = threadPool
         self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
             let results = DurableFiles.write(batch.map(\.file))
@@ -59,23 +62,7 @@ public final class Spool: Sendable {
         return promise.futureResult
     }
 
-    public func path(of id: String) -> String { queueFolder + "/" + id }
-
-    /// Ids of every message in the queue, oldest first. Blocking.
-    public func queuedIDs() throws -> [String] {
-        try DurableFiles.listFolder(queueFolder).filter(QueueID.isValid)
-    }
-
-    /// Reads a queued message back. Blocking.
-    public func load(_ id: String) throws -> (Envelope, ByteBuffer) {
-        try Envelope.decode(spoolFile: try DurableFiles.readFile(path(of: id)))
-    }
-
-    /// The recipients' saved delivery state, if the relay queue wrote one. Blocking.
-    func savedState(of id: String) -> MessageState? {
-        guard let buffer = try? DurableFiles.readFile(root + "/state/" + id) else { return nil }
-        return try? MessageState.decode(buffer)
-    }
+    public func path(of id: String) -> String { folder.path(of: id) }
 
     /// Forgets a message whose delivery is durable elsewhere. Blocking.
     /// If the unlink is lost in a crash, the message is delivered again:
