@@ -1,9 +1,9 @@
 // swift-tools-version:6.1
+// Relais runs on Linux only: it uses Glibc, inotify and syncfs directly.
 import PackageDescription
 
 let package = Package(
     name: "Relais",
-    platforms: [.macOS(.v14)],
     products: [
         .executable(name: "relais", targets: ["relais"]),
         .library(name: "SMTPCore", targets: ["SMTPCore"]),
@@ -40,7 +40,7 @@ let package = Package(
                 "CSystemShims",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -51,7 +51,6 @@ let package = Package(
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
-                .product(name: "NIOEmbedded", package: "swift-nio"),
             ]
         ),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),

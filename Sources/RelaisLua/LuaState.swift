@@ -47,9 +47,6 @@ public final class LuaState {
         limitsPointer.deallocate()
     }
 
-    /// Bytes the state has allocated.
-    public var memoryUsed: Int { limitsPointer.pointee.memory_used }
-
     // MARK: - Stack
 
     public var top: Int32 {
@@ -122,12 +119,6 @@ public final class LuaState {
     public func setGlobal(_ name: String, _ value: LuaValue) {
         push(value)
         lua_setglobal(L, name)
-    }
-
-    public func getGlobal(_ name: String) -> LuaValue {
-        lua_getglobal(L, name)
-        defer { pop() }
-        return value(at: -1)
     }
 
     /// Registers a Swift function and pushes it. The function reads its

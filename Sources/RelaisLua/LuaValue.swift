@@ -81,14 +81,6 @@ public enum LuaValue: Sendable, Equatable {
         case .other(let name): return name
         }
     }
-
-    /// Lua truthiness: everything but nil and false.
-    public var isTruthy: Bool {
-        switch self {
-        case .nil, .boolean(false): return false
-        default: return true
-        }
-    }
 }
 
 /// A Lua table copied into Swift, entries in the order Lua's `next` gave

@@ -63,11 +63,6 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
         SSL_free(ssl)
     }
 
-    /// The negotiated protocol, once the handshake is done.
-    public var protocolVersion: String? {
-        state == .active ? String(cString: SSL_get_version(ssl)) : nil
-    }
-
     public func handlerAdded(context: ChannelHandlerContext) {
         if !tlsContext.isServer && context.channel.isActive { drive(context) }
     }

@@ -5,8 +5,11 @@ public struct SMTPLimits: Sendable, Equatable {
     public var commandLineLength: Int = 512
     /// RFC 5321 4.5.3.1.6: a text line of the message, CRLF included.
     public var textLineLength: Int = 1000
-    /// RFC 5321 4.5.3.1.5: a reply line, CRLF included.
-    public var replyLineLength: Int = 512
+    /// A reply line read from an upstream. RFC 5321 4.5.3.1.5 says 512
+    /// octets, but real servers send longer lines; this many are taken.
+    public var replyLineLength: Int = 4096
+    /// Lines in one reply read from an upstream.
+    public var replyLines: Int = 256
     /// RFC 5321 4.5.3.1.1: a local part.
     public var localPartLength: Int = 64
     /// RFC 5321 4.5.3.1.2: a domain.

@@ -20,7 +20,6 @@ public struct SMTPReply: Sendable, Hashable, CustomStringConvertible {
 
     public var isPositive: Bool { code >= 200 && code < 400 }
     public var isTransientFailure: Bool { code >= 400 && code < 500 }
-    public var isPermanentFailure: Bool { code >= 500 }
 
     /// The text of all lines joined by spaces, with the enhanced code in front.
     public var text: String {

@@ -14,9 +14,9 @@ public struct SMTPReplyParser: Sendable {
     private let maxLineLength: Int
     private let maxLines: Int
 
-    public init(maxLineLength: Int = 4096, maxLines: Int = 256) {
-        self.maxLineLength = maxLineLength
-        self.maxLines = maxLines
+    public init(limits: SMTPLimits = SMTPLimits()) {
+        self.maxLineLength = limits.replyLineLength
+        self.maxLines = limits.replyLines
     }
 
     /// Consumes whole lines from `buffer`; returns a reply once its last line

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import NIOEmbedded
+import NIOPosix
 import Relais
 
 /// `relais check CONFIG`: load a policy without serving and show what it does.
@@ -19,7 +19,7 @@ struct CheckCommand: ParsableCommand {
         let logger = CommandLogging.logger()
         do {
             let generation = try PolicyGeneration.load(.file(config), overrides: PolicySettings(), base: ServerConfiguration(),
-                                                       loops: [EmbeddedEventLoop()], number: 1, logger: logger)
+                                                       loops: [MultiThreadedEventLoopGroup.singleton.next()], number: 1, logger: logger)
             print(PolicyReport(generation).text)
         } catch {
             CommandLogging.fail("\(error)")

@@ -1,6 +1,5 @@
 import ArgumentParser
 import Foundation
-import NIOEmbedded
 import Relais
 
 /// `relais queue list|show|flush|delete`: inspect and act on the spool.
@@ -24,7 +23,7 @@ struct QueueCommand: ParsableCommand {
             if let config {
                 do {
                     let generation = try PolicyGeneration.load(.file(config), overrides: PolicySettings(),
-                                                               base: ServerConfiguration(), loops: [EmbeddedEventLoop()],
+                                                               base: ServerConfiguration(), loops: [],
                                                                number: 1, logger: CommandLogging.logger(level: .error))
                     return generation.configuration.spoolDirectory
                 } catch {

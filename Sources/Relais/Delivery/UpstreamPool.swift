@@ -27,7 +27,7 @@ actor UpstreamPool {
 
     /// The client TLS context (verification per `verify_cert` and `ca_file`), made once.
     private func clientContext() throws -> TLSContext? {
-        guard smarthost.tls != "none" else { return nil }
+        guard smarthost.tls != .none else { return nil }
         if let tlsContext { return tlsContext }
         let context = try TLSContext.client(verify: smarthost.verifyCertificate, caFile: smarthost.caFile)
         tlsContext = context

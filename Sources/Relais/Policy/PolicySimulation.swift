@@ -1,14 +1,14 @@
 import Foundation
 import Logging
 import NIOCore
-import NIOEmbedded
+import NIOPosix
 import SMTPCore
 
 /// `relais simulate`: runs a message through the policy's hooks and routing
 /// exactly as the server would (same session state machine, same defaults),
 /// without network or spool, and reports each stage.
 public struct PolicySimulation {
-    public struct Input {
+    public struct Input: Sendable {
         public var sender: String
         public var recipients: [String]
         public var clientIP = "127.0.0.1"
@@ -24,17 +24,24 @@ public struct PolicySimulation {
         }
     }
 
-    public struct Report {
+    public struct Report: Sendable {
         public var lines: [String] = []
         /// True when the message would not be delivered to anyone.
         public var refused = false
     }
 
+    /// Loads the policy and runs the session on an event loop, as a
+    /// connection's hooks run. Blocking: call from outside the event loops.
     public static func run(_ source: PolicySource, overrides: PolicySettings, input: Input,
                            logger: Logger) throws -> Report {
-        let loop = EmbeddedEventLoop()
+        let loop = MultiThreadedEventLoopGroup.singleton.next()
         let generation = try PolicyGeneration.load(source, overrides: overrides, base: ServerConfiguration(),
                                                    loops: [loop], number: 1, logger: logger)
+        return try loop.submit { simulate(generation, input: input, loop: loop, logger: logger) }.wait()
+    }
+
+    private static func simulate(_ generation: PolicyGeneration, input: Input, loop: any EventLoop,
+                                 logger: Logger) -> Report {
         var info = SessionInfo(id: "simulation", remoteIP: input.clientIP, remotePort: 0, localIP: "127.0.0.1",
                                localPort: 25, relayAllowed: false)
         info.authUser = input.authUser

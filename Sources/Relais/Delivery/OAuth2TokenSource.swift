@@ -1,6 +1,5 @@
 import Foundation
 import NIOPosix
-import RelaisLua
 import RelaisTLS
 
 /// `relais.oauth2{...}`: an access token for XOAUTH2, refreshed with the
@@ -46,39 +45,10 @@ actor OAuth2TokenSource {
         cached = (token, Date().addingTimeInterval(lifetime))
         return token
     }
-
-    static func parse(_ table: LuaTable) throws -> OAuth2TokenSource {
-        let known = ["token_url", "client_id", "client_secret", "refresh_token", "scope", "ca_file"]
-        for key in table.stringKeys where !known.contains(key) {
-            throw LuaError("relais.oauth2: unknown key \(key.debugDescription) (known: \(known.joined(separator: ", ")))")
-        }
-        guard let text = table["token_url"].stringValue, let url = URL(string: text), url.scheme == "https" else {
-            throw LuaError("relais.oauth2: token_url must be an https URL")
-        }
-        guard let clientID = table["client_id"].stringValue else { throw LuaError("relais.oauth2: client_id is required") }
-        guard let refreshToken = table["refresh_token"].stringValue, !refreshToken.isEmpty else {
-            throw LuaError("relais.oauth2: refresh_token is required")
-        }
-        return OAuth2TokenSource(tokenURL: url, clientID: clientID, clientSecret: table["client_secret"].stringValue,
-                                 refreshToken: refreshToken, scope: table["scope"].stringValue,
-                                 caFile: table["ca_file"].stringValue)
-    }
 }
 
 /// A failed token refresh, with the endpoint's own error.
 struct OAuth2Error: Error, CustomStringConvertible {
     let description: String
     init(_ description: String) { self.description = description }
-}
-
-/// The Lua value `relais.oauth2{...}` returns, for `auth.token`.
-final class OAuth2Object: LuaObject {
-    let source: OAuth2TokenSource
-
-    init(_ source: OAuth2TokenSource) { self.source = source }
-
-    var luaTypeName: String { "relais.oauth2(\(source.tokenURL))" }
-    var luaMethodNames: Set<String> { [] }
-    func luaField(_ name: String, state: LuaState) throws -> LuaValue { .nil }
-    func luaCall(_ method: String, _ arguments: [LuaValue], state: LuaState) throws -> [LuaValue] { [] }
 }

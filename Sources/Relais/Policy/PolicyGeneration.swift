@@ -105,3 +105,13 @@ public final class PolicyStore: Sendable {
         current.withLockedValue { $0 = generation }
     }
 }
+
+extension ServerConfiguration {
+    /// The budgets each policy state runs with.
+    var luaLimits: LuaLimits {
+        var limits = LuaLimits()
+        limits.instructionsPerCall = hookInstructionLimit
+        limits.memoryBytes = policyMemoryLimit
+        return limits
+    }
+}

@@ -15,8 +15,8 @@ public struct PolicyReport {
         lines.append("limits         max_message_size=\(configuration.limits.maxMessageSize) "
             + "max_recipients=\(configuration.limits.maxRecipients) max_connections=\(configuration.maxConnections) "
             + "max_connections_per_ip=\(configuration.maxConnectionsPerIP)")
-        lines.append("lua            max_instructions=\(configuration.luaLimits.instructionsPerCall) "
-            + "max_memory=\(configuration.luaLimits.memoryBytes)")
+        lines.append("lua            max_instructions=\(configuration.hookInstructionLimit) "
+            + "max_memory=\(configuration.policyMemoryLimit)")
         lines.append("hooks")
         for stage in HookStage.allCases {
             let places = generation.hookLocations[stage] ?? []

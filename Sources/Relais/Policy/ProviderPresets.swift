@@ -1,5 +1,4 @@
 import Foundation
-import NIOEmbedded
 import RelaisLua
 
 /// What `relais presets` shows: each preset's one-line description, and

@@ -1,5 +1,5 @@
-/// Lua modules shipped inside the binary, found by `require` before the
-/// modules beside the policy (provider presets will live here too).
+/// Lua modules shipped inside the binary (`relais.lists` and the provider
+/// presets), found by `require` before the modules beside the policy.
 enum BuiltInModules {
     static var sources: [String: String] {
         var all = basics

@@ -121,7 +121,7 @@ final class SMTPClientConnection: Sendable {
                      credential: @escaping @Sendable () async throws -> String) async throws -> SMTPClientConnection {
         let timeout = TimeAmount.nanoseconds(Int64(smarthost.timeout * 1e9))
         let channel: any Channel
-        let implicitTLS = smarthost.tls == "implicit" ? tlsContext : nil
+        let implicitTLS = smarthost.tls == .implicit ? tlsContext : nil
         do {
             channel = try await ClientBootstrap(group: group)
                 .connectTimeout(timeout)
@@ -148,11 +148,11 @@ final class SMTPClientConnection: Sendable {
             guard greeting.code == 220 else { throw SMTPClientError.unexpected(greeting, stage: "greeting") }
             try await connection.hello(heloName)
             var encrypted = implicitTLS != nil
-            if ["starttls", "opportunistic"].contains(smarthost.tls), let tlsContext {
+            if [.starttls, .opportunistic].contains(smarthost.tls), let tlsContext {
                 encrypted = try await connection.startTLS(tlsContext, smarthost: smarthost, heloName: heloName)
             }
             if let username = smarthost.authUsername {
-                guard encrypted || (smarthost.tls == "none" && smarthost.allowInsecureAuth) else {
+                guard encrypted || (smarthost.tls == .none && smarthost.allowInsecureAuth) else {
                     throw SMTPClientError.refused("refusing to send credentials over an unencrypted connection")
                 }
                 try await connection.authenticate(username, smarthost: smarthost, secret: try await credential())
@@ -178,7 +178,7 @@ final class SMTPClientConnection: Sendable {
     /// STARTTLS (RFC 3207), then EHLO again. Returns whether the session is
     /// now encrypted; throws when `tls = "starttls"` cannot be had.
     private func startTLS(_ context: TLSContext, smarthost: Smarthost, heloName: String) async throws -> Bool {
-        let required = smarthost.tls == "starttls"
+        let required = smarthost.tls == .starttls
         guard offers("STARTTLS") else {
             if required { throw SMTPClientError.tls("\(smarthost.host) does not offer STARTTLS, which tls = \"starttls\" requires") }
             return false
@@ -199,11 +199,11 @@ final class SMTPClientConnection: Sendable {
     /// AUTH with XOAUTH2 when asked, else PLAIN or LOGIN as offered (RFC 4954).
     private func authenticate(_ username: String, smarthost: Smarthost, secret: String) async throws {
         let offered = Set((state.withLockedValue { $0.extensions["AUTH"] } ?? "").uppercased().split(separator: " ").map(String.init))
-        let mechanism = smarthost.authMechanism ?? (offered.contains("PLAIN") || !offered.contains("LOGIN") ? "PLAIN" : "LOGIN")
+        let mechanism = smarthost.authMechanism ?? (offered.contains("PLAIN") || !offered.contains("LOGIN") ? .plain : .login)
         func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
         var reply: SMTPReply
         switch mechanism {
-        case "XOAUTH2":
+        case .xoauth2:
             reply = try await exchange("AUTH XOAUTH2 " + base64("user=\(username)\u{1}auth=Bearer \(secret)\u{1}\u{1}"),
                                        replies: 1, stage: "AUTH")[0]
             if reply.code == 334 {
@@ -212,14 +212,14 @@ final class SMTPClientConnection: Sendable {
                 _ = try? await exchange("", replies: 1, stage: "AUTH")
                 throw SMTPClientError.refused("XOAUTH2 refused by \(smarthost.host): \(detail)")
             }
-        case "LOGIN":
+        case .login:
             reply = try await exchange("AUTH LOGIN", replies: 1, stage: "AUTH")[0]
             if reply.code == 334 { reply = try await exchange(base64(username), replies: 1, stage: "AUTH")[0] }
             if reply.code == 334 { reply = try await exchange(base64(secret), replies: 1, stage: "AUTH")[0] }
-        default:
+        case .plain:
             reply = try await exchange("AUTH PLAIN " + base64("\u{0}\(username)\u{0}\(secret)"), replies: 1, stage: "AUTH")[0]
         }
-        guard reply.code == 235 else { throw SMTPClientError.unexpected(reply, stage: "AUTH \(mechanism) as \(username)") }
+        guard reply.code == 235 else { throw SMTPClientError.unexpected(reply, stage: "AUTH \(mechanism.rawValue) as \(username)") }
     }
 
     private static func extensions(of reply: SMTPReply) -> [String: String] {

@@ -1,21 +1,5 @@
 import RelaisLua
 
-/// Where a recipient's copy goes, as the `route` hook chose it and as it is
-/// stored with the queued message (so delivery never runs Lua again).
-public enum RouteTarget: Codable, Hashable, Sendable, CustomStringConvertible {
-    /// A local maildir (absolute path).
-    case maildir(path: String)
-    /// An upstream SMTP server.
-    case smarthost(Smarthost)
-
-    public var description: String {
-        switch self {
-        case .maildir(let path): return "maildir:\(path)"
-        case .smarthost(let smarthost): return smarthost.description
-        }
-    }
-}
-
 /// A route target as the Lua value `relais.maildir(path)` returns.
 final class RouteTargetObject: LuaObject {
     let target: RouteTarget

@@ -1,12 +1,11 @@
 import NIOCore
-import RelaisLua
 import SMTPCore
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Everything the SMTP listener and the queue need to know, after the command
-/// line (and, later, the Lua configuration) have been read. Defaults are the
+/// Everything the SMTP listener and the queue need to know, after the
+/// policy's `relais.config` and the command line have been read. Defaults are the
 /// embedded policy: loopback only, relaying for loopback clients.
 public struct ServerConfiguration: Sendable {
     public var hostname: String = ServerConfiguration.systemHostname()
@@ -16,7 +15,10 @@ public struct ServerConfiguration: Sendable {
     /// Where a recipient goes when no `route` hook decides; nil means the
     /// local maildir.
     public var defaultRoute: [RouteTarget]?
-    public var luaLimits = LuaLimits()
+    /// Lua instructions one hook call may run (`lua.max_instructions`).
+    public var hookInstructionLimit: Int64 = 10_000_000
+    /// Bytes one policy state may allocate (`lua.max_memory`).
+    public var policyMemoryLimit: Int = 64 * 1024 * 1024
     public var queue = QueueSchedule()
     /// Implicit-TLS listeners (port 465 style).
     public var listenTLS: [String] = []
@@ -42,12 +44,6 @@ public struct ServerConfiguration: Sendable {
     public var shutdownGracePeriod: TimeAmount = .seconds(30)
 
     public init() {}
-
-    /// Sets the spool and maildir folders under one data folder.
-    public mutating func setDataDirectory(_ folder: String) {
-        spoolDirectory = folder + "/spool"
-        maildirDirectory = folder + "/mail"
-    }
 
     /// The route of a recipient no hook routed.
     public var effectiveDefaultRoute: [RouteTarget] {

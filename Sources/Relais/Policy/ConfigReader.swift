@@ -1,0 +1,110 @@
+import NIOCore
+import RelaisLua
+
+/// Reads a `relais.config{...}` table into `PolicySettings`; every error
+/// names the key.
+enum ConfigReader {
+    /// Keys that the design names but later versions implement.
+    static let laterKeys: [String: String] = [
+        "admin": "the HTTP admin endpoint",
+    ]
+
+    static func read(_ table: LuaTable, targets: (LuaValue) throws -> [RouteTarget]) throws -> PolicySettings {
+        let fields = LuaTableReader(table, function: "relais.config")
+        var settings = PolicySettings()
+        for entry in table.entries {
+            guard let key = entry.key.stringValue else { throw fields.error("keys must be names") }
+            let value = entry.value
+            switch key {
+            case "hostname": settings.hostname = try fields.requiredString(key, "\(key) must be a string")
+            case "spool": settings.spool = try fields.requiredString(key, "\(key) must be a string")
+            case "maildir": settings.maildir = try fields.requiredString(key, "\(key) must be a string")
+            case "listen": settings.listen = try listenAddresses(fields, key)
+            case "listen_tls": settings.listenTLS = try listenAddresses(fields, key)
+            case "tls":
+                guard let tls = try fields.table(key, "tls must be { cert = ..., key = ... }") else { break }
+                try tls.rejectUnknownKeys(["cert", "key"])
+                guard let cert = tls.string("cert"), let key = tls.string("key") else {
+                    throw fields.error("tls needs cert and key (PEM files)")
+                }
+                settings.tlsCertificate = cert
+                settings.tlsKey = key
+            case "relay_networks":
+                settings.relayNetworks = try strings(fields, key).map { text in
+                    guard let network = IPNetwork(cidr: text) else {
+                        throw fields.error("relay_networks: \(text.debugDescription) is not a network like 192.0.2.0/24")
+                    }
+                    return network
+                }
+            case "max_message_size": settings.maxMessageSize = try count(fields, key)
+            case "max_recipients": settings.maxRecipients = try count(fields, key)
+            case "max_connections": settings.maxConnections = try count(fields, key)
+            case "max_connections_per_ip": settings.maxConnectionsPerIP = try count(fields, key)
+            case "max_errors": settings.maxErrors = try count(fields, key)
+            case "greeting_delay": settings.greetingDelay = try duration(fields, key)
+            case "command_timeout": settings.commandTimeout = try duration(fields, key)
+            case "data_timeout": settings.dataTimeout = try duration(fields, key)
+            case "default_route": settings.defaultRoute = try targets(value)
+            case "queue":
+                guard let queue = try fields.table(key, "queue must be a table") else { break }
+                settings.queue = try schedule(queue)
+            case "lua":
+                guard let lua = try fields.table(key, "lua must be a table") else { break }
+                try lua.rejectUnknownKeys(["max_instructions", "max_memory"])
+                if let number = lua.table["max_instructions"].integerValue {
+                    guard number >= 1000 else { throw fields.error("lua.max_instructions must be at least 1000") }
+                    settings.luaInstructions = number
+                }
+                if let number = lua.table["max_memory"].integerValue {
+                    guard number >= 1 << 20 else { throw fields.error("lua.max_memory must be at least 1 MiB") }
+                    settings.luaMemory = Int(number)
+                }
+            default:
+                if let feature = laterKeys[key] {
+                    throw fields.error("\(key) needs \(feature), which this version of Relais does not have yet")
+                }
+                throw fields.error("unknown key \(key.debugDescription)")
+            }
+        }
+        return settings
+    }
+
+    private static func strings(_ fields: LuaTableReader, _ key: String) throws -> [String] {
+        guard let list = fields.table[key].tableValue, list.isArray else {
+            throw fields.error("\(key) must be a list of strings, like { \"...\" }")
+        }
+        return try list.array.map { item in
+            guard let text = item.stringValue else { throw fields.error("\(key) must hold strings") }
+            return text
+        }
+    }
+
+    private static func listenAddresses(_ fields: LuaTableReader, _ key: String) throws -> [String] {
+        let addresses = try strings(fields, key)
+        for address in addresses {
+            do { _ = try ServerConfiguration.socketAddress(address) } catch { throw fields.error("\(error)") }
+        }
+        return addresses
+    }
+
+    private static func count(_ fields: LuaTableReader, _ key: String) throws -> Int? {
+        try fields.positiveInteger(key, below: Int64(Int32.max) + 1)
+    }
+
+    private static func duration(_ fields: LuaTableReader, _ key: String) throws -> TimeAmount? {
+        try fields.seconds(key, maximum: 7 * 86400, allowZero: true).map { .nanoseconds(Int64($0 * 1e9)) }
+    }
+
+    private static func schedule(_ queue: LuaTableReader) throws -> QueueSchedule {
+        try queue.rejectUnknownKeys(["retry_min", "retry_max", "max_age"])
+        var schedule = QueueSchedule()
+        let forever = Double.greatestFiniteMagnitude
+        schedule.retryMin = try queue.seconds("retry_min", maximum: forever) ?? schedule.retryMin
+        schedule.retryMax = try queue.seconds("retry_max", maximum: forever) ?? schedule.retryMax
+        schedule.maxAge = try queue.seconds("max_age", maximum: forever) ?? schedule.maxAge
+        guard schedule.retryMin <= schedule.retryMax else {
+            throw queue.error("queue.retry_min must not exceed queue.retry_max")
+        }
+        return schedule
+    }
+}

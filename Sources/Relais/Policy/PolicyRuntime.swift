@@ -1,0 +1,105 @@
+import Foundation
+import Logging
+import RelaisLua
+import SMTPCore
+
+/// The stages at which a policy can hook in.
+public enum HookStage: String, CaseIterable, Sendable {
+    case connect, helo, auth, mail, rcpt, data, route
+}
+
+/// One loaded policy in one Lua state: the `relais` API, the hooks the
+/// script registered, and what `relais.config` set. A generation holds one
+/// per event loop; `check` and `simulate` use one directly.
+final class PolicyRuntime {
+    let state: LuaState
+    let source: PolicySource
+    var hooks: [HookStage: [LuaReference]] = [:]
+    /// Each `relais.config{...}` call, in order; later calls win.
+    var settings: [PolicySettings] = []
+    /// The config file and every file it required or read.
+    var watchedFiles: [String] = []
+    /// Route targets the policy made while loading, for `relais check`.
+    var declaredTargets: [RouteTarget] = []
+    /// Upstream credentials by smarthost name.
+    var secrets: [String: SmarthostSecret] = [:]
+    var loading = true
+    let logger: Logger
+    var modules: [String: LuaValue] = [:]
+    var modulesLoading: Set<String> = []
+
+    /// Whether `relais.log` and `print` are silent while the policy loads
+    /// (a generation loads it once per event loop; one copy speaks).
+    let quietWhileLoading: Bool
+
+    /// Loads and runs the policy. Errors carry `file:line`.
+    init(source: PolicySource, limits: LuaLimits, logger: Logger, quietWhileLoading: Bool = false) throws {
+        self.source = source
+        self.logger = logger
+        self.quietWhileLoading = quietWhileLoading
+        self.state = try LuaState(limits: limits)
+        installAPI()
+        let text: [UInt8]
+        switch source {
+        case .file(let path):
+            watchedFiles.append(FilePaths.absolute(path))
+            text = try Self.readSource(path)
+        case .embedded(_, let body):
+            text = Array(body.utf8)
+        }
+        try state.run(text, chunkName: source.chunkName)
+        loading = false
+    }
+
+    /// `file:line` of each handler, per stage, for `relais check`.
+    var hookLocations: [HookStage: [String]] {
+        hooks.mapValues { $0.map { state.definition(of: $0) } }
+    }
+
+    private static func readSource(_ path: String) throws -> [UInt8] {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw LuaError("\(path): cannot read the file")
+        }
+        return Array(data)
+    }
+
+
+    /// Installs the `relais` table, `print` and `require`, one area at a time.
+    private func installAPI() {
+        let api = configAPI() + verdictAPI() + targetAPI() + helperAPI()
+        state.setGlobal("relais", .table(.record(api)))
+        state.setGlobal("print", state.makeFunction { [unowned self] state in
+            logFromLua(.info, state)
+            return 0
+        })
+        state.setGlobal("require", state.makeFunction { [unowned self] state in
+            guard let name = state.argument(1).stringValue else { throw LuaError("require expects a module name") }
+            state.push(try require(name))
+            return 1
+        })
+    }
+
+    func requireLoading(_ function: String) throws {
+        guard loading else { throw LuaError("\(function) can only be called while the policy loads, not in a hook") }
+    }
+}
+
+extension PolicyRuntime {
+    /// The password, the token the policy's function returns now, or the
+    /// OAuth2 source to ask (over HTTPS, off this loop).
+    func credential(for smarthost: String) throws -> Credential {
+        switch secrets[smarthost] {
+        case .password(let password)?:
+            return .ready(password)
+        case .token(let function)?:
+            guard let token = try state.call(function, []).first?.stringValue, !token.isEmpty else {
+                throw LuaError("the XOAUTH2 token function of \(smarthost) returned no token")
+            }
+            return .ready(token)
+        case .oauth2(let source)?:
+            return .oauth2(source)
+        case .tokenObject?, nil:
+            throw LuaError("the policy has no credentials for smarthost \(smarthost) any more")
+        }
+    }
+}
