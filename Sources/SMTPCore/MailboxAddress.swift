@@ -47,3 +47,24 @@ extension MailboxAddress {
     /// The path in angle brackets, as RCPT TO carries it.
     public var pathString: String { "<\(description)>" }
 }
+
+// MARK: - Stored form
+
+extension MailboxAddress {
+    /// Rebuilds a mailbox from its `description`, as the spool stores it:
+    /// the domain never holds an `@`, so the last one separates the parts.
+    public init(storedText text: String) {
+        if let at = text.lastIndex(of: "@") {
+            self.init(localPart: String(text[..<at]), domain: String(text[text.index(after: at)...]))
+        } else {
+            self.init(localPart: text, domain: "")
+        }
+    }
+}
+
+extension ReversePath {
+    /// Rebuilds a reverse path from its `description`; empty is `<>`.
+    public init(storedText text: String) {
+        self = text.isEmpty ? .null : .mailbox(MailboxAddress(storedText: text))
+    }
+}

@@ -3,7 +3,7 @@ import ArgumentParser
 /// The `relais` command line: a thin layer of argument parsing over the
 /// `Relais` library.
 @main
-struct RelaisCommand: ParsableCommand {
+struct RelaisCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relais",
         abstract: "An SMTP relay whose policy is a Lua program.",

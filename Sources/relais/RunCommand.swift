@@ -1,13 +1,13 @@
 import ArgumentParser
-import Dispatch
 import Foundation
 import Logging
 import NIOCore
 import Relais
+import ServiceLifecycle
 
 /// `relais run [CONFIG]`: serve SMTP with a Lua policy (or the built-in
 /// default), adjusted by flags, reloading the policy when it changes.
-struct RunCommand: ParsableCommand {
+struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
         abstract: "Serve SMTP with a Lua policy: accept, spool durably, route and deliver.",
@@ -53,7 +53,7 @@ struct RunCommand: ParsableCommand {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
-    func run() throws {
+    func run() async throws {
         let overrides = try makeOverrides()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
@@ -70,30 +70,12 @@ struct RunCommand: ParsableCommand {
         } catch {
             throw ValidationError("cannot start: \(error)")
         }
-        let watcher = config.map { _ in
-            PolicyWatcher(files: { server.generation.watchedFiles }, onChange: { server.reload() })
-        }
-        watcher?.start()
-        let stopped = DispatchSemaphore(value: 0)
-        let signalQueue = DispatchQueue(label: "relais.signals")
-        var sources: [any DispatchSourceSignal] = []
-        for signalNumber in [SIGTERM, SIGINT, SIGHUP] {
-            signal(signalNumber, SIG_IGN)
-            let source = DispatchSource.makeSignalSource(signal: signalNumber, queue: signalQueue)
-            source.setEventHandler {
-                if signalNumber == SIGHUP {
-                    server.reload()
-                    return
-                }
-                watcher?.stop()
-                server.stop()
-                stopped.signal()
-            }
-            source.resume()
-            sources.append(source)
-        }
-        stopped.wait()
-        sources.forEach { $0.cancel() }
+        var configuration = ServiceGroupConfiguration(
+            services: server.services(watchingFiles: config != nil).map { .init(service: $0) },
+            logger: logger)
+        configuration.gracefulShutdownSignals = [.sigterm, .sigint]
+        try await ServiceGroup(configuration: configuration).run()
+        server.shutdown()
     }
 
     /// The flags given, as settings that override the policy's.

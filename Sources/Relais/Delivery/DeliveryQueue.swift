@@ -1,15 +1,16 @@
 import Foundation
 import Logging
 import NIOCore
-import NIOConcurrencyHelpers
 import NIOPosix
+import ServiceLifecycle
 
 /// Carries queued messages from the spool to their destination. Messages
 /// routed only to local maildirs take the fast path: batched writes sharing
 /// one flush, retried after `retryDelay` on failure. Messages with a
 /// smarthost in a route go to the `RelayQueue`. Either way a message leaves
-/// the spool only after its delivery is durable.
-public final class DeliveryQueue: Sendable {
+/// the spool only after its delivery is durable. As a service it picks up
+/// the bounces that delivery and intake spool.
+public final class DeliveryQueue: Sendable, Service {
     /// A message to deliver; `content` is nil when it must be read back from
     /// the spool (after a restart or a retry).
     struct Item: Sendable {
@@ -21,33 +22,47 @@ public final class DeliveryQueue: Sendable {
     private let spool: Spool
     private let threadPool: NIOThreadPool
     private let deliverer: GroupCommitQueue<Item>
-    public let relay: RelayQueue
-    /// Maildirs whose folders exist already.
-    private let preparedMaildirs = NIOLockedValueBox<Set<String>>([])
+    let relay: RelayQueue
+    /// Makes and spools the reports senders are owed.
+    let bounces: BounceSender
+    private let spooledBounces: AsyncStream<SpooledMessage>
 
-    /// `defaultRoute` serves messages queued without stored routes.
-    public init(spool: Spool, hostname: String, defaultRoute: [RouteTarget], schedule: QueueSchedule,
-                threadPool: NIOThreadPool, group: any EventLoopGroup, retryDelay: TimeAmount = .seconds(60), logger: Logger,
-                credentials: @escaping @Sendable (Smarthost) async throws -> String) {
+    /// `defaultRoute` serves messages queued without stored routes;
+    /// `bounceRoute` gives the route of each new report.
+    init(spool: Spool, hostname: String, defaultRoute: [RouteTarget], bounceRoute: @escaping @Sendable () -> [RouteTarget],
+         schedule: QueueSchedule, threadPool: NIOThreadPool, group: any EventLoopGroup,
+         retryDelay: TimeAmount = .seconds(60), logger: Logger,
+         credentials: @escaping @Sendable (Smarthost) async throws -> String) {
         self.spool = spool
         self.threadPool = threadPool
-        self.relay = RelayQueue(spool: spool, schedule: schedule, hostname: hostname, bounceRoute: defaultRoute,
-                                threadPool: threadPool, group: group, logger: logger, credentials: credentials)
-        let timerLoop = group.next()
-        let prepared = preparedMaildirs
-        self.deliverer = GroupCommitQueue(threadPool: threadPool) { queue, batch in
-            let delivery = MaildirDelivery(spool: spool, hostname: hostname, defaultRoute: defaultRoute,
-                                           preparedMaildirs: prepared, logger: logger)
-            let retries = delivery.deliver(batch)
-            for item in retries {
-                timerLoop.scheduleTask(in: retryDelay) { queue.submit(item) }
+        let (stream, continuation) = AsyncStream.makeStream(of: SpooledMessage.self)
+        spooledBounces = stream
+        bounces = BounceSender(spool: spool, hostname: hostname, route: bounceRoute, handOff: continuation, logger: logger)
+        let writer = MaildirWriter(hostname: hostname)
+        let couriers = Couriers(maildirWriter: writer,
+                                pools: UpstreamPools(heloName: hostname, group: group, credentials: credentials),
+                                threadPool: threadPool)
+        let loop = group.next()
+        relay = RelayQueue(spool: spool, couriers: couriers, bounces: bounces, schedule: schedule,
+                           defaultRoute: defaultRoute, threadPool: threadPool, loop: loop, logger: logger)
+        deliverer = GroupCommitQueue(threadPool: threadPool) { queue, batch in
+            let delivery = MaildirDelivery(spool: spool, writer: writer, defaultRoute: defaultRoute, logger: logger)
+            for item in delivery.deliver(batch) {
+                loop.scheduleTask(in: retryDelay) { queue.submit(item) }
             }
         }
-        relay.requeue.withLockedValue { $0 = { [unowned self] envelope, content in enqueue(envelope, content: content) } }
+    }
+
+    /// Hands spooled bounces to delivery until the relay shuts down (a
+    /// bounce spooled after that is delivered on the next start).
+    public func run() async {
+        for await bounce in spooledBounces.cancelOnGracefulShutdown() {
+            enqueue(bounce.envelope, content: bounce.content)
+        }
     }
 
     /// Hands over a message the spool has just made durable.
-    public func enqueue(_ envelope: Envelope, content: ByteBuffer) {
+    func enqueue(_ envelope: Envelope, content: ByteBuffer) {
         if envelope.needsRelay {
             let relay = self.relay
             Task { await relay.enqueue(envelope, content: content, state: nil) }
@@ -58,7 +73,7 @@ public final class DeliveryQueue: Sendable {
 
     /// Picks up every message left in the spool, e.g. after a restart, with
     /// the saved state of each recipient.
-    public func resume(logger: Logger) {
+    func resume(logger: Logger) {
         let relay = self.relay
         threadPool.submit { [spool, deliverer] _ in
             do {
@@ -85,18 +100,9 @@ public final class DeliveryQueue: Sendable {
 /// Returns the items to try again later.
 struct MaildirDelivery {
     let spool: Spool
-    let hostname: String
+    let writer: MaildirWriter
     let defaultRoute: [RouteTarget]
-    let preparedMaildirs: NIOLockedValueBox<Set<String>>
     let logger: Logger
-
-    /// The maildir at `folder`, creating its folders the first time.
-    func maildir(_ folder: String) throws -> Maildir {
-        if preparedMaildirs.withLockedValue({ $0.contains(folder) }) { return Maildir(existing: folder, hostname: hostname) }
-        let maildir = try Maildir(root: folder, hostname: hostname)
-        preparedMaildirs.withLockedValue { _ = $0.insert(folder) }
-        return maildir
-    }
 
     /// The maildirs a message goes to: the first target of each recipient's route.
     func maildirs(for envelope: Envelope) -> [String] {
@@ -139,8 +145,7 @@ struct MaildirDelivery {
         for (index, entry) in loaded.enumerated() {
             for folder in folders[index] {
                 do {
-                    let maildir = try maildir(folder)
-                    files.append(maildir.pendingFile(for: entry.envelope, content: entry.content))
+                    files.append(try writer.pendingFile(in: folder, for: entry.envelope, content: entry.content))
                     owners.append(index)
                 } catch let error as SystemCallError {
                     failures[index] = error

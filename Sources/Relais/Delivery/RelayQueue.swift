@@ -1,20 +1,20 @@
 import Foundation
 import Logging
-import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 
 /// Delivers queued messages whose routes include smarthosts: each recipient
-/// through its route's targets in failover order, retried with exponential
+/// through its route's targets in failover order, by their couriers, retried with exponential
 /// backoff until `maxAge`, each recipient's state on disk after every
 /// attempt, a bounce for the failed ones, and only then is the message
 /// removed from the spool. One task per message.
 public actor RelayQueue {
     private let spool: Spool
-    private let pools: UpstreamPools
+    private let couriers: Couriers
+    private let bounces: BounceSender
     private let schedule: QueueSchedule
-    private let hostname: String
-    private let bounceRoute: [RouteTarget]
+    /// The route of messages queued before routes were stored.
+    private let defaultRoute: [RouteTarget]
     private let threadPool: NIOThreadPool
     private let loop: any EventLoop
     private let logger: Logger
@@ -23,22 +23,16 @@ public actor RelayQueue {
     /// The sleep of each message waiting for its next attempt; `flush`
     /// cancels them to wake the messages at once.
     private var sleepers: [String: Task<Void, any Error>] = [:]
-    /// Where bounces go once spooled (the delivery queue, which picks the
-    /// maildir or the relay path); set by the delivery queue at start.
-    nonisolated let requeue = NIOLockedValueBox<(@Sendable (Envelope, ByteBuffer) -> Void)?>(nil)
 
-    /// `credentials` gives the password or token of a smarthost from the
-    /// current policy.
-    init(spool: Spool, schedule: QueueSchedule, hostname: String, bounceRoute: [RouteTarget],
-         threadPool: NIOThreadPool, group: any EventLoopGroup, logger: Logger,
-         credentials: @escaping @Sendable (Smarthost) async throws -> String) {
+    init(spool: Spool, couriers: Couriers, bounces: BounceSender, schedule: QueueSchedule, defaultRoute: [RouteTarget],
+         threadPool: NIOThreadPool, loop: any EventLoop, logger: Logger) {
         self.spool = spool
-        self.pools = UpstreamPools(heloName: hostname, group: group, credentials: credentials)
+        self.couriers = couriers
+        self.bounces = bounces
         self.schedule = schedule
-        self.hostname = hostname
-        self.bounceRoute = bounceRoute
+        self.defaultRoute = defaultRoute
         self.threadPool = threadPool
-        self.loop = group.next()
+        self.loop = loop
         self.logger = logger
     }
 
@@ -124,113 +118,54 @@ public actor RelayQueue {
     private func attempt(_ due: [Int], of envelope: Envelope, content: ByteBuffer, state: inout MessageState) async {
         var groups: [[RouteTarget]: [Int]] = [:]
         for index in due {
-            let targets = envelope.route(index) ?? bounceRoute
-            groups[targets, default: []].append(index)
+            groups[envelope.route(index) ?? defaultRoute, default: []].append(index)
         }
         let addresses = state.recipients.map(\.address)
-        let results = await withTaskGroup(of: [(Int, RecipientOutcome, String)].self) { group in
+        let attempts = await withTaskGroup(of: [DeliveryAttempt].self) { group in
             for (targets, indices) in groups {
-                let recipients = indices.map { addresses[$0] }
+                let parcel = Parcel(envelope: envelope, recipients: indices.map { addresses[$0] }, content: content)
                 group.addTask {
-                    let (outcomes, target) = await self.deliver(recipients, to: targets, envelope: envelope, content: content)
-                    return indices.map { index in (index, outcomes[addresses[index]] ?? .deferred("no result"), target) }
+                    let (outcomes, courier) = await self.deliver(parcel, to: targets)
+                    return indices.map { index in
+                        DeliveryAttempt(index: index, outcome: outcomes[addresses[index]] ?? .deferred("no result"),
+                                        target: courier?.name ?? "none", local: courier is MaildirCourier)
+                    }
                 }
             }
-            var all: [(Int, RecipientOutcome, String)] = []
+            var all: [DeliveryAttempt] = []
             for await part in group { all.append(contentsOf: part) }
             return all
         }
         let now = Date().timeIntervalSince1970
         let delay = String(format: "%.1fs", now - envelope.receivedAt)
-        for (index, outcome, target) in results {
-            var recipient = state.recipients[index]
-            recipient.attempts += 1
-            recipient.lastTarget = target
-            let result: String
-            switch outcome {
-            case .delivered(let reply, let passedOn):
-                recipient.status = .delivered
-                recipient.lastResult = reply
-                if envelope.dsn(index).wantsSuccess && !passedOn {
-                    recipient.successNotice = target.hasPrefix("maildir:") ? "delivered" : "relayed"
-                }
-                result = "delivered"
-            case .failed(let reason):
-                recipient.status = .failed
-                recipient.lastResult = reason
-                result = "failed"
-            case .deferred(let reason):
-                recipient.lastResult = reason
-                if now - envelope.receivedAt >= schedule.maxAge {
-                    recipient.status = .failed
-                    recipient.lastResult = "gave up after \(Int(schedule.maxAge))s in the queue; last: \(reason)"
-                    result = "failed"
-                } else {
-                    recipient.nextAttempt = now + schedule.delay(afterAttempt: recipient.attempts)
-                    result = "deferred"
-                }
-            }
-            state.recipients[index] = recipient
-            logger.log(level: result == "delivered" ? .info : .warning, "delivery attempt", metadata: [
-                "id": "\(envelope.id)", "to": "<\(recipient.address)>", "upstream": "\(target)", "result": "\(result)",
-                "reply": "\(recipient.lastResult ?? "")", "delay": "\(delay)", "attempt": "\(recipient.attempts)",
+        for record in state.record(attempts, of: envelope, now: now, schedule: schedule) {
+            logger.log(level: record.result == .delivered ? .info : .warning, "delivery attempt", metadata: [
+                "id": "\(envelope.id)", "to": "<\(record.address)>", "upstream": "\(record.target)",
+                "result": "\(record.result.rawValue)", "reply": "\(record.reply)", "delay": "\(delay)",
+                "attempt": "\(record.attempt)",
             ])
         }
     }
 
-    /// Tries the targets in order; moves on when an upstream cannot start
-    /// the transaction. Returns the outcomes and the target that gave them.
-    private nonisolated func deliver(_ recipients: [String], to targets: [RouteTarget], envelope: Envelope,
-                                     content: ByteBuffer) async -> ([String: RecipientOutcome], String) {
+    /// Hands the parcel to each target's courier in order, moving on when
+    /// one cannot start. Returns the outcomes and the courier that gave
+    /// them (or the last one tried; none for an empty route).
+    private nonisolated func deliver(_ parcel: Parcel, to targets: [RouteTarget]) async -> ([String: RecipientOutcome], (any Courier)?) {
         var lastReason = "no route"
+        var last: (any Courier)?
         for target in targets {
-            switch target {
-            case .maildir(let path):
-                do {
-                    try await writeMaildir(path, envelope: envelope, content: content)
-                    let outcome = RecipientOutcome.delivered("250 2.0.0 delivered to maildir \(path)", dsnPassedOn: false)
-                    return (Dictionary(uniqueKeysWithValues: Set(recipients).map { ($0, outcome) }), target.description)
-                } catch {
-                    lastReason = "maildir \(path): \(error)"
-                }
-            case .smarthost(let smarthost):
-                var dsn: [String: RecipientDSN] = [:]
-                for (index, address) in envelope.recipients.enumerated() where recipients.contains(address) {
-                    dsn[address] = envelope.dsn(index)
-                }
-                let message = OutboundMessage(id: envelope.id, sender: envelope.sender, recipients: recipients,
-                                              content: content, smtpUTF8: envelope.smtpUTF8, body: envelope.body,
-                                              ret: envelope.ret, envid: envelope.envid, dsn: dsn, headers: smarthost.headers)
-                do {
-                    // A provider's recipients-per-message limit splits the message.
-                    var outcomes: [String: RecipientOutcome] = [:]
-                    let size = smarthost.maxRecipients ?? max(recipients.count, 1)
-                    for start in stride(from: 0, to: recipients.count, by: size) {
-                        var part = message
-                        part.recipients = Array(recipients[start..<min(start + size, recipients.count)])
-                        outcomes.merge(try await pools.pool(for: smarthost).deliver(part)) { $1 }
-                    }
-                    return (outcomes, smarthost.name)
-                } catch {
-                    lastReason = "\(smarthost.name): \(error)"
-                    logger.warning("upstream failed; trying the next one", metadata: [
-                        "id": "\(envelope.id)", "upstream": "\(smarthost.name)", "reason": "\(error)",
-                    ])
-                }
+            let courier = await couriers.courier(for: target)
+            last = courier
+            do {
+                return (try await courier.deliver(parcel), courier)
+            } catch {
+                lastReason = error.description
+                logger.warning("upstream failed; trying the next one", metadata: [
+                    "id": "\(parcel.envelope.id)", "upstream": "\(courier.name)", "reason": "\(error)",
+                ])
             }
         }
-        return (Dictionary(uniqueKeysWithValues: Set(recipients).map { ($0, .deferred(lastReason)) }),
-                targets.last.map(\.description) ?? "none")
-    }
-
-    private nonisolated func writeMaildir(_ path: String, envelope: Envelope, content: ByteBuffer) async throws {
-        let hostname = self.hostname
-        try await threadPool.runIfActive {
-            let maildir = try Maildir(root: path, hostname: hostname)
-            if case .failure(let error) = DurableFiles.write([maildir.pendingFile(for: envelope, content: content)])[0] {
-                throw error
-            }
-        }
+        return (Dictionary(every: parcel.recipients, .deferred(lastReason)), last)
     }
 
     // MARK: - Spool files
@@ -264,37 +199,17 @@ public actor RelayQueue {
     /// the message. Returns false when the bounce could not be queued (the
     /// message stays and finishing is tried again on the next start).
     private func finish(_ envelope: Envelope, content: ByteBuffer?, state: inout MessageState) async -> Bool {
-        var reports: [RefusedRecipient] = []
-        for (index, recipient) in state.recipients.enumerated() {
-            let dsn = envelope.dsn(index)
-            if recipient.status == .failed && dsn.wantsFailure {
-                reports.append(RefusedRecipient(recipient: recipient.address, reply: recipient.lastResult ?? "failed", dsn: dsn))
-            } else if let notice = recipient.successNotice {
-                reports.append(RefusedRecipient(recipient: recipient.address, reply: recipient.lastResult ?? "delivered",
-                                                dsn: dsn, action: notice))
-            }
-        }
+        let reports = state.reports(for: envelope)
         if !reports.isEmpty && !envelope.sender.isEmpty && !state.bounced {
             var original = content
             if original == nil { original = await load(envelope.id) }
-            let bounce = BounceMessage(
-                hostname: hostname, original: envelope, originalContent: original ?? ByteBuffer(),
-                failures: reports,
-                id: QueueID.make(), time: Int(Date().timeIntervalSince1970))
-            var bounceEnvelope = bounce.envelope
-            bounceEnvelope.routes = [bounceRoute]
-            let bounceContent = bounce.content
-            do {
-                try await spool.store(bounceEnvelope, content: bounceContent, on: loop).get()
-            } catch {
-                logger.error("cannot queue bounce; the message stays queued", metadata: ["id": "\(envelope.id)", "error": "\(error)"])
+            let queued = (try? await bounces.send(reports, about: envelope, content: original ?? ByteBuffer(), on: loop).get()) ?? false
+            guard queued else {
+                logger.error("the message stays queued until its bounce can be", metadata: ["id": "\(envelope.id)"])
                 return false
             }
-            logger.info("bounce queued", metadata: ["id": "\(bounceEnvelope.id)", "original": "\(envelope.id)",
-                                                    "to": "<\(envelope.sender)>", "recipients": "\(reports.count)"])
             state.bounced = true
             await save(state, of: envelope.id)
-            requeue.withLockedValue { $0 }?(bounceEnvelope, bounceContent)
         }
         await removeFiles(envelope.id)
         return true

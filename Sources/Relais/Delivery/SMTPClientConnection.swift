@@ -101,7 +101,7 @@ final class SMTPClientConnection: Sendable {
     private let state = NIOLockedValueBox(ConnectionState())
 
     struct ConnectionState {
-        var extensions: [String: String] = [:]
+        var capabilities = ServerCapabilities()
         var messagesSent = 0
         var broken = false
         /// A transaction was left unfinished: RSET before the next one.
@@ -144,7 +144,7 @@ final class SMTPClientConnection: Sendable {
         }.get()
         let connection = SMTPClientConnection(channel: channel, handler: handler, timeout: timeout)
         do {
-            let greeting = try await connection.exchange(nil, replies: 1, stage: "greeting")[0]
+            let greeting = try await connection.exchange(bytes: nil, replies: 1, stage: "greeting")[0]
             guard greeting.code == 220 else { throw SMTPClientError.unexpected(greeting, stage: "greeting") }
             try await connection.hello(heloName)
             var encrypted = implicitTLS != nil
@@ -165,25 +165,25 @@ final class SMTPClientConnection: Sendable {
     }
 
     private func hello(_ heloName: String) async throws {
-        let hello = try await exchange(SMTPCommand.ehlo(heloName).line, replies: 1, stage: "EHLO")[0]
+        let hello = try await exchange([.ehlo(heloName)], stage: "EHLO")[0]
         if hello.isPositive {
-            state.withLockedValue { $0.extensions = Self.extensions(of: hello) }
+            state.withLockedValue { $0.capabilities = ServerCapabilities(ehloReply: hello) }
             return
         }
-        let fallback = try await exchange(SMTPCommand.helo(heloName).line, replies: 1, stage: "HELO")[0]
+        let fallback = try await exchange([.helo(heloName)], stage: "HELO")[0]
         guard fallback.isPositive else { throw SMTPClientError.unexpected(fallback, stage: "HELO") }
-        state.withLockedValue { $0.extensions = [:] }
+        state.withLockedValue { $0.capabilities = ServerCapabilities() }
     }
 
     /// STARTTLS (RFC 3207), then EHLO again. Returns whether the session is
     /// now encrypted; throws when `tls = "starttls"` cannot be had.
     private func startTLS(_ context: TLSContext, smarthost: Smarthost, heloName: String) async throws -> Bool {
         let required = smarthost.tls == .starttls
-        guard offers("STARTTLS") else {
+        guard capabilities.offers("STARTTLS") else {
             if required { throw SMTPClientError.tls("\(smarthost.host) does not offer STARTTLS, which tls = \"starttls\" requires") }
             return false
         }
-        let reply = try await exchange(SMTPCommand.startTLS.line, replies: 1, stage: "STARTTLS")[0]
+        let reply = try await exchange([.startTLS], stage: "STARTTLS")[0]
         guard reply.code == 220 else {
             if required { throw SMTPClientError.unexpected(reply, stage: "STARTTLS") }
             return false
@@ -198,42 +198,33 @@ final class SMTPClientConnection: Sendable {
 
     /// AUTH with XOAUTH2 when asked, else PLAIN or LOGIN as offered (RFC 4954).
     private func authenticate(_ username: String, smarthost: Smarthost, secret: String) async throws {
-        let offered = Set((state.withLockedValue { $0.extensions["AUTH"] } ?? "").uppercased().split(separator: " ").map(String.init))
+        let offered = capabilities.authMechanisms
         let mechanism = smarthost.authMechanism ?? (offered.contains("PLAIN") || !offered.contains("LOGIN") ? .plain : .login)
         func base64(_ text: String) -> String { Data(text.utf8).base64EncodedString() }
         var reply: SMTPReply
         switch mechanism {
         case .xoauth2:
-            reply = try await exchange("AUTH XOAUTH2 " + base64("user=\(username)\u{1}auth=Bearer \(secret)\u{1}\u{1}"),
-                                       replies: 1, stage: "AUTH")[0]
+            let response = base64("user=\(username)\u{1}auth=Bearer \(secret)\u{1}\u{1}")
+            reply = try await exchange([.auth(mechanism: "XOAUTH2", initialResponse: response)], stage: "AUTH")[0]
             if reply.code == 334 {
                 // The challenge is a base64 JSON error (RFC 7628 3.2.3); an empty line ends the exchange.
                 let detail = Data(base64Encoded: reply.lines.joined()).map { String(decoding: $0, as: UTF8.self) } ?? reply.text
-                _ = try? await exchange("", replies: 1, stage: "AUTH")
+                _ = try? await exchange(response: "", stage: "AUTH")
                 throw SMTPClientError.refused("XOAUTH2 refused by \(smarthost.host): \(detail)")
             }
         case .login:
-            reply = try await exchange("AUTH LOGIN", replies: 1, stage: "AUTH")[0]
-            if reply.code == 334 { reply = try await exchange(base64(username), replies: 1, stage: "AUTH")[0] }
-            if reply.code == 334 { reply = try await exchange(base64(secret), replies: 1, stage: "AUTH")[0] }
+            reply = try await exchange([.auth(mechanism: "LOGIN", initialResponse: nil)], stage: "AUTH")[0]
+            if reply.code == 334 { reply = try await exchange(response: base64(username), stage: "AUTH") }
+            if reply.code == 334 { reply = try await exchange(response: base64(secret), stage: "AUTH") }
         case .plain:
-            reply = try await exchange("AUTH PLAIN " + base64("\u{0}\(username)\u{0}\(secret)"), replies: 1, stage: "AUTH")[0]
+            let response = base64("\u{0}\(username)\u{0}\(secret)")
+            reply = try await exchange([.auth(mechanism: "PLAIN", initialResponse: response)], stage: "AUTH")[0]
         }
         guard reply.code == 235 else { throw SMTPClientError.unexpected(reply, stage: "AUTH \(mechanism.rawValue) as \(username)") }
     }
 
-    private static func extensions(of reply: SMTPReply) -> [String: String] {
-        var result: [String: String] = [:]
-        for line in reply.lines.dropFirst() {
-            let words = line.split(separator: " ", maxSplits: 1)
-            guard let keyword = words.first else { continue }
-            result[keyword.uppercased()] = words.count > 1 ? String(words[1]) : ""
-        }
-        return result
-    }
-
-    func offers(_ keyword: String) -> Bool { state.withLockedValue { $0.extensions[keyword] != nil } }
-    var sizeLimit: Int? { state.withLockedValue { $0.extensions["SIZE"].flatMap { Int($0) } } }
+    /// What the upstream offered in its last EHLO reply.
+    var capabilities: ServerCapabilities { state.withLockedValue { $0.capabilities } }
     var messagesSent: Int { state.withLockedValue { $0.messagesSent } }
     var isUsable: Bool { channel.isActive && !state.withLockedValue { $0.broken } }
     var needsReset: Bool {
@@ -242,16 +233,20 @@ final class SMTPClientConnection: Sendable {
     }
     func countMessage() { state.withLockedValue { $0.messagesSent += 1 } }
 
-    /// Sends `text` (if any; CRLF is added) and waits for `replies` replies.
-    func exchange(_ text: String?, replies: Int, stage: String) async throws -> [SMTPReply] {
-        var bytes: ByteBuffer?
-        if let text {
-            var buffer = channel.allocator.buffer(capacity: text.utf8.count + 2)
-            buffer.writeString(text)
-            buffer.writeStaticString("\r\n")
-            bytes = buffer
+    /// Sends the commands in one write (pipelined when there are several)
+    /// and waits for one reply each.
+    func exchange(_ commands: [SMTPCommand], stage: String) async throws -> [SMTPReply] {
+        var bytes = channel.allocator.buffer(capacity: 64 * commands.count)
+        for command in commands {
+            bytes.writeString(command.line)
+            bytes.writeStaticString("\r\n")
         }
-        return try await exchange(bytes: bytes, replies: replies, stage: stage)
+        return try await exchange(bytes: bytes, replies: commands.count, stage: stage)
+    }
+
+    /// Sends one SASL response line (RFC 4954 4) and waits for the reply.
+    func exchange(response: String, stage: String) async throws -> SMTPReply {
+        try await exchange(bytes: ByteBuffer(string: response + "\r\n"), replies: 1, stage: stage)[0]
     }
 
     /// Sends raw bytes and waits for `replies` replies, within the timeout.
@@ -285,7 +280,7 @@ final class SMTPClientConnection: Sendable {
 
     /// Says QUIT politely, then closes.
     func quit() async {
-        _ = try? await exchange(SMTPCommand.quit.line, replies: 1, stage: "QUIT")
+        _ = try? await exchange([.quit], stage: "QUIT")
         close()
     }
 }

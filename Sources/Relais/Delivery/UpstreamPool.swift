@@ -92,7 +92,7 @@ actor UpstreamPool {
     /// complete (after a completed one the server has reset already).
     private func reset(_ connection: SMTPClientConnection) async -> Bool {
         guard connection.needsReset else { return true }
-        guard let reply = try? await connection.exchange("RSET", replies: 1, stage: "RSET").first else { return false }
+        guard let reply = try? await connection.exchange([.rset], stage: "RSET").first else { return false }
         if reply.isPositive { connection.needsReset = false }
         return reply.isPositive
     }

@@ -1,16 +1,6 @@
 import NIOCore
 import SMTPCore
 
-/// What happened to one recipient in one attempt.
-enum RecipientOutcome: Equatable, Sendable {
-    /// Accepted; `dsnPassedOn` when the upstream took over DSN duties (RFC 3461).
-    case delivered(String, dsnPassedOn: Bool)
-    /// Try again later.
-    case deferred(String)
-    /// Final: bounce.
-    case failed(String)
-}
-
 /// A message as it is handed to an upstream.
 struct OutboundMessage: Sendable {
     var id: String
@@ -41,27 +31,29 @@ struct UpstreamTransaction {
     let message: OutboundMessage
 
     func run() async throws -> [String: RecipientOutcome] {
-        if let refusal = incompatibility() { return all(.failed(refusal)) }
-        var mail = "MAIL FROM:<\(message.sender)>"
-        if connection.offers("SIZE") { mail += " SIZE=\(message.content.readableBytes)" }
-        if connection.offers("8BITMIME"), message.body == "8BITMIME" { mail += " BODY=8BITMIME" }
-        if message.smtpUTF8 { mail += " SMTPUTF8" }
-        let passesDSN = connection.offers("DSN")
-        if passesDSN, let ret = message.ret { mail += " RET=\(ret)" }
-        if passesDSN, let envid = message.envid { mail += " ENVID=\(envid)" }
-        let commands = [mail] + message.recipients.map {
-            "RCPT TO:<\($0)>" + (passesDSN ? message.dsn[$0]?.rcptParameters ?? "" : "")
-        }
+        if let refusal = incompatibility() { return Dictionary(every: message.recipients, .failed(refusal)) }
+        let capabilities = connection.capabilities
+        let passesDSN = capabilities.offers("DSN")
+        var mailParameters: [ESMTPParameters.Parameter] = []
+        if capabilities.offers("SIZE") { mailParameters.append(.init(keyword: "SIZE", value: "\(message.content.readableBytes)")) }
+        if capabilities.offers("8BITMIME"), message.body == "8BITMIME" { mailParameters.append(.init(keyword: "BODY", value: "8BITMIME")) }
+        if message.smtpUTF8 { mailParameters.append(.init(keyword: "SMTPUTF8")) }
+        if passesDSN, let ret = message.ret { mailParameters.append(.init(keyword: "RET", value: ret)) }
+        if passesDSN, let envid = message.envid { mailParameters.append(.init(keyword: "ENVID", value: envid)) }
+        let commands = [SMTPCommand.mail(ReversePath(storedText: message.sender), ESMTPParameters(mailParameters))]
+            + message.recipients.map { recipient in
+                SMTPCommand.rcpt(MailboxAddress(storedText: recipient),
+                                 passesDSN ? message.dsn[recipient]?.rcptParameters ?? ESMTPParameters() : ESMTPParameters())
+            }
 
         var replies: [SMTPReply] = []
         connection.needsReset = true
         do {
-            if connection.offers("PIPELINING") {
-                replies = try await connection.exchange(commands.joined(separator: "\r\n"), replies: commands.count,
-                                                        stage: "MAIL/RCPT")
+            if capabilities.offers("PIPELINING") {
+                replies = try await connection.exchange(commands, stage: "MAIL/RCPT")
             } else {
                 for command in commands {
-                    let reply = try await connection.exchange(command, replies: 1, stage: String(command.prefix(4)))[0]
+                    let reply = try await connection.exchange([command], stage: String(command.line.prefix(4)))[0]
                     replies.append(reply)
                     if replies.count == 1 && !reply.isPositive { break }
                 }
@@ -69,44 +61,24 @@ struct UpstreamTransaction {
         } catch {
             throw FailoverReason(description: "\(error)")
         }
-        let mailReply = replies[0]
-        if mailReply.isTransientFailure { throw FailoverReason(description: "MAIL answered \(mailReply)") }
-        if !mailReply.isPositive { return all(.failed("MAIL answered \(mailReply)")) }
-
-        var outcomes: [String: RecipientOutcome] = [:]
-        var accepted: [String] = []
-        for (recipient, reply) in zip(message.recipients, replies.dropFirst()) {
-            if reply.isPositive {
-                accepted.append(recipient)
-            } else if reply.isTransientFailure {
-                outcomes[recipient] = .deferred("RCPT answered \(reply)")
-            } else {
-                outcomes[recipient] = .failed("RCPT answered \(reply)")
-            }
-        }
-        guard !accepted.isEmpty else {
-            _ = try? await connection.exchange(SMTPCommand.rset.line, replies: 1, stage: "RSET")
+        switch TransactionReplies.afterEnvelope(recipients: message.recipients, mail: replies[0], rcpt: Array(replies.dropFirst())) {
+        case .failover(let reason):
+            throw FailoverReason(description: reason)
+        case .finished(let outcomes):
+            if replies[0].isPositive { _ = try? await connection.exchange([.rset], stage: "RSET") }
             return outcomes
-        }
-        let final: SMTPReply
-        do {
-            final = try await sendContent()
-        } catch {
-            for recipient in accepted { outcomes[recipient] = .deferred("\(error)") }
-            return outcomes
-        }
-        connection.countMessage()
-        connection.needsReset = false
-        for recipient in accepted {
-            if final.isPositive {
-                outcomes[recipient] = .delivered(final.description, dsnPassedOn: passesDSN)
-            } else if final.isTransientFailure {
-                outcomes[recipient] = .deferred("end of data answered \(final)")
-            } else {
-                outcomes[recipient] = .failed("end of data answered \(final)")
+        case .sendContent(let accepted, var outcomes):
+            let final: SMTPReply
+            do {
+                final = try await sendContent()
+            } catch {
+                for recipient in accepted { outcomes[recipient] = .deferred("\(error)") }
+                return outcomes
             }
+            connection.countMessage()
+            connection.needsReset = false
+            return outcomes.merging(TransactionReplies.afterContent(final, accepted: accepted, dsnPassedOn: passesDSN)) { $1 }
         }
-        return outcomes
     }
 
     /// BDAT in one chunk when CHUNKING is offered (no stuffing needed),
@@ -120,13 +92,13 @@ struct UpstreamTransaction {
         }
         let message = OutboundMessage(id: self.message.id, sender: self.message.sender, recipients: self.message.recipients,
                                       content: content, smtpUTF8: self.message.smtpUTF8, body: self.message.body)
-        if connection.offers("CHUNKING") {
+        if connection.capabilities.offers("CHUNKING") {
             var bytes = ByteBuffer(string: "\(SMTPCommand.bdat(size: message.content.readableBytes, last: true).line)\r\n")
             var content = message.content
             bytes.writeBuffer(&content)
             return try await connection.exchange(bytes: bytes, replies: 1, stage: "BDAT")[0]
         }
-        let start = try await connection.exchange(SMTPCommand.data.line, replies: 1, stage: "DATA")[0]
+        let start = try await connection.exchange([.data], stage: "DATA")[0]
         guard start.code == 354 else { throw SMTPClientError.unexpected(start, stage: "DATA") }
         var stuffer = DotStuffer()
         var bytes = ByteBuffer()
@@ -139,19 +111,17 @@ struct UpstreamTransaction {
     /// A reason the upstream cannot take this message at all (RFC 1870,
     /// RFC 6531, RFC 6152), or nil.
     private func incompatibility() -> String? {
-        if let limit = connection.sizeLimit, limit > 0, message.content.readableBytes > limit {
+        let capabilities = connection.capabilities
+        if let limit = capabilities.sizeLimit, message.content.readableBytes > limit {
             return "552 5.3.4 message size \(message.content.readableBytes) exceeds the upstream's limit of \(limit)"
         }
-        if message.smtpUTF8 && !connection.offers("SMTPUTF8") {
+        if message.smtpUTF8 && !capabilities.offers("SMTPUTF8") {
             return "553 5.6.7 the upstream does not offer SMTPUTF8, which this message needs"
         }
-        if !connection.offers("8BITMIME") && message.content.readableBytesView.contains(where: { $0 >= 0x80 }) {
+        if !capabilities.offers("8BITMIME") && message.content.readableBytesView.contains(where: { $0 >= 0x80 }) {
             return "554 5.6.3 8-bit message and the upstream does not offer 8BITMIME (conversion not supported)"
         }
         return nil
     }
 
-    private func all(_ outcome: RecipientOutcome) -> [String: RecipientOutcome] {
-        Dictionary(message.recipients.map { ($0, outcome) }, uniquingKeysWith: { first, _ in first })
-    }
 }

@@ -9,6 +9,8 @@ public final class ConnectionTracker: Sendable {
     private struct State {
         var channels: [ObjectIdentifier: any Channel] = [:]
         var perIP: [String: Int] = [:]
+        /// Waiting for the last connection to close (a graceful stop).
+        var emptied: [CheckedContinuation<Void, Never>] = []
     }
 
     private let state = NIOLockedValueBox(State())
@@ -38,6 +40,22 @@ public final class ConnectionTracker: Sendable {
             guard state.channels.removeValue(forKey: ObjectIdentifier(channel)) != nil else { return }
             let remaining = state.perIP[ip, default: 1] - 1
             state.perIP[ip] = remaining > 0 ? remaining : nil
+            if state.channels.isEmpty {
+                for waiter in state.emptied { waiter.resume() }
+                state.emptied = []
+            }
+        }
+    }
+
+    /// Returns once no connection is open.
+    func waitUntilEmpty() async {
+        await withCheckedContinuation { waiter in
+            let resumeNow = state.withLockedValue { state in
+                if state.channels.isEmpty { return true }
+                state.emptied.append(waiter)
+                return false
+            }
+            if resumeNow { waiter.resume() }
         }
     }
 

@@ -5,8 +5,6 @@ import SMTPCore
 /// Receiving a message: DATA and BDAT text into one buffer, the checks,
 /// the policy's data and route hooks, the spool, and the reply.
 extension SMTPServerHandler {
-
-
     func startMessage() {
         let id = QueueID.make()
         let now = Date()
@@ -80,40 +78,25 @@ extension SMTPServerHandler {
             return refuseMessage(.needMail, context)
         }
         let hops = HeaderSection.count(of: "Received", in: messageContent, from: current.traceLength)
-        guard hops <= limits.maxReceivedHeaders else { return refuseMessage(.mailLoop, context) }
+        if let loop = MessageAcceptance.loopRefusal(receivedFields: hops, limits: limits) { return refuseMessage(loop, context) }
         let trace = messageContent.getSlice(at: messageContent.readerIndex, length: current.traceLength) ?? ByteBuffer()
         let text = messageContent.getSlice(at: messageContent.readerIndex + current.traceLength,
                                            length: messageContent.readableBytes - current.traceLength) ?? ByteBuffer()
         let draft = MessageDraft(id: current.id, sender: transaction.sender, recipients: transaction.recipients,
                                  content: text, smtpUTF8: transaction.smtpUTF8)
-        let decision = policy.decide(draft)
-        switch decision.verdict {
-        case .reject(let reply), .tempfail(let reply):
+        let routed: [RecipientRoute]
+        let refused: [RecipientRoute]
+        switch MessageAcceptance.outcome(of: policy.decide(draft), size: text.readableBytes) {
+        case .refuse(let reply):
             return refuseMessage(reply, context)
         case .disconnect(let reply):
             endMessage()
             send(reply)
             return close(context)
-        case .discard:
-            return discardMessage(current.id, reason: "discarded by the data hook", context)
-        case .accept, nil:
-            break
-        }
-        let routed = decision.routes.filter { $0.refusal == nil }
-        let refused = decision.routes.filter { $0.refusal != nil }
-        if decision.routes.isEmpty { return discardMessage(current.id, reason: "the data hook removed every recipient", context) }
-        // A recipient the route hook deferred (or a failed hook) defers the
-        // whole message: it cannot be retried on its own after the 250.
-        if let deferred = refused.first(where: { ($0.refusal?.code ?? 500) < 500 }) {
-            return refuseMessage(deferred.refusal ?? PolicyVerdict.hookFailed, context)
-        }
-        guard !routed.isEmpty else { return refuseMessage(refused.first?.refusal ?? PolicyVerdict.hookFailed, context) }
-        // A provider's size limit refuses the message now rather than bouncing it later.
-        for route in routed {
-            guard case .smarthost(let smarthost)? = route.targets.first, let limit = smarthost.maxMessageSize,
-                  text.readableBytes > limit else { continue }
-            return refuseMessage(SMTPReply(552, EnhancedStatusCode(5, 3, 4),
-                                           "Error: message too big for \(smarthost.name) (\(limit) bytes at most)"), context)
+        case .discard(let reason):
+            return discardMessage(current.id, reason: reason, context)
+        case .queue(let accepted, let bounced):
+            (routed, refused) = (accepted, bounced)
         }
         var content = messageContent
         if draft.headersChanged {
@@ -181,25 +164,7 @@ extension SMTPServerHandler {
     /// Queues a bounce for the recipients the route hook refused, unless the
     /// message came from the null sender.
     func bounceRefusedRecipients(of envelope: Envelope, content: ByteBuffer, _ context: ChannelHandlerContext) {
-        guard let refused = envelope.refused?.filter({ $0.dsn?.wantsFailure ?? true }), !refused.isEmpty,
-              !envelope.sender.isEmpty else { return }
-        let bounce = BounceMessage(hostname: configuration.hostname, original: envelope, originalContent: content,
-                                   failures: refused, id: QueueID.make(), time: Int(Date().timeIntervalSince1970))
-        var routedBounce = bounce.envelope
-        routedBounce.routes = [configuration.effectiveDefaultRoute]
-        let bounceEnvelope = routedBounce
-        let bounceContent = bounce.content
-        let logger = services.logger
-        let queue = services.queue
-        services.spool.store(bounceEnvelope, content: bounceContent, on: context.eventLoop).whenComplete { result in
-            switch result {
-            case .success:
-                logger.info("bounce queued", metadata: ["id": "\(bounceEnvelope.id)", "original": "\(envelope.id)",
-                                                        "to": "<\(envelope.sender)>", "recipients": "\(refused.count)"])
-                queue.enqueue(bounceEnvelope, content: bounceContent)
-            case .failure(let error):
-                logger.error("cannot queue bounce", metadata: ["original": "\(envelope.id)", "error": "\(error)"])
-            }
-        }
+        let refused = envelope.refused?.filter { $0.dsn?.wantsFailure ?? true } ?? []
+        _ = services.queue.bounces.send(refused, about: envelope, content: content, on: context.eventLoop)
     }
 }

@@ -1,3 +1,5 @@
+import SMTPCore
+
 /// A recipient's RFC 3461 wishes: which notifications (NOTIFY) and the
 /// original recipient address (ORCPT). Stored with the queued message and
 /// passed to upstreams that offer DSN.
@@ -15,11 +17,11 @@ public struct RecipientDSN: Codable, Hashable, Sendable {
     var wantsFailure: Bool { notify.map { $0.contains("FAILURE") } ?? true }
     var wantsSuccess: Bool { notify?.contains("SUCCESS") ?? false }
 
-    /// ` NOTIFY=... ORCPT=...` for an RCPT command to a DSN-capable upstream.
-    var rcptParameters: String {
-        var text = ""
-        if let notify { text += " NOTIFY=" + notify.joined(separator: ",") }
-        if let orcpt { text += " ORCPT=" + orcpt }
-        return text
+    /// `NOTIFY=... ORCPT=...` for an RCPT command to a DSN-capable upstream.
+    var rcptParameters: ESMTPParameters {
+        var parameters: [ESMTPParameters.Parameter] = []
+        if let notify { parameters.append(.init(keyword: "NOTIFY", value: notify.joined(separator: ","))) }
+        if let orcpt { parameters.append(.init(keyword: "ORCPT", value: orcpt)) }
+        return ESMTPParameters(parameters)
     }
 }

@@ -28,6 +28,8 @@ public struct PolicySimulation {
         public var lines: [String] = []
         /// True when the message would not be delivered to anyone.
         public var refused = false
+        /// What the client would hear at the end of the message, when it got that far.
+        public var reply: SMTPReply?
     }
 
     /// Loads the policy and runs the session on an event loop, as a
@@ -52,6 +54,11 @@ public struct PolicySimulation {
         func line(_ stage: String, _ subject: String, _ outcome: String) {
             let padded = subject.count < 28 ? subject.padding(toLength: 28, withPad: " ", startingAt: 0) : subject
             report.lines.append("\(stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(padded) -> \(outcome)")
+        }
+        func refused(_ reply: SMTPReply) -> Report {
+            report.refused = true
+            report.reply = reply
+            return report
         }
 
         let relay = policy.relayAllowed ? "relay allowed" : "relay not allowed"
@@ -98,45 +105,47 @@ public struct PolicySimulation {
         }
 
         let content = ByteBuffer(bytes: Self.crlf(input.message))
+        let size = "(\(content.readableBytes) bytes)"
+        let hops = HeaderSection.count(of: "Received", in: content, from: 0)
+        if let loop = MessageAcceptance.loopRefusal(receivedFields: hops, limits: policy.limits) {
+            line("data", size, loop.description)
+            return refused(loop)
+        }
         let draft = MessageDraft(id: "SIMULATION", sender: transaction.sender, recipients: transaction.recipients,
                                  content: content, smtpUTF8: transaction.smtpUTF8)
         let decision = policy.decide(draft)
         switch decision.verdict {
         case .reject(let reply), .tempfail(let reply), .disconnect(let reply):
-            line("data", "(\(content.readableBytes) bytes)", reply.description)
-            report.refused = true
-            return report
+            line("data", size, reply.description)
         case .discard:
-            line("data", "(\(content.readableBytes) bytes)", "discarded: 250 to the client, delivered to nobody")
-            report.refused = true
-            return report
+            line("data", size, "discarded: 250 to the client, delivered to nobody")
         case .accept, nil:
-            line("data", "(\(content.readableBytes) bytes)", decision.verdict == nil ? "accepted (no verdict)" : "accepted")
-        }
-        report.lines.append("envelope  from <\(draft.sender)> to \(draft.recipients.map { "<\($0)>" }.joined(separator: ", "))")
-        report.lines.append("headers" + (draft.headersChanged ? " (changed by the data hook)" : ""))
-        for field in draft.headers.fields {
-            let text = String(decoding: field.raw, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
-            for part in text.split(separator: "\n") { report.lines.append("  \(part)") }
-        }
-        var delivered = 0
-        for route in decision.routes {
-            if let refusal = route.refusal {
-                line("route", "<\(route.recipient)>", "refused: \(refusal)")
-            } else {
-                delivered += 1
-                line("route", "<\(route.recipient)>", route.targets.map(\.description).joined(separator: " -> "))
+            line("data", size, decision.verdict == nil ? "accepted (no verdict)" : "accepted")
+            report.lines.append("envelope  from <\(draft.sender)> to \(draft.recipients.map { "<\($0)>" }.joined(separator: ", "))")
+            report.lines.append("headers" + (draft.headersChanged ? " (changed by the data hook)" : ""))
+            for field in draft.headers.fields {
+                let text = String(decoding: field.raw, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
+                for part in text.split(separator: "\n") { report.lines.append("  \(part)") }
+            }
+            for route in decision.routes {
+                line("route", "<\(route.recipient)>",
+                     route.refusal.map { "refused: \($0)" } ?? route.targets.map(\.description).joined(separator: " -> "))
             }
         }
-        if decision.routes.contains(where: { ($0.refusal?.code ?? 500) < 500 }) {
-            report.lines.append("result    the whole message is deferred (a route deferred)")
+        switch MessageAcceptance.outcome(of: decision, size: content.readableBytes) {
+        case .refuse(let reply), .disconnect(let reply):
+            let deferred = decision.verdict == nil && decision.routes.contains { ($0.refusal?.code ?? 500) < 500 }
+            report.lines.append("result    " + (deferred ? "the whole message is deferred (a route deferred): \(reply)"
+                                                        : "refused: \(reply)"))
+            return refused(reply)
+        case .discard(let reason):
+            report.lines.append("result    \(reason): \(SMTPReply.queued(draft.id))")
             report.refused = true
-        } else if delivered == 0 {
-            report.lines.append("result    refused: no recipient has a route")
-            report.refused = true
-        } else {
-            let bounced = decision.routes.count - delivered
-            report.lines.append("result    queued for \(delivered) recipient(s)" + (bounced > 0 ? ", \(bounced) bounced" : ""))
+            report.reply = .queued(draft.id)
+        case .queue(let routed, let bounced):
+            report.lines.append("result    queued for \(routed.count) recipient(s)"
+                + (bounced.isEmpty ? "" : ", \(bounced.count) bounced") + ": \(SMTPReply.queued(draft.id))")
+            report.reply = .queued(draft.id)
         }
         return report
     }

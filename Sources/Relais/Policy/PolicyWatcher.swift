@@ -1,64 +1,66 @@
 import Foundation
-import NIOConcurrencyHelpers
+import ServiceLifecycle
+import UnixSignals
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Watches the policy's files (the config file and everything it required
-/// or read) and calls `onChange` once a burst of changes has settled. Uses
-/// inotify on the files' folders (editors often replace a file by renaming),
-/// and polls modification times where inotify is not available.
-public final class PolicyWatcher: Sendable {
+/// Watches for reasons to reload the policy and calls `onChange`: SIGHUP,
+/// and changes to the policy's files (the config file and everything it
+/// required or read) once a burst of them has settled. Uses inotify on the
+/// files' folders (editors often replace a file by renaming), and compares
+/// modification times where inotify is not available. A service: it stops
+/// when the relay shuts down.
+public final class PolicyWatcher: Service {
     private let files: @Sendable () -> [String]
-    private let onChange: @Sendable () -> Void
-    private let stopped = NIOLockedValueBox(false)
-    private let settle: TimeInterval
+    private let onChange: @Sendable () async -> Void
+    private let watchesFiles: Bool
+    private let settle: Double
 
     /// `files` is asked again after every change, since a reload may
-    /// require other files.
-    public init(settle: TimeInterval = 0.2, files: @escaping @Sendable () -> [String],
-                onChange: @escaping @Sendable () -> Void) {
+    /// require other files; with `watchesFiles` false only SIGHUP reloads.
+    public init(watchesFiles: Bool, settle: Double = 0.2, files: @escaping @Sendable () -> [String],
+                onChange: @escaping @Sendable () async -> Void) {
         self.files = files
         self.onChange = onChange
+        self.watchesFiles = watchesFiles
         self.settle = settle
     }
 
-    public func start() {
-        let thread = Thread { [self] in
-            if !watchWithInotify() { watchByPolling() }
+    public func run() async {
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask {
+                for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+                    await self.onChange()
+                }
+            }
+            if watchesFiles {
+                group.addTask { await cancelWhenGracefulShutdown { await self.watchFiles() } }
+            }
         }
-        thread.name = "relais.policy-watcher"
-        thread.start()
     }
 
-    public func stop() {
-        stopped.withLockedValue { $0 = true }
-    }
-
-    private var isStopped: Bool { stopped.withLockedValue { $0 } }
-
-    /// Returns false when inotify cannot be used here.
-    private func watchWithInotify() -> Bool {
+    private func watchFiles() async {
         let fd = inotify_init1(Int32(IN_CLOEXEC | IN_NONBLOCK))
-        guard fd >= 0 else { return false }
+        guard fd >= 0 else { return await watchByPolling() }
         defer { close(fd) }
         var watched = register(fd)
-        var changedAt: Date?
+        var changedAt: Double?
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
-        while !isStopped {
-            var descriptor = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            _ = poll(&descriptor, 1, 100)
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: 100_000_000)
             let count = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
-            if count > 0 && events(in: buffer, count: count, watched: watched) { changedAt = Date() }
-            if let time = changedAt, Date().timeIntervalSince(time) >= settle {
+            if count > 0 && events(in: buffer, count: count, watched: watched) { changedAt = Self.now }
+            if let time = changedAt, Self.now - time >= settle {
                 changedAt = nil
-                onChange()
+                await onChange()
                 for descriptor in watched.keys { inotify_rm_watch(fd, descriptor) }
                 watched = register(fd)
             }
         }
-        return true
     }
+
+    private static var now: Double { Date().timeIntervalSince1970 }
 
     /// Adds a watch per folder; returns folder watch -> file names in it.
     private func register(_ fd: Int32) -> [Int32: (folder: String, names: Set<String>)] {
@@ -89,16 +91,14 @@ public final class PolicyWatcher: Sendable {
         return relevant
     }
 
-    private func watchByPolling() {
+    private func watchByPolling() async {
         var last = fingerprints()
-        while !isStopped {
-            Thread.sleep(forTimeInterval: 1)
-            let now = fingerprints()
-            if now != last {
-                Thread.sleep(forTimeInterval: settle)
-                onChange()
-                last = fingerprints()
-            }
+        while !Task.isCancelled {
+            try? await Task.sleep(nanoseconds: 1_000_000_000)
+            guard fingerprints() != last else { continue }
+            try? await Task.sleep(nanoseconds: UInt64(settle * 1e9))
+            await onChange()
+            last = fingerprints()
         }
     }
 

@@ -5,12 +5,15 @@ import NIOCore
 import NIOPosix
 import RelaisTLS
 import SMTPCore
+import ServiceLifecycle
 
 /// The running relay: SMTP listeners on a multi-threaded event loop group,
 /// the policy (one Lua state per loop), the spool and the delivery queue on
 /// a thread pool. `start` binds and resumes the queue; `reload` swaps in a
-/// new policy generation; `stop` lets transactions in flight finish.
-public final class RelaisServer: Sendable {
+/// new policy generation. As a service it serves until the relay shuts down
+/// gracefully, then lets transactions in flight finish; `services` are all
+/// the relay's services for one group.
+public final class RelaisServer: Service {
     private let source: PolicySource
     private let overrides: PolicySettings
     private let logger: Logger
@@ -23,6 +26,7 @@ public final class RelaisServer: Sendable {
     private let listeners = NIOLockedValueBox<[String: any Channel]>([:])
     private let admin = NIOLockedValueBox<(any Channel)?>(nil)
     private let services = NIOLockedValueBox<ServerServices?>(nil)
+    private let deliveryQueue = NIOLockedValueBox<DeliveryQueue?>(nil)
     /// Serialises reloads (SIGHUP and file changes may coincide).
     private let reloading = NIOLock()
 
@@ -59,12 +63,15 @@ public final class RelaisServer: Sendable {
         let credentialLoop = group.next()
         _ = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
         let queue = DeliveryQueue(spool: spool, hostname: configuration.hostname,
-                                  defaultRoute: configuration.effectiveDefaultRoute, schedule: configuration.queue,
+                                  defaultRoute: configuration.effectiveDefaultRoute,
+                                  bounceRoute: { [store] in store.generation.configuration.effectiveDefaultRoute },
+                                  schedule: configuration.queue,
                                   threadPool: threadPool, group: group, logger: logger) { [store] smarthost in
             // One loop's state answers every time, so a token function can cache its token.
             try await store.generation.credential(for: smarthost.name, on: credentialLoop)
         }
         queue.resume(logger: logger)
+        deliveryQueue.withLockedValue { $0 = queue }
         do {
             let channel = try AdminChannel.bind(spool: configuration.spoolDirectory, queue: queue, group: group, logger: logger)
             admin.withLockedValue { $0 = channel }
@@ -172,24 +179,49 @@ public final class RelaisServer: Sendable {
                 "hooks": "\(hooks.isEmpty ? "none" : hooks.joined(separator: ","))"]
     }
 
+    /// The relay's services in start order (they stop in reverse): the
+    /// delivery queue, the listeners, and the reload watcher. Call after `start`.
+    public func services(watchingFiles: Bool) -> [any Service] {
+        let watcher = PolicyWatcher(watchesFiles: watchingFiles, files: { [store] in store.generation.watchedFiles }) { [self] in
+            _ = try? await threadPool.runIfActive { self.reload() }
+        }
+        return (deliveryQueue.withLockedValue { $0 }.map { [$0] } ?? []) + [self, watcher]
+    }
+
+    /// Serves until the relay shuts down gracefully, then drains.
+    public func run() async {
+        try? await gracefulShutdown()
+        await drain()
+    }
+
     /// Graceful stop: no new connections; each open one finishes its
     /// transaction in flight and is closed; after the grace period the rest
-    /// are closed. Blocking: call from outside the event loops.
-    public func stop() {
+    /// are closed.
+    private func drain() async {
         let channels = listeners.withLockedValue { channels in
             defer { channels = [:] }
             return Array(channels.values)
         }
-        for channel in channels { try? channel.close().wait() }
-        if let channel = admin.withLockedValue({ $0 }) { try? channel.close().wait() }
+        for channel in channels { try? await channel.close() }
+        if let channel = admin.withLockedValue({ $0 }) { try? await channel.close() }
         let open = tracker.channels
         logger.info("stopping", metadata: ["connections": "\(open.count)"])
         for channel in open { channel.pipeline.fireUserInboundEventTriggered(DrainConnectionEvent()) }
-        let deadline = NIODeadline.now() + store.generation.configuration.shutdownGracePeriod
-        while tracker.count > 0 && NIODeadline.now() < deadline {
-            usleep(20_000)
+        let grace = store.generation.configuration.shutdownGracePeriod
+        await withTaskGroup(of: Void.self) { [tracker] group in
+            group.addTask { await tracker.waitUntilEmpty() }
+            group.addTask {
+                guard (try? await Task.sleep(nanoseconds: UInt64(grace.nanoseconds))) != nil else { return }
+                for channel in tracker.channels { channel.close(promise: nil) }
+            }
+            await group.next()
+            group.cancelAll()
         }
-        for channel in tracker.channels { channel.close(promise: nil) }
+    }
+
+    /// Releases the threads once every service has stopped. Blocking: call
+    /// from outside the event loops.
+    public func shutdown() {
         try? threadPool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
         if hookTimings.summary.calls > 0 {

@@ -1,0 +1,74 @@
+/// One recipient's result in one delivery attempt, as a courier gave it.
+struct DeliveryAttempt: Equatable, Sendable {
+    var index: Int
+    var outcome: RecipientOutcome
+    /// The courier that gave the outcome (or the last one tried).
+    var target: String
+    /// True for a local maildir: a success notice says `delivered`, not `relayed`.
+    var local: Bool
+}
+
+/// What one attempt did to one recipient, for the log line.
+struct AttemptRecord: Equatable, Sendable {
+    enum Result: String, Sendable { case delivered, deferred, failed }
+
+    var address: String
+    var target: String
+    var result: Result
+    var reply: String
+    var attempt: Int
+}
+
+extension MessageState {
+    /// Applies the outcomes of one attempt made at `now`: delivered and
+    /// failed recipients are final, deferred ones wait for the schedule's
+    /// next delay, or fail once the message has waited `maxAge`. Pure: the
+    /// caller saves the state and logs the records.
+    mutating func record(_ attempts: [DeliveryAttempt], of envelope: Envelope, now: Double, schedule: QueueSchedule,
+                         jitter: Double = Double.random(in: 0.9...1.1)) -> [AttemptRecord] {
+        attempts.map { attempt in
+            var recipient = recipients[attempt.index]
+            recipient.attempts += 1
+            recipient.lastTarget = attempt.target
+            let result: AttemptRecord.Result
+            switch attempt.outcome {
+            case .delivered(let reply, let passedOn):
+                recipient.status = .delivered
+                recipient.lastResult = reply
+                if envelope.dsn(attempt.index).wantsSuccess && !passedOn {
+                    recipient.successNotice = attempt.local ? "delivered" : "relayed"
+                }
+                result = .delivered
+            case .failed(let reason):
+                recipient.status = .failed
+                recipient.lastResult = reason
+                result = .failed
+            case .deferred(let reason) where now - envelope.receivedAt >= schedule.maxAge:
+                recipient.status = .failed
+                recipient.lastResult = "gave up after \(Int(schedule.maxAge))s in the queue; last: \(reason)"
+                result = .failed
+            case .deferred(let reason):
+                recipient.lastResult = reason
+                recipient.nextAttempt = now + schedule.delay(afterAttempt: recipient.attempts, jitter: jitter)
+                result = .deferred
+            }
+            recipients[attempt.index] = recipient
+            return AttemptRecord(address: recipient.address, target: attempt.target, result: result,
+                                 reply: recipient.lastResult ?? "", attempt: recipient.attempts)
+        }
+    }
+
+    /// The reports the sender is owed once every recipient is final: the
+    /// failed ones that asked for failure notices, and success notices.
+    func reports(for envelope: Envelope) -> [RefusedRecipient] {
+        recipients.enumerated().compactMap { index, recipient in
+            let dsn = envelope.dsn(index)
+            if recipient.status == .failed && dsn.wantsFailure {
+                return RefusedRecipient(recipient: recipient.address, reply: recipient.lastResult ?? "failed", dsn: dsn)
+            }
+            return recipient.successNotice.map {
+                RefusedRecipient(recipient: recipient.address, reply: recipient.lastResult ?? "delivered", dsn: dsn, action: $0)
+            }
+        }
+    }
+}
