@@ -108,7 +108,8 @@ public struct PolicySimulation {
         let size = "(\(content.readableBytes) bytes)"
         let hops = HeaderSection.count(of: "Received", in: content, from: 0)
         if let loop = MessageAcceptance.loopRefusal(receivedFields: hops, limits: policy.limits) {
-            line("data", size, loop.description)
+            line("data", size, "mail loop")
+            report.lines.append("result    refused: \(loop)")
             return refused(loop)
         }
         let draft = MessageDraft(id: "SIMULATION", sender: transaction.sender, recipients: transaction.recipients,
