@@ -45,7 +45,8 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),
-            ]
+            ],
+            resources: [.embedInCode("Policy/Modules")]
         ),
         .executableTarget(
             name: "relais",
@@ -53,6 +54,7 @@ let package = Package(
                 "Relais",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
@@ -60,6 +62,10 @@ let package = Package(
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
         .testTarget(name: "RelaisLuaTests", dependencies: ["RelaisLua"]),
         .testTarget(name: "RelaisTests", dependencies: ["Relais", "SMTPCore", "CLua", "COpenSSL"]),
+        .testTarget(
+            name: "RelaisTLSTests",
+            dependencies: ["RelaisTLS", .product(name: "NIOEmbedded", package: "swift-nio")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import Relais
 import ServiceLifecycle
+import UnixSignals
 
 /// `relais run [CONFIG]`: serve SMTP with a Lua policy (or the built-in
 /// default), adjusted by flags, reloading the policy when it changes.
@@ -63,6 +64,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "relais")
         let source = config.map(PolicySource.file) ?? .builtInDefault
+        let hangups = await UnixSignalsSequence(trapping: .sighup)
         let server: RelaisServer
         do {
             server = try RelaisServer(source: source, overrides: overrides, logger: logger)
@@ -71,7 +73,7 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("cannot start: \(error)")
         }
         var configuration = ServiceGroupConfiguration(
-            services: server.services(watchingFiles: config != nil).map { .init(service: $0) },
+            services: server.services(watchingFiles: config != nil, hangups: hangups).map { .init(service: $0) },
             logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         try await ServiceGroup(configuration: configuration).run()

@@ -45,6 +45,8 @@ extension SMTPServerHandler {
 
     func chunkEnded(last: Bool, refusal: SMTPReply?, _ context: ChannelHandlerContext) {
         mode = .commands
+        timer.enter(.commands, at: services.clock.now)
+        armTimer(context)
         if let refusal {
             for action in session.counted(.reply(refusal)) { perform(action, context) }
             return
@@ -62,15 +64,19 @@ extension SMTPServerHandler {
     }
 
     func refuseMessage(_ reply: SMTPReply, _ context: ChannelHandlerContext) {
-        endMessage()
+        endMessage(context)
         for action in session.counted(.reply(reply)) { perform(action, context) }
     }
 
-    func endMessage() {
+    func endMessage(_ context: ChannelHandlerContext) {
         session.endTransaction()
         message = nil
         messageContent = ByteBuffer()
-        if !isClosed { mode = .commands }
+        if !isClosed {
+            mode = .commands
+            timer.enter(.commands, at: services.clock.now)
+            armTimer(context)
+        }
     }
 
     func acceptMessage(_ context: ChannelHandlerContext) {
@@ -90,7 +96,7 @@ extension SMTPServerHandler {
         case .refuse(let reply):
             return refuseMessage(reply, context)
         case .disconnect(let reply):
-            endMessage()
+            endMessage(context)
             send(reply)
             return close(context)
         case .discard(let reason):
@@ -118,6 +124,7 @@ extension SMTPServerHandler {
         let dsn = routed.map { transaction.recipientDSN[$0.recipient] ?? RecipientDSN() }
         if dsn.contains(where: { $0 != RecipientDSN() }) { envelope.recipientDSN = dsn }
         mode = .waiting
+        timer.enter(.waiting, at: services.clock.now)
         flush(context)
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         services.spool.store(envelope, content: content, on: context.eventLoop).assumeIsolated().whenComplete { [self] result in
@@ -128,7 +135,7 @@ extension SMTPServerHandler {
     /// Answers 250 for a message the policy chose not to deliver.
     func discardMessage(_ id: String, reason: String, _ context: ChannelHandlerContext) {
         services.logger.info("discarded", metadata: ["id": "\(id)", "reason": "\(reason)", "client": "\(clientIP)"])
-        endMessage()
+        endMessage(context)
         send(.queued(id))
     }
 
@@ -151,7 +158,7 @@ extension SMTPServerHandler {
             reply = (error as? SystemCallError)?.isOutOfSpace == true ? .spoolFull : .spoolFailed
         }
         guard !isClosed else { return }
-        endMessage()
+        endMessage(context)
         context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
         if case .success = result {
             send(reply)

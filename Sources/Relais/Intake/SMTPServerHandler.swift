@@ -16,6 +16,7 @@ struct ServerServices: Sendable {
     var queue: DeliveryQueue
     var tracker: ConnectionTracker
     var logger: Logger
+    var clock: any ConnectionClock = SystemClock()
 }
 
 /// The channel handler of one SMTP connection. It frames the byte stream
@@ -60,12 +61,14 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var message: IncomingMessage?
     /// Kept apart from `message` so that appending never copies it.
     var messageContent = ByteBuffer()
-    var lastActivity = NIODeadline.now()
-    var timeoutCheck: Scheduled<Void>?
+    /// The greeting delay, idle limits and pauses; `check` carries out what
+    /// falls due, armed for `timer.nextCheck`.
+    var timer: ConnectionTimer
+    var check: (deadline: NIODeadline, task: Scheduled<Void>)?
     var draining = false
     var admitted = false
     var messagesQueued = 0
-    let connectedAt = NIODeadline.now()
+    let connectedAt: NIODeadline
 
     init(services: ServerServices, channel: any Channel) {
         self.services = services
@@ -79,6 +82,11 @@ final class SMTPServerHandler: ChannelInboundHandler {
                                        timings: services.timings, logger: services.logger)
         self.session = SMTPServerSession(policy: policy)
         self.framer = CommandLineFramer(maxLength: SMTPLimits().commandLineLength)
+        let now = services.clock.now
+        self.connectedAt = now
+        let configuration = policy.configuration
+        self.timer = ConnectionTimer(now: now, greetingDelay: policy.relayAllowed ? nil : configuration.greetingDelay,
+                                     commandTimeout: configuration.commandTimeout, dataTimeout: configuration.dataTimeout)
     }
 
     var configuration: ServerConfiguration { policy.configuration }
@@ -100,13 +108,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
             close(context)
             return
         }
-        scheduleTimeoutCheck(context, in: checkInterval)
-        if configuration.greetingDelay > .zero && !policy.relayAllowed {
+        if case .greeting = timer.phase {
             mode = .awaitingGreeting
-            context.eventLoop.assumeIsolated().scheduleTask(in: configuration.greetingDelay) { [self] in
-                guard case .awaitingGreeting = mode else { return }
-                greet(context)
-            }
+            armTimer(context)
         } else {
             greet(context)
         }
@@ -114,7 +118,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        lastActivity = .now()
+        timer.received(at: services.clock.now)
         switch mode {
         case .closed:
             return
@@ -147,11 +151,11 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     func channelInactive(context: ChannelHandlerContext) {
         mode = .closed
-        timeoutCheck?.cancel()
+        disarmTimer()
         policy.detach()
         if admitted {
             services.tracker.release(context.channel, ip: clientIP)
-            let seconds = Double((NIODeadline.now() - connectedAt).nanoseconds) / 1e9
+            let seconds = Double((services.clock.now - connectedAt).nanoseconds) / 1e9
             services.logger.info("connection closed", metadata: [
                 "session": "\(policy.info.id)", "client": "\(clientIP):\(clientPort)", "helo": "\(session.helo ?? "")",
                 "queued": "\(messagesQueued)", "errors": "\(session.errorCount)",
@@ -174,6 +178,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         send(session.greeting)
         closeIfDrained(context)
         flush(context)
+        armTimer(context)
     }
 
     /// Consumes as much buffered input as the current mode allows, then sends
@@ -216,9 +221,13 @@ final class SMTPServerHandler: ChannelInboundHandler {
             send(reply)
             startMessage()
             mode = .data(DotDataReader(limits: limits))
+            timer.enter(.message, at: services.clock.now)
+            armTimer(context)
         case .receiveChunk(let size, let last, let refusal):
             if refusal == nil && message == nil { startMessage() }
             mode = .chunk(remaining: size, last: last, refusal: refusal)
+            timer.enter(.message, at: services.clock.now)
+            armTimer(context)
         case .startTLS(let reply):
             startTLS(reply, context)
         case .pause(let seconds):
@@ -251,11 +260,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
     func pause(_ seconds: Int, _ context: ChannelHandlerContext) {
         mode = .waiting
         flush(context)
-        context.eventLoop.assumeIsolated().scheduleTask(in: .seconds(Int64(seconds))) { [self] in
-            guard case .waiting = mode else { return }
-            mode = .commands
-            process(context)
-        }
+        let now = services.clock.now
+        timer.enter(.paused(until: now + .seconds(Int64(seconds))), at: now)
+        armTimer(context)
     }
 
     var isClosed: Bool {
@@ -277,7 +284,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     func close(_ context: ChannelHandlerContext) {
         mode = .closed
-        timeoutCheck?.cancel()
+        timer.enter(.closed, at: services.clock.now)
+        disarmTimer()
         let pending = output
         output = ByteBuffer()
         context.writeAndFlush(wrapOutboundOut(pending)).assumeIsolated().whenComplete { _ in
@@ -293,28 +301,40 @@ final class SMTPServerHandler: ChannelInboundHandler {
         close(context)
     }
 
-    func scheduleTimeoutCheck(_ context: ChannelHandlerContext, in delay: TimeAmount) {
-        timeoutCheck = context.eventLoop.assumeIsolated().scheduleTask(in: delay) { [self] in
-            checkTimeout(context)
+    /// Makes sure a check runs at `timer.nextCheck` (a check armed for
+    /// later is moved earlier; one armed earlier finds nothing due and arms
+    /// again, so input never reschedules the timer).
+    func armTimer(_ context: ChannelHandlerContext) {
+        guard let deadline = timer.nextCheck else { return disarmTimer() }
+        if let check, check.deadline <= deadline { return }
+        check?.task.cancel()
+        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            self.check = nil
+            runTimer(context)
         }
+        check = (deadline, task)
     }
 
-    /// Checks come at least this often, so a switch between command and
-    /// data mode is noticed whichever timeout is shorter.
-    var checkInterval: TimeAmount { min(configuration.commandTimeout, configuration.dataTimeout) }
+    func disarmTimer() {
+        check?.task.cancel()
+        check = nil
+    }
 
-    func checkTimeout(_ context: ChannelHandlerContext) {
-        let limit: TimeAmount
-        switch mode {
-        case .closed: return
-        case .waiting: return scheduleTimeoutCheck(context, in: checkInterval)
-        case .data, .chunk: limit = configuration.dataTimeout
-        case .commands, .awaitingGreeting: limit = configuration.commandTimeout
+    /// Carries out what the timer says is due, then arms it again.
+    func runTimer(_ context: ChannelHandlerContext) {
+        switch timer.due(at: services.clock.now) {
+        case .greet?:
+            greet(context)
+        case .resume?:
+            mode = .commands
+            process(context)
+        case .timeout?:
+            services.logger.info("timeout", metadata: ["client": "\(clientIP)"])
+            send(.timeout)
+            close(context)
+        case nil:
+            break
         }
-        let idle = NIODeadline.now() - lastActivity
-        guard idle >= limit else { return scheduleTimeoutCheck(context, in: min(limit - idle, checkInterval)) }
-        services.logger.info("timeout", metadata: ["client": "\(clientIP)"])
-        send(.timeout)
-        close(context)
+        armTimer(context)
     }
 }

@@ -28,8 +28,6 @@ public struct PolicySimulation {
         public var lines: [String] = []
         /// True when the message would not be delivered to anyone.
         public var refused = false
-        /// What the client would hear at the end of the message, when it got that far.
-        public var reply: SMTPReply?
     }
 
     /// Loads the policy and runs the session on an event loop, as a
@@ -50,105 +48,11 @@ public struct PolicySimulation {
         let policy = ConnectionPolicy(store: PolicyStore(generation), loop: loop, info: info, timings: HookTimings(),
                                       logger: logger)
         defer { policy.detach() }
-        var report = Report()
-        func line(_ stage: String, _ subject: String, _ outcome: String) {
-            let padded = subject.count < 28 ? subject.padding(toLength: 28, withPad: " ", startingAt: 0) : subject
-            report.lines.append("\(stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(padded) -> \(outcome)")
+        var run = SimulationRun(policy: policy, input: input)
+        if run.connect(), let transaction = run.envelope() {
+            run.message(transaction)
         }
-        func refused(_ reply: SMTPReply) -> Report {
-            report.refused = true
-            report.reply = reply
-            return report
-        }
-
-        let relay = policy.relayAllowed ? "relay allowed" : "relay not allowed"
-        if let verdict = policy.connect(), let refusal = verdict.refusal {
-            line("connect", input.clientIP, "\(refusal) (connection closed)")
-            report.refused = true
-            return report
-        }
-        line("connect", input.clientIP, "accepted (\(relay))")
-
-        var session = SMTPServerSession(policy: policy)
-        func step(_ stage: String, _ subject: String, _ command: String) -> Bool {
-            let actions = session.handle(.line(command))
-            for action in actions {
-                switch action {
-                case .reply(let reply):
-                    line(stage, subject, reply.code == 250 && reply.lines.count > 1 ? "250 \(reply.lines[0])" : reply.description)
-                    if !reply.isPositive { return false }
-                case .close(let reply):
-                    line(stage, subject, "\(reply) (connection closed)")
-                    return false
-                case .receiveData, .receiveChunk, .startTLS, .pause:
-                    break
-                }
-            }
-            return true
-        }
-        guard step("helo", input.helo, "EHLO \(input.helo)") else { report.refused = true; return report }
-        let utf8 = (input.sender + input.recipients.joined()).utf8.contains { $0 >= 0x80 }
-        guard step("mail", "<\(input.sender)>", "MAIL FROM:<\(input.sender)>" + (utf8 ? " SMTPUTF8" : "")) else {
-            report.refused = true
-            return report
-        }
-        if let sender = session.transaction?.sender, sender.description != input.sender {
-            line("", "", "sender rewritten to <\(sender)>")
-        }
-        for recipient in input.recipients {
-            _ = step("rcpt", "<\(recipient)>", "RCPT TO:<\(recipient)>")
-        }
-        guard let transaction = session.transaction, !transaction.recipients.isEmpty else {
-            line("data", "", "not reached: no recipient accepted")
-            report.refused = true
-            return report
-        }
-
-        let content = ByteBuffer(bytes: Self.crlf(input.message))
-        let size = "(\(content.readableBytes) bytes)"
-        let hops = HeaderSection.count(of: "Received", in: content, from: 0)
-        if let loop = MessageAcceptance.loopRefusal(receivedFields: hops, limits: policy.limits) {
-            line("data", size, "mail loop")
-            report.lines.append("result    refused: \(loop)")
-            return refused(loop)
-        }
-        let draft = MessageDraft(id: "SIMULATION", sender: transaction.sender, recipients: transaction.recipients,
-                                 content: content, smtpUTF8: transaction.smtpUTF8)
-        let decision = policy.decide(draft)
-        switch decision.verdict {
-        case .reject(let reply), .tempfail(let reply), .disconnect(let reply):
-            line("data", size, reply.description)
-        case .discard:
-            line("data", size, "discarded: 250 to the client, delivered to nobody")
-        case .accept, nil:
-            line("data", size, decision.verdict == nil ? "accepted (no verdict)" : "accepted")
-            report.lines.append("envelope  from <\(draft.sender)> to \(draft.recipients.map { "<\($0)>" }.joined(separator: ", "))")
-            report.lines.append("headers" + (draft.headersChanged ? " (changed by the data hook)" : ""))
-            for field in draft.headers.fields {
-                let text = String(decoding: field.raw, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
-                for part in text.split(separator: "\n") { report.lines.append("  \(part)") }
-            }
-            for route in decision.routes {
-                line("route", "<\(route.recipient)>",
-                     route.refusal.map { "refused: \($0)" } ?? route.targets.map(\.description).joined(separator: " -> "))
-            }
-        }
-        switch MessageAcceptance.outcome(of: decision, size: content.readableBytes) {
-        case .refuse(let reply), .disconnect(let reply):
-            let deferred = decision.verdict == nil && decision.routes.contains { ($0.refusal?.code ?? 500) < 500 }
-            report.lines.append("result    " + (deferred ? "the whole message is deferred (a route deferred): \(reply)"
-                                                        : "refused: \(reply)"))
-            return refused(reply)
-        case .discard(let reason):
-            report.lines.append("result    \(reason): \(SMTPReply.queued(draft.id))")
-            report.refused = true
-            report.reply = .queued(draft.id)
-        case .queue(let routed, let bounced):
-            report.lines.append("result    queued for \(routed.count) recipient(s)"
-                + (bounced.isEmpty ? "" : ", \(bounced.count) bounced") + ": \(SMTPReply.queued(draft.id))")
-            report.reply = .queued(draft.id)
-        }
-        return report
+        return run.report
     }
 
     /// Turns bare LF line ends into CRLF, as a mail client would send them.
@@ -162,5 +66,134 @@ public struct PolicySimulation {
             previous = byte
         }
         return result
+    }
+}
+
+/// One simulated session, stage by stage, writing the report as it goes.
+private struct SimulationRun {
+    let policy: ConnectionPolicy
+    let input: PolicySimulation.Input
+    var session: SMTPServerSession
+    var report = PolicySimulation.Report()
+
+    init(policy: ConnectionPolicy, input: PolicySimulation.Input) {
+        self.policy = policy
+        self.input = input
+        self.session = SMTPServerSession(policy: policy)
+    }
+
+    private mutating func line(_ stage: String, _ subject: String, _ outcome: String) {
+        let padded = subject.count < 28 ? subject.padding(toLength: 28, withPad: " ", startingAt: 0) : subject
+        report.lines.append("\(stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(padded) -> \(outcome)")
+    }
+
+    /// The message is not delivered to anyone.
+    private mutating func refuse() {
+        report.refused = true
+    }
+
+    mutating func connect() -> Bool {
+        if let verdict = policy.connect(), let refusal = verdict.refusal {
+            line("connect", input.clientIP, "\(refusal) (connection closed)")
+            refuse()
+            return false
+        }
+        line("connect", input.clientIP, "accepted (\(policy.relayAllowed ? "relay allowed" : "relay not allowed"))")
+        return true
+    }
+
+    /// EHLO, MAIL and every RCPT through the session state machine; the
+    /// transaction when a recipient was accepted.
+    mutating func envelope() -> SMTPServerSession.Transaction? {
+        guard step("helo", input.helo, "EHLO \(input.helo)") else {
+            refuse()
+            return nil
+        }
+        let utf8 = (input.sender + input.recipients.joined()).utf8.contains { $0 >= 0x80 }
+        guard step("mail", "<\(input.sender)>", "MAIL FROM:<\(input.sender)>" + (utf8 ? " SMTPUTF8" : "")) else {
+            refuse()
+            return nil
+        }
+        if let sender = session.transaction?.sender, sender.description != input.sender {
+            line("", "", "sender rewritten to <\(sender)>")
+        }
+        for recipient in input.recipients {
+            _ = step("rcpt", "<\(recipient)>", "RCPT TO:<\(recipient)>")
+        }
+        guard let transaction = session.transaction, !transaction.recipients.isEmpty else {
+            line("data", "", "not reached: no recipient accepted")
+            refuse()
+            return nil
+        }
+        return transaction
+    }
+
+    /// Sends one command line; false when the session refused it.
+    private mutating func step(_ stage: String, _ subject: String, _ command: String) -> Bool {
+        for action in session.handle(.line(command)) {
+            switch action {
+            case .reply(let reply):
+                line(stage, subject, reply.code == 250 && reply.lines.count > 1 ? "250 \(reply.lines[0])" : reply.description)
+                if !reply.isPositive { return false }
+            case .close(let reply):
+                line(stage, subject, "\(reply) (connection closed)")
+                return false
+            case .receiveData, .receiveChunk, .startTLS, .pause:
+                break
+            }
+        }
+        return true
+    }
+
+    /// The message text through the loop check, the data and route hooks
+    /// and the acceptance rules the server uses.
+    mutating func message(_ transaction: SMTPServerSession.Transaction) {
+        let content = ByteBuffer(bytes: PolicySimulation.crlf(input.message))
+        let size = "(\(content.readableBytes) bytes)"
+        let hops = HeaderSection.count(of: "Received", in: content, from: 0)
+        if let loop = MessageAcceptance.loopRefusal(receivedFields: hops, limits: policy.limits) {
+            line("data", size, "mail loop")
+            report.lines.append("result    refused: \(loop)")
+            return refuse()
+        }
+        let draft = MessageDraft(id: "SIMULATION", sender: transaction.sender, recipients: transaction.recipients,
+                                 content: content, smtpUTF8: transaction.smtpUTF8)
+        let decision = policy.decide(draft)
+        switch decision.verdict {
+        case .reject(let reply), .tempfail(let reply), .disconnect(let reply):
+            line("data", size, reply.description)
+        case .discard:
+            line("data", size, "discarded: 250 to the client, delivered to nobody")
+        case .accept, nil:
+            line("data", size, decision.verdict == nil ? "accepted (no verdict)" : "accepted")
+            describe(draft, decision)
+        }
+        switch MessageAcceptance.outcome(of: decision, size: content.readableBytes) {
+        case .refuse(let reply), .disconnect(let reply):
+            let deferred = decision.verdict == nil && decision.routes.contains { ($0.refusal?.code ?? 500) < 500 }
+            report.lines.append("result    " + (deferred ? "the whole message is deferred (a route deferred): \(reply)"
+                                                        : "refused: \(reply)"))
+            refuse()
+        case .discard(let reason):
+            report.lines.append("result    \(reason): \(SMTPReply.queued(draft.id))")
+            refuse()
+        case .queue(let routed, let bounced):
+            report.lines.append("result    queued for \(routed.count) recipient(s)"
+                + (bounced.isEmpty ? "" : ", \(bounced.count) bounced") + ": \(SMTPReply.queued(draft.id))")
+        }
+    }
+
+    /// The envelope and headers after the data hook, and each recipient's route.
+    private mutating func describe(_ draft: MessageDraft, _ decision: MessageDecision) {
+        report.lines.append("envelope  from <\(draft.sender)> to \(draft.recipients.map { "<\($0)>" }.joined(separator: ", "))")
+        report.lines.append("headers" + (draft.headersChanged ? " (changed by the data hook)" : ""))
+        for field in draft.headers.fields {
+            let text = String(decoding: field.raw, as: UTF8.self).replacingOccurrences(of: "\r\n", with: "\n")
+            for part in text.split(separator: "\n") { report.lines.append("  \(part)") }
+        }
+        for route in decision.routes {
+            line("route", "<\(route.recipient)>",
+                 route.refusal.map { "refused: \($0)" } ?? route.targets.map(\.description).joined(separator: " -> "))
+        }
     }
 }

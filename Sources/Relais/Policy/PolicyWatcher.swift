@@ -15,22 +15,26 @@ public final class PolicyWatcher: Service {
     private let files: @Sendable () -> [String]
     private let onChange: @Sendable () async -> Void
     private let watchesFiles: Bool
+    private let hangups: UnixSignalsSequence
     private let settle: Double
 
     /// `files` is asked again after every change, since a reload may
-    /// require other files; with `watchesFiles` false only SIGHUP reloads.
-    public init(watchesFiles: Bool, settle: Double = 0.2, files: @escaping @Sendable () -> [String],
-                onChange: @escaping @Sendable () async -> Void) {
+    /// require other files; with `watchesFiles` false only `hangups` (a
+    /// sequence trapping SIGHUP, made before the relay starts so that no
+    /// early signal is lost) reload.
+    public init(watchesFiles: Bool, hangups: UnixSignalsSequence, settle: Double = 0.2,
+                files: @escaping @Sendable () -> [String], onChange: @escaping @Sendable () async -> Void) {
         self.files = files
         self.onChange = onChange
         self.watchesFiles = watchesFiles
+        self.hangups = hangups
         self.settle = settle
     }
 
     public func run() async {
         await withTaskGroup(of: Void.self) { group in
             group.addTask {
-                for await _ in await UnixSignalsSequence(trapping: .sighup).cancelOnGracefulShutdown() {
+                for await _ in self.hangups.cancelOnGracefulShutdown() {
                     await self.onChange()
                 }
             }

@@ -24,7 +24,8 @@ public enum ProviderPresets {
                      "options   username, password (or token with mechanism = \"XOAUTH2\"), and any relais.smarthost field",
                      "          (host, port, tls, ca_file, verify_cert, max_connections, rate, ...) to override",
                      "source"]
-        lines += source.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
+        let text = source.hasSuffix("\n") ? source.dropLast() : Substring(source)
+        lines += text.split(separator: "\n", omittingEmptySubsequences: false).map { "  " + $0 }
         return lines.joined(separator: "\n")
     }
 

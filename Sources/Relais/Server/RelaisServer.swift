@@ -6,6 +6,7 @@ import NIOPosix
 import RelaisTLS
 import SMTPCore
 import ServiceLifecycle
+import UnixSignals
 
 /// The running relay: SMTP listeners on a multi-threaded event loop group,
 /// the policy (one Lua state per loop), the spool and the delivery queue on
@@ -180,9 +181,11 @@ public final class RelaisServer: Service {
     }
 
     /// The relay's services in start order (they stop in reverse): the
-    /// delivery queue, the listeners, and the reload watcher. Call after `start`.
-    public func services(watchingFiles: Bool) -> [any Service] {
-        let watcher = PolicyWatcher(watchesFiles: watchingFiles, files: { [store] in store.generation.watchedFiles }) { [self] in
+    /// delivery queue, the listeners, and the reload watcher (the policy's
+    /// files when `watchingFiles`, and `hangups`). Call after `start`.
+    public func services(watchingFiles: Bool, hangups: UnixSignalsSequence) -> [any Service] {
+        let watcher = PolicyWatcher(watchesFiles: watchingFiles, hangups: hangups,
+                                    files: { [store] in store.generation.watchedFiles }) { [self] in
             _ = try? await threadPool.runIfActive { self.reload() }
         }
         return (deliveryQueue.withLockedValue { $0 }.map { [$0] } ?? []) + [self, watcher]
