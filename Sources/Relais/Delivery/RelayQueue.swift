@@ -4,10 +4,10 @@ import NIOCore
 import NIOPosix
 
 /// Delivers queued messages whose routes include smarthosts: each recipient
-/// through its route's targets in failover order, by their couriers, retried with exponential
-/// backoff until `maxAge`, each recipient's state on disk after every
-/// attempt, a bounce for the failed ones, and only then is the message
-/// removed from the spool. One task per message.
+/// through its route's targets in failover order, by their couriers,
+/// retried with exponential backoff until `maxAge`, each recipient's state
+/// on disk after every attempt, a bounce for the failed ones, and only then
+/// is the message removed from the spool. One task per message.
 public actor RelayQueue {
     private let spool: Spool
     private let couriers: Couriers
