@@ -20,6 +20,8 @@ public final class RelaisServer: Service {
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
     private let threadPool: NIOThreadPool
+    /// Reloads load the policy here, never behind the spool's disk work.
+    private let policyLoader = NIOThreadPool(numberOfThreads: 1)
     private let store: PolicyStore
     private let tracker: ConnectionTracker
     /// Every hook call's duration, summarised in the log at stop.
@@ -59,6 +61,7 @@ public final class RelaisServer: Service {
     @discardableResult
     public func start() throws -> [SocketAddress] {
         threadPool.start()
+        policyLoader.start()
         let configuration = store.generation.configuration
         let spool = try Spool(root: configuration.spoolDirectory, threadPool: threadPool)
         let credentialLoop = group.next()
@@ -186,7 +189,7 @@ public final class RelaisServer: Service {
     public func services(watchingFiles: Bool, hangups: UnixSignalsSequence) -> [any Service] {
         let watcher = PolicyWatcher(watchesFiles: watchingFiles, hangups: hangups,
                                     files: { [store] in store.generation.watchedFiles }) { [self] in
-            _ = try? await threadPool.runIfActive { self.reload() }
+            _ = try? await policyLoader.runIfActive { self.reload() }
         }
         return (deliveryQueue.withLockedValue { $0 }.map { [$0] } ?? []) + [self, watcher]
     }
@@ -225,6 +228,7 @@ public final class RelaisServer: Service {
     /// Releases the threads once every service has stopped. Blocking: call
     /// from outside the event loops.
     public func shutdown() {
+        try? policyLoader.syncShutdownGracefully()
         try? threadPool.syncShutdownGracefully()
         try? group.syncShutdownGracefully()
         if hookTimings.summary.calls > 0 {
