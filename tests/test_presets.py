@@ -48,6 +48,9 @@ def test_every_preset_loads_and_check_shows_the_upstream(name):
     result = relais("check", str(EXAMPLES / f"{name}.lua"))
     assert result.returncode == 0, result.stderr
     assert f"default route  smarthost:{name}(" in result.stdout
+    quotas = {"gmail": "per_day=2000", "google_relay": "per_day=10000", "microsoft365": "per_minute=30", "icloud": "per_day=1000"}
+    if name in quotas:
+        assert f"quota {quotas[name]}" in result.stdout
     shown = relais("presets", name).stdout
     assert "docs      https://" in shown and "checked   2026-" in shown
 

@@ -20,7 +20,10 @@ def smarthost(name, port, extra=""):
 POLICY = '''relais.config { relay_networks = { "127.0.0.0/8" }, queue = { retry_min = 1, retry_max = 2, max_age = MAXAGE } }
 local first = FIRST
 local second = SECOND
-relais.on("route", function(msg, rcpt) return { first, second } end)
+relais.on("route", function(msg, rcpt)
+  if msg.is_bounce then return nil end   -- reports to senders stay in the local maildir
+  return { first, second }
+end)
 '''
 
 

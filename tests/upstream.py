@@ -2,6 +2,7 @@
 it), with behaviours chosen per test: accept, answer 421/451 at MAIL,
 refuse one recipient, drop the connection in the middle of DATA."""
 import socket
+import threading
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
@@ -21,8 +22,10 @@ class Recorder:
         self.refuse = set(refuse)
         self.drop_in_data = drop_in_data
         self.messages = []
+        self.mail_commands = 0
 
     async def handle_MAIL(self, server, session, envelope, address, options):
+        self.mail_commands += 1
         if self.mail_reply:
             return self.mail_reply
         envelope.mail_from = address
@@ -65,6 +68,41 @@ class CountingController(Controller):
                 super().connection_lost(error)
 
         return CountingSMTP(self.handler, **self.SMTP_kwargs)
+
+
+class StalledServer:
+    """Accepts TCP connections and never says a word (a hung upstream);
+    counts the connections it accepted."""
+
+    def __init__(self, port=None):
+        self.port = port or free_port()
+        self.accepted = 0
+        self.sockets = []
+        self.listener = socket.socket()
+        self.listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.listener.bind(("127.0.0.1", self.port))
+        self.listener.listen(1024)
+        self.thread = threading.Thread(target=self._accept, daemon=True)
+
+    def _accept(self):
+        while True:
+            try:
+                connection, _ = self.listener.accept()
+            except OSError:
+                return
+            self.accepted += 1
+            self.sockets.append(connection)
+
+    def start(self):
+        self.thread.start()
+        return self
+
+    def stop(self):
+        self.listener.shutdown(socket.SHUT_RDWR)
+        self.listener.close()
+        for connection in self.sockets:
+            connection.close()
+        self.thread.join(timeout=5)
 
 
 class Upstream:

@@ -32,7 +32,10 @@
 ---@field rate number?                    messages per second at most
 ---@field messages_per_connection integer? default 100
 ---@field timeout number?                 seconds per reply, default 120
+---@field connect_timeout number?         seconds for the TCP connection and the greeting, default 30
 ---@field idle_timeout number?            seconds an unused connection is kept, default 10
+---@field health { failures: integer?, down_min: number?, down_max: number? }?  circuit breaker, default 3 failures, 10 s, 600 s
+---@field quota { per_minute: integer?, per_hour: integer?, per_day: integer? }?  messages per UTC window, kept across restarts
 
 ---@class relais.Session
 ---@field id string
@@ -64,6 +67,7 @@
 ---@field recipients string[]
 ---@field size integer
 ---@field notes table          kept from the data hook to the route hooks
+---@field is_bounce boolean    in route: a report Relais made (bounce, delay or success notice; sender is "")
 local Message = {}
 ---@param name string
 ---@return string? value the first field of that name, unfolded
@@ -113,7 +117,7 @@ function Message:remove_recipient(address) end
 ---@field data_timeout number?
 ---@field default_route relais.Target|relais.Target[]?
 ---@field lua { max_instructions: integer?, max_memory: integer? }?
----@field queue { retry_min: number?, retry_max: number?, max_age: number? }?  seconds
+---@field queue { retry_min: number?, retry_max: number?, max_age: number?, delay_notice: number?, delay_notice_all: boolean? }?  seconds
 
 ---@alias relais.Stage "connect"|"helo"|"auth"|"mail"|"rcpt"|"data"|"route"
 

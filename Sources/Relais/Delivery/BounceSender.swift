@@ -16,8 +16,9 @@ struct SpooledMessage: Sendable {
 struct BounceSender: Sendable {
     let spool: Spool
     let hostname: String
-    /// Where reports go: the running policy's default route.
-    let route: @Sendable () -> [RouteTarget]
+    /// Where a report goes (the running policy's route hook, then its
+    /// default route); called on the given event loop.
+    let route: @Sendable (Envelope, ByteBuffer, any EventLoop) -> [RouteTarget]
     /// Where spooled reports go next (the delivery queue).
     let handOff: AsyncStream<SpooledMessage>.Continuation
     let logger: Logger
@@ -30,11 +31,13 @@ struct BounceSender: Sendable {
         guard !reports.isEmpty, !envelope.sender.isEmpty else { return loop.makeSucceededFuture(true) }
         let bounce = BounceMessage(hostname: hostname, original: envelope, originalContent: content,
                                    failures: reports, id: QueueID.make(), time: Int(Date().timeIntervalSince1970))
-        var bounceEnvelope = bounce.envelope
-        bounceEnvelope.routes = [route()]
-        let spooled = SpooledMessage(envelope: bounceEnvelope, content: bounce.content)
-        let (logger, handOff) = (self.logger, self.handOff)
-        return spool.store(spooled.envelope, content: spooled.content, on: loop).map {
+        let (logger, handOff, spool, route) = (self.logger, self.handOff, self.spool, self.route)
+        return loop.flatSubmit {
+            var envelope = bounce.envelope
+            envelope.routes = [route(envelope, bounce.content, loop)]
+            let spooled = SpooledMessage(envelope: envelope, content: bounce.content)
+            return spool.store(envelope, content: spooled.content, on: loop).map { spooled }
+        }.map { spooled in
             logger.info("bounce queued", metadata: ["id": "\(spooled.envelope.id)", "original": "\(envelope.id)",
                                                     "to": "<\(envelope.sender)>", "recipients": "\(reports.count)"])
             handOff.yield(spooled)

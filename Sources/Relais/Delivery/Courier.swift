@@ -27,15 +27,22 @@ struct Parcel: Sendable {
 /// out, 4xx before MAIL was accepted, the maildir cannot be written).
 struct CourierUnavailable: Error, CustomStringConvertible {
     var description: String
-    init(_ description: String) { self.description = description }
+    /// When the destination may take mail again, when it is known.
+    var retryAt: Double?
+
+    init(_ description: String, retryAt: Double? = nil) {
+        self.description = description
+        self.retryAt = retryAt
+    }
 }
 
 /// What happened to one recipient in one attempt.
 enum RecipientOutcome: Equatable, Sendable {
     /// Accepted; `dsnPassedOn` when the upstream took over DSN duties (RFC 3461).
     case delivered(String, dsnPassedOn: Bool)
-    /// Try again later.
-    case deferred(String)
+    /// Try again later: at `retryAt` when the destination said when
+    /// (down until then, quota window opening), else on the schedule.
+    case deferred(String, retryAt: Double? = nil)
     /// Final: bounce.
     case failed(String)
 }

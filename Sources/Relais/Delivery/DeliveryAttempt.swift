@@ -43,18 +43,44 @@ extension MessageState {
                 recipient.status = .failed
                 recipient.lastResult = reason
                 result = .failed
-            case .deferred(let reason) where now - envelope.receivedAt >= schedule.maxAge:
+            case .deferred(let reason, _) where now - envelope.receivedAt >= schedule.maxAge:
                 recipient.status = .failed
                 recipient.lastResult = "gave up after \(Int(schedule.maxAge))s in the queue; last: \(reason)"
                 result = .failed
-            case .deferred(let reason):
+            case .deferred(let reason, let retryAt):
                 recipient.lastResult = reason
-                recipient.nextAttempt = now + schedule.delay(afterAttempt: recipient.attempts, jitter: jitter)
+                // A known reopening (quota window, end of a down period) beats the backoff.
+                recipient.nextAttempt = retryAt.map { max($0, now + 1) }
+                    ?? now + schedule.delay(afterAttempt: recipient.attempts, jitter: jitter)
                 result = .deferred
             }
             recipients[attempt.index] = recipient
             return AttemptRecord(address: recipient.address, target: attempt.target, result: result,
                                  reply: recipient.lastResult ?? "", attempt: recipient.attempts)
+        }
+    }
+
+    /// Delay notices owed at `now`: recipients still pending after the
+    /// schedule's `delayNotice` who asked for one, each at most once (marked
+    /// here; the caller saves the state once the notice is queued).
+    mutating func takeDelayNotices(of envelope: Envelope, now: Double, schedule: QueueSchedule) -> [RefusedRecipient] {
+        guard now - envelope.receivedAt >= schedule.delayNotice else { return [] }
+        var notices: [RefusedRecipient] = []
+        for (index, recipient) in recipients.enumerated() where recipient.status == .pending && recipient.delayNoticed != true {
+            let dsn = envelope.dsn(index)
+            guard dsn.wantsDelay(forAll: schedule.delayNoticeForAll) else { continue }
+            recipients[index].delayNoticed = true
+            notices.append(RefusedRecipient(recipient: recipient.address, reply: recipient.lastResult ?? "not delivered yet",
+                                            dsn: dsn, action: "delayed"))
+        }
+        return notices
+    }
+
+    /// True when some pending recipient will be owed a delay notice.
+    func owesDelayNotices(of envelope: Envelope, schedule: QueueSchedule) -> Bool {
+        recipients.indices.contains { index in
+            recipients[index].status == .pending && recipients[index].delayNoticed != true
+                && envelope.dsn(index).wantsDelay(forAll: schedule.delayNoticeForAll)
         }
     }
 

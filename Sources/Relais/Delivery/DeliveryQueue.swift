@@ -28,8 +28,9 @@ public final class DeliveryQueue: Sendable, Service {
     private let spooledBounces: AsyncStream<SpooledMessage>
 
     /// `defaultRoute` serves messages queued without stored routes;
-    /// `bounceRoute` gives the route of each new report.
-    init(spool: Spool, hostname: String, defaultRoute: [RouteTarget], bounceRoute: @escaping @Sendable () -> [RouteTarget],
+    /// `reportRoute` gives the route of each new report (on the loop given).
+    init(spool: Spool, hostname: String, defaultRoute: [RouteTarget],
+         reportRoute: @escaping @Sendable (Envelope, ByteBuffer, any EventLoop) -> [RouteTarget],
          schedule: QueueSchedule, threadPool: NIOThreadPool, group: any EventLoopGroup,
          retryDelay: TimeAmount = .seconds(60), logger: Logger,
          credentials: @escaping @Sendable (Smarthost) async throws -> String) {
@@ -37,10 +38,12 @@ public final class DeliveryQueue: Sendable, Service {
         self.threadPool = threadPool
         let (stream, continuation) = AsyncStream.makeStream(of: SpooledMessage.self)
         spooledBounces = stream
-        bounces = BounceSender(spool: spool, hostname: hostname, route: bounceRoute, handOff: continuation, logger: logger)
+        bounces = BounceSender(spool: spool, hostname: hostname, route: reportRoute, handOff: continuation, logger: logger)
         let writer = MaildirWriter(hostname: hostname)
         let couriers = Couriers(maildirWriter: writer,
-                                pools: UpstreamPools(heloName: hostname, group: group, credentials: credentials),
+                                pools: UpstreamPools(ledger: UpstreamLedger(folder: spool.upstreamsFolder, threadPool: threadPool,
+                                                                            logger: logger),
+                                                     heloName: hostname, group: group, credentials: credentials),
                                 threadPool: threadPool)
         let loop = group.next()
         relay = RelayQueue(spool: spool, couriers: couriers, bounces: bounces, schedule: schedule,

@@ -6,6 +6,12 @@ public struct QueueSchedule: Codable, Sendable, Equatable {
     public var retryMin: Double = 60
     public var retryMax: Double = 3600
     public var maxAge: Double = 5 * 86400
+    /// Seconds a recipient waits before its sender is told of the delay
+    /// (RFC 3464 `Action: delayed`), once.
+    public var delayNotice: Double = 4 * 3600
+    /// Delay notices for every recipient (NOTIFY=NEVER aside), not only
+    /// those that asked with NOTIFY=DELAY.
+    public var delayNoticeForAll = false
 
     public init() {}
 

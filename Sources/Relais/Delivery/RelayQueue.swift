@@ -107,10 +107,14 @@ public actor RelayQueue {
                 if await finish(envelope, content: content, state: &state) { finished(envelope.id) }
                 return
             }
+            await sendDelayNotices(envelope, content: content, state: &state)
             // Waiting for the next attempt: the content is read back from the
             // spool then, so a long queue does not sit in memory.
             content = nil
-            let wake = state.nextAttempt ?? (now + schedule.retryMin)
+            var wake = state.nextAttempt ?? (now + schedule.retryMin)
+            if state.owesDelayNotices(of: envelope, schedule: schedule) {
+                wake = min(wake, max(now + 1, envelope.receivedAt + schedule.delayNotice))
+            }
             await sleep(envelope.id, until: wake)
         }
     }
@@ -153,6 +157,7 @@ public actor RelayQueue {
     private nonisolated func deliver(_ parcel: Parcel, to targets: [RouteTarget]) async -> ([String: RecipientOutcome], (any Courier)?) {
         var lastReason = "no route"
         var last: (any Courier)?
+        var retryAt: Double?
         for target in targets {
             let courier = await couriers.courier(for: target)
             last = courier
@@ -160,12 +165,15 @@ public actor RelayQueue {
                 return (try await courier.deliver(parcel), courier)
             } catch {
                 lastReason = error.description
-                logger.warning("upstream failed; trying the next one", metadata: [
+                // Every target unavailable: wait for the first that said when it reopens.
+                if let time = error.retryAt { retryAt = min(retryAt ?? time, time) }
+                // A skipped upstream (down, paused, over quota) was logged once when its state changed.
+                logger.log(level: error.retryAt == nil ? .warning : .debug, "upstream failed; trying the next one", metadata: [
                     "id": "\(parcel.envelope.id)", "upstream": "\(courier.name)", "reason": "\(error)",
                 ])
             }
         }
-        return (Dictionary(every: parcel.recipients, .deferred(lastReason)), last)
+        return (Dictionary(every: parcel.recipients, .deferred(lastReason, retryAt: retryAt)), last)
     }
 
     // MARK: - Spool files
@@ -193,6 +201,21 @@ public actor RelayQueue {
         } catch {
             logger.error("cannot save delivery state", metadata: ["id": "\(id)", "error": "\(error)"])
         }
+    }
+
+    /// Tells the sender which recipients are still waiting, once each, when
+    /// they have waited `delayNotice` (RFC 3464 `Action: delayed`).
+    private func sendDelayNotices(_ envelope: Envelope, content: ByteBuffer?, state: inout MessageState) async {
+        var marked = state
+        let notices = marked.takeDelayNotices(of: envelope, now: Date().timeIntervalSince1970, schedule: schedule)
+        guard !notices.isEmpty else { return }
+        var original = content
+        if original == nil { original = await load(envelope.id) }
+        guard (try? await bounces.send(notices, about: envelope, content: original ?? ByteBuffer(), on: loop).get()) == true else {
+            return
+        }
+        state = marked
+        await save(state, of: envelope.id)
     }
 
     /// Bounces the failed recipients (durably queued first), then forgets

@@ -120,11 +120,12 @@ final class SMTPClientConnection: Sendable {
     static func open(to smarthost: Smarthost, heloName: String, group: any EventLoopGroup, tlsContext: TLSContext?,
                      credential: @escaping @Sendable () async throws -> String) async throws -> SMTPClientConnection {
         let timeout = TimeAmount.nanoseconds(Int64(smarthost.timeout * 1e9))
+        let connectTimeout = TimeAmount.nanoseconds(Int64(smarthost.connectionTimeout * 1e9))
         let channel: any Channel
         let implicitTLS = smarthost.tls == .implicit ? tlsContext : nil
         do {
             channel = try await ClientBootstrap(group: group)
-                .connectTimeout(timeout)
+                .connectTimeout(connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
@@ -144,7 +145,8 @@ final class SMTPClientConnection: Sendable {
         }.get()
         let connection = SMTPClientConnection(channel: channel, handler: handler, timeout: timeout)
         do {
-            let greeting = try await connection.exchange(bytes: nil, replies: 1, stage: "greeting")[0]
+            // A server that accepts and never greets is as dead as one that refuses.
+            let greeting = try await connection.exchange(bytes: nil, replies: 1, stage: "greeting", within: connectTimeout)[0]
             guard greeting.code == 220 else { throw SMTPClientError.unexpected(greeting, stage: "greeting") }
             try await connection.hello(heloName)
             var encrypted = implicitTLS != nil
@@ -249,13 +251,14 @@ final class SMTPClientConnection: Sendable {
         try await exchange(bytes: ByteBuffer(string: response + "\r\n"), replies: 1, stage: stage)[0]
     }
 
-    /// Sends raw bytes and waits for `replies` replies, within the timeout.
-    func exchange(bytes: ByteBuffer?, replies: Int, stage: String) async throws -> [SMTPReply] {
+    /// Sends raw bytes and waits for `replies` replies, within `limit`
+    /// (the per-reply timeout when nil).
+    func exchange(bytes: ByteBuffer?, replies: Int, stage: String, within limit: TimeAmount? = nil) async throws -> [SMTPReply] {
         let loop = channel.eventLoop
         let promise = loop.makePromise(of: [SMTPReply].self)
         let channel = self.channel
         let handler = self.handler
-        let timeout = self.timeout
+        let timeout = limit ?? self.timeout
         loop.execute {
             handler.value.expect(replies, stage: stage, promise: promise)
             if let bytes { channel.writeAndFlush(bytes, promise: nil) }

@@ -20,8 +20,15 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
     /// Messages per second at most; nil for no limit.
     public var rate: Double?
     public var messagesPerConnection: Int
-    /// Seconds to wait for each reply (and to connect).
+    /// Seconds to wait for each reply.
     public var timeout: Double
+    /// Seconds to wait for the TCP connection and the greeting; nil in
+    /// messages queued before it existed (then 30).
+    public var connectTimeout: Double?
+    /// The circuit breaker's settings; nil for the defaults.
+    public var health: UpstreamHealthSettings?
+    /// Messages per minute, hour and day; nil for none.
+    public var quota: UpstreamQuota?
     /// Seconds an idle connection is kept for reuse.
     public var idleTimeout: Double
     /// Recipients the provider takes per message: more are split into
@@ -34,6 +41,9 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
     public var headers: [[String]]?
 
     public var description: String { "smarthost:\(name)(\(host):\(port))" }
+
+    var healthSettings: UpstreamHealthSettings { health ?? UpstreamHealthSettings() }
+    var connectionTimeout: Double { connectTimeout ?? 30 }
 }
 
 /// A credential as the delivery needs it: ready, or to be fetched over HTTPS.

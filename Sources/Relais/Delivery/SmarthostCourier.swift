@@ -22,7 +22,8 @@ struct SmarthostCourier: Courier {
             do {
                 outcomes.merge(try await pool.deliver(message)) { $1 }
             } catch where outcomes.isEmpty {
-                throw CourierUnavailable("\(smarthost.name): \(error)")
+                throw CourierUnavailable("\(smarthost.name): \(error)",
+                                         retryAt: (error as? UpstreamTransaction.FailoverReason)?.retryAt)
             } catch {
                 // Earlier parts went through: failing over now would send them twice.
                 for recipient in parcel.recipients[start...] { outcomes[recipient] = .deferred("\(smarthost.name): \(error)") }

@@ -2,11 +2,14 @@ import Foundation
 import NIOCore
 import RelaisTLS
 
-/// The connections to one smarthost: at most `maxConnections` at once,
-/// reused for up to `messagesPerConnection` messages (RSET between), closed
-/// after `idleTimeout` unused, and at most `rate` transactions per second.
+/// The connections to one smarthost: at most `maxConnections` at once
+/// (fewer while it throttles), reused for up to `messagesPerConnection`
+/// messages (RSET between), closed after `idleTimeout` unused, at most
+/// `rate` transactions per second, none while its circuit breaker is open
+/// or its quota is used up (the ledger decides).
 actor UpstreamPool {
     let smarthost: Smarthost
+    private let ledger: UpstreamLedger
     private let heloName: String
     private let group: any EventLoopGroup
     private var idle: [(connection: SMTPClientConnection, since: Date)] = []
@@ -17,9 +20,10 @@ actor UpstreamPool {
     private var tlsContext: TLSContext?
     private let credential: @Sendable () async throws -> String
 
-    init(smarthost: Smarthost, heloName: String, group: any EventLoopGroup,
+    init(smarthost: Smarthost, ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup,
          credential: @escaping @Sendable () async throws -> String) {
         self.smarthost = smarthost
+        self.ledger = ledger
         self.heloName = heloName
         self.group = group
         self.credential = credential
@@ -36,24 +40,44 @@ actor UpstreamPool {
 
     /// Delivers `message` over a pooled connection. Throws
     /// `UpstreamTransaction.FailoverReason` when the upstream could not
-    /// start the transaction (connection failure, timeout, 4xx at MAIL).
+    /// start the transaction (down, paused, over quota, connection failure,
+    /// timeout, 4xx at MAIL).
     func deliver(_ message: OutboundMessage) async throws -> [String: RecipientOutcome] {
+        let pass: UpstreamLedger.Pass
+        do {
+            pass = try await ledger.admit(smarthost, at: Self.now)
+        } catch {
+            throw UpstreamTransaction.FailoverReason(description: error.description, retryAt: error.retryAt)
+        }
         await waitForRate()
         let connection: SMTPClientConnection
         do {
-            connection = try await acquire()
+            connection = try await acquire(probe: pass.probe)
         } catch {
-            throw UpstreamTransaction.FailoverReason(description: "\(error)")
+            await ledger.release(smarthost, pass, at: Self.now)
+            let refusal = error as? UpstreamLedger.Refusal
+            throw UpstreamTransaction.FailoverReason(description: refusal?.description ?? "\(error)", retryAt: refusal?.retryAt)
         }
         do {
             let outcomes = try await UpstreamTransaction(connection: connection, message: message).run()
             await release(connection)
+            if outcomes.values.contains(where: { if case .delivered = $0 { true } else { false } }) {
+                await ledger.succeeded(smarthost, delivered: true, at: Self.now)
+            } else {
+                await ledger.release(smarthost, pass, at: Self.now)
+            }
             return outcomes
-        } catch {
+        } catch let reason as UpstreamTransaction.FailoverReason {
             await release(connection)
-            throw error
+            await ledger.release(smarthost, pass, at: Self.now)
+            if let reply = reason.reply, UpstreamFailure.isThrottle(reply) {
+                await ledger.failed(smarthost, .throttle(reason.description), at: Self.now)
+            }
+            throw reason
         }
     }
+
+    private static var now: Double { Date().timeIntervalSince1970 }
 
     private func waitForRate() async {
         guard let rate = smarthost.rate else { return }
@@ -64,8 +88,13 @@ actor UpstreamPool {
         if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
     }
 
-    private func acquire() async throws -> SMTPClientConnection {
+    private func acquire(probe: Bool) async throws -> SMTPClientConnection {
         while true {
+            // Waiting may have outlasted the upstream's health: ask each time (the probe itself may go).
+            if !probe, let refusal = await ledger.connectRefusal(smarthost, at: Self.now) {
+                wakeOne()  // the next waiter learns it too, and so on down the line
+                throw refusal
+            }
             while let candidate = idle.popLast() {
                 if candidate.connection.isUsable {
                     if await reset(candidate.connection) { return candidate.connection }
@@ -73,13 +102,25 @@ actor UpstreamPool {
                 candidate.connection.close()
                 open -= 1
             }
-            if open < smarthost.maxConnections {
+            let (limit, failing) = await ledger.connectionLimit(smarthost)
+            // Once connections fail, one attempt at a time until one succeeds:
+            // the others go elsewhere instead of each waiting out a timeout.
+            if failing && open > 0 && !probe {
+                wakeOne()
+                throw UpstreamLedger.Refusal(description: "\(smarthost.name): connections are failing",
+                                             retryAt: Self.now + smarthost.healthSettings.downMin)
+            }
+            if open < limit {
                 open += 1
                 do {
-                    return try await SMTPClientConnection.open(to: smarthost, heloName: heloName, group: group,
-                                                               tlsContext: try clientContext(), credential: credential)
+                    let connection = try await SMTPClientConnection.open(to: smarthost, heloName: heloName, group: group,
+                                                                         tlsContext: try clientContext(), credential: credential)
+                    await ledger.succeeded(smarthost, delivered: false, at: Self.now)
+                    return connection
                 } catch {
                     open -= 1
+                    // Counted before the next waiter runs, so it sees the breaker open.
+                    await ledger.failed(smarthost, UpstreamFailure.classify(error), at: Self.now)
                     wakeOne()
                     throw error
                 }
@@ -134,14 +175,18 @@ actor UpstreamPool {
     }
 }
 
-/// One pool per smarthost (by its whole configuration).
+/// One pool per smarthost (by its whole configuration), sharing one ledger
+/// (by upstream name).
 actor UpstreamPools {
     private var pools: [Smarthost: UpstreamPool] = [:]
+    private let ledger: UpstreamLedger
     private let heloName: String
     private let group: any EventLoopGroup
     private let credentials: @Sendable (Smarthost) async throws -> String
 
-    init(heloName: String, group: any EventLoopGroup, credentials: @escaping @Sendable (Smarthost) async throws -> String) {
+    init(ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup,
+         credentials: @escaping @Sendable (Smarthost) async throws -> String) {
+        self.ledger = ledger
         self.heloName = heloName
         self.group = group
         self.credentials = credentials
@@ -150,7 +195,9 @@ actor UpstreamPools {
     func pool(for smarthost: Smarthost) -> UpstreamPool {
         if let pool = pools[smarthost] { return pool }
         let credentials = self.credentials
-        let pool = UpstreamPool(smarthost: smarthost, heloName: heloName, group: group) { try await credentials(smarthost) }
+        let pool = UpstreamPool(smarthost: smarthost, ledger: ledger, heloName: heloName, group: group) {
+            try await credentials(smarthost)
+        }
         pools[smarthost] = pool
         return pool
     }

@@ -25,6 +25,16 @@ struct UpstreamTransaction {
     /// The upstream failed before the transaction started: try the next one.
     struct FailoverReason: Error, CustomStringConvertible {
         var description: String
+        /// The reply that said so, when there was one.
+        var reply: SMTPReply?
+        /// When to try this upstream again, when it said (down, quota).
+        var retryAt: Double?
+
+        init(description: String, reply: SMTPReply? = nil, retryAt: Double? = nil) {
+            self.description = description
+            self.reply = reply
+            self.retryAt = retryAt
+        }
     }
 
     let connection: SMTPClientConnection
@@ -63,7 +73,7 @@ struct UpstreamTransaction {
         }
         switch TransactionReplies.afterEnvelope(recipients: message.recipients, mail: replies[0], rcpt: Array(replies.dropFirst())) {
         case .failover(let reason):
-            throw FailoverReason(description: reason)
+            throw FailoverReason(description: reason, reply: replies[0])
         case .finished(let outcomes):
             if replies[0].isPositive { _ = try? await connection.exchange([.rset], stage: "RSET") }
             return outcomes

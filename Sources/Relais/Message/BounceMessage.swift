@@ -20,6 +20,21 @@ struct BounceMessage {
 
     /// Only successes reported (NOTIFY=SUCCESS): a delivery report, not a bounce.
     private var isSuccessReport: Bool { failures.allSatisfy { $0.action == "delivered" || $0.action == "relayed" } }
+    /// Only delays reported (NOTIFY=DELAY): the message is still being tried.
+    private var isDelayReport: Bool { failures.allSatisfy { $0.action == "delayed" } }
+
+    private var subject: String {
+        if isDelayReport { return "Delayed Mail (still being retried)" }
+        return isSuccessReport ? "Successful Mail Delivery Report" : "Undelivered Mail Returned to Sender"
+    }
+
+    private var explanation: String {
+        if isDelayReport {
+            return "Your message \(original.id) has not been delivered yet to these\r\nrecipients; delivery will be tried again:"
+        }
+        return isSuccessReport ? "Your message \(original.id) was delivered to these recipients,\r\nas you asked to be told:"
+            : "Your message \(original.id) could not be delivered to one or more\r\nrecipients:"
+    }
 
     var envelope: Envelope {
         Envelope(id: id, sender: "", recipients: [original.sender], smtpUTF8: original.smtpUTF8, body: "8BITMIME",
@@ -32,7 +47,7 @@ struct BounceMessage {
         var text = """
             From: Mail Delivery System <MAILER-DAEMON@\(hostname)>\r
             To: <\(original.sender)>\r
-            Subject: \(isSuccessReport ? "Successful Mail Delivery Report" : "Undelivered Mail Returned to Sender")\r
+            Subject: \(subject)\r
             Date: \(date)\r
             Message-ID: <\(id).bounce@\(hostname)>\r
             Auto-Submitted: auto-replied\r
@@ -47,9 +62,7 @@ struct BounceMessage {
             \r
             This is the mail system at \(hostname).\r
             \r
-            \(isSuccessReport ? "Your message \(original.id) was delivered to these recipients," :
-                "Your message \(original.id) could not be delivered to one or more")\r
-            \(isSuccessReport ? "as you asked to be told:" : "recipients:")\r
+            \(explanation)\r
             \r
 
             """
@@ -66,12 +79,17 @@ struct BounceMessage {
             text += "\r\n"
             if let orcpt = failure.dsn?.orcpt { text += "Original-Recipient: \(orcpt)\r\n" }
             text += "Final-Recipient: rfc822; \(failure.recipient)\r\n"
-            text += "Action: \(action)\r\nStatus: \(action == "failed" ? Self.status(of: failure.reply) : "2.0.0")\r\n"
+            let status = switch action {
+            case "failed": Self.status(of: failure.reply, otherwise: "5.0.0")
+            case "delayed": Self.status(of: failure.reply, otherwise: "4.0.0")
+            default: "2.0.0"
+            }
+            text += "Action: \(action)\r\nStatus: \(status)\r\n"
             text += "Diagnostic-Code: \(Self.diagnostic(failure.reply))\r\n"
         }
         var buffer = ByteBuffer(string: text)
-        // RET=HDRS, a success report without RET=FULL, or a large message: headers only.
-        let full = original.ret == "FULL" || (original.ret == nil && !isSuccessReport)
+        // RET=HDRS, a success or delay report without RET=FULL, or a large message: headers only.
+        let full = original.ret == "FULL" || (original.ret == nil && !isSuccessReport && !isDelayReport)
         if full && originalContent.readableBytes <= Self.attachLimit {
             buffer.writeString("\r\n--\(boundary)\r\nContent-Type: message/rfc822\r\n\r\n")
             var attached = originalContent
@@ -84,12 +102,12 @@ struct BounceMessage {
         return buffer
     }
 
-    /// The first enhanced status code in the text (`5.1.1`), else 5.0.0.
-    private static func status(of reason: String) -> String {
+    /// The first enhanced status code in the text (`5.1.1`), else `otherwise`.
+    private static func status(of reason: String, otherwise: String) -> String {
         for word in reason.split(separator: " ") {
             if let code = EnhancedStatusCode(parsing: word), code.statusClass != 2 { return code.description }
         }
-        return "5.0.0"
+        return otherwise
     }
 
     /// `smtp; <reply>` when the reason holds an SMTP reply, else the reason

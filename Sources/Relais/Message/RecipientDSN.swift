@@ -16,6 +16,8 @@ public struct RecipientDSN: Codable, Hashable, Sendable {
 
     var wantsFailure: Bool { notify.map { $0.contains("FAILURE") } ?? true }
     var wantsSuccess: Bool { notify?.contains("SUCCESS") ?? false }
+    /// NOTIFY=DELAY; with `forAll`, anyone but NOTIFY=NEVER.
+    func wantsDelay(forAll: Bool) -> Bool { notify.map { $0.contains("DELAY") || (forAll && $0 != ["NEVER"]) } ?? forAll }
 
     /// `NOTIFY=... ORCPT=...` for an RCPT command to a DSN-capable upstream.
     var rcptParameters: ESMTPParameters {

@@ -146,18 +146,12 @@ final class ConnectionPolicy: SessionPolicy {
             return MessageDecision(verdict: verdict, routes: [])
         }
         message.editable = false
-        let routes = draft.recipients.map { recipient -> RecipientRoute in
-            let address = AddressObject(kind: .recipient, path: .mailbox(recipient), parameters: ESMTPParameters(), writable: false)
-            switch outcome(.route, [], objects: [message, address]) {
-            case .noOpinion, .verdict(.accept):
-                return RecipientRoute(recipient: recipient, targets: configuration.effectiveDefaultRoute)
-            case .routes(let targets):
-                return RecipientRoute(recipient: recipient, targets: targets)
-            case .verdict(let refusal):
-                return RecipientRoute(recipient: recipient, refusal: refusal.refusal ?? PolicyVerdict.hookFailed)
-            case .failed:
-                return RecipientRoute(recipient: recipient, refusal: PolicyVerdict.hookFailed)
+        let routes = draft.recipients.map { recipient in
+            let (route, failure) = timings.measure {
+                runtime.route(recipient, of: message, defaultRoute: configuration.effectiveDefaultRoute)
             }
+            if let failure { logHookFailure(.route, failure) }
+            return route
         }
         return MessageDecision(verdict: verdict, routes: routes)
     }
@@ -172,21 +166,24 @@ final class ConnectionPolicy: SessionPolicy {
         }
     }
 
-    /// Calls the stage's handlers with `session` first (except for `route`),
-    /// then `arguments`, then the objects; failures are logged here.
+    /// Calls the stage's handlers with `session` first, then `arguments`,
+    /// then the objects; failures are logged here.
     private func outcome(_ stage: HookStage, _ arguments: [LuaValue], objects: [any LuaObject]) -> HookOutcome {
         guard let runtime, runtime.hasHooks(stage), let sessionReference else { return .noOpinion }
         let state = runtime.state
         let references = objects.map { state.register($0) }
         defer { references.forEach(state.release) }
-        let first: [LuaValue] = stage == .route ? [] : [.reference(sessionReference)]
-        let outcome = timings.measure { runtime.run(stage, first + arguments + references.map { .reference($0) }) }
-        if case .failed(let message) = outcome {
-            logger.error("policy hook failed; answering 451 4.3.0", metadata: [
-                "stage": "\(stage.rawValue)", "session": "\(info.id)", "error": "\(message)",
-            ])
+        let outcome = timings.measure {
+            runtime.run(stage, [.reference(sessionReference)] + arguments + references.map { .reference($0) })
         }
+        if case .failed(let message) = outcome { logHookFailure(stage, message) }
         return outcome
+    }
+
+    private func logHookFailure(_ stage: HookStage, _ message: String) {
+        logger.error("policy hook failed; answering 451 4.3.0", metadata: [
+            "stage": "\(stage.rawValue)", "session": "\(info.id)", "error": "\(message)",
+        ])
     }
 }
 

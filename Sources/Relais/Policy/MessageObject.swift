@@ -42,11 +42,14 @@ final class MessageObject: LuaObject {
     let notes: LuaReference
     /// Headers and recipients can change in `data`; `route` only reads.
     var editable: Bool
+    /// A report Relais made (bounce, delay or success notice): `msg.is_bounce`.
+    let isReport: Bool
 
-    init(draft: MessageDraft, notes: LuaReference, editable: Bool) {
+    init(draft: MessageDraft, notes: LuaReference, editable: Bool, isReport: Bool = false) {
         self.draft = draft
         self.notes = notes
         self.editable = editable
+        self.isReport = isReport
     }
 
     var luaTypeName: String { "message \(draft.id)" }
@@ -63,6 +66,7 @@ final class MessageObject: LuaObject {
         case "recipients": return .table(.array(draft.recipients.map { .text($0.description) }))
         case "size": return .integer(Int64(draft.size))
         case "notes": return .reference(notes)
+        case "is_bounce": return .boolean(isReport)
         default: return .nil
         }
     }

@@ -28,6 +28,14 @@ public struct PolicyReport {
         for target in generation.declaredTargets where !configuration.effectiveDefaultRoute.contains(target) {
             lines.append("  declared       \(target)")
         }
+        for case .smarthost(let smarthost) in generation.declaredTargets {
+            let health = smarthost.healthSettings
+            var limits = "connect_timeout=\(Int(smarthost.connectionTimeout)) timeout=\(Int(smarthost.timeout)) "
+                + "health=\(health.failures)/\(Int(health.downMin))s-\(Int(health.downMax))s"
+            for window in smarthost.quota?.windows ?? [] { limits += " quota \(window.name)=\(window.limit)" }
+            let label = smarthost.name.count < 14 ? smarthost.name.padding(toLength: 14, withPad: " ", startingAt: 0) : smarthost.name
+            lines.append("  \(label) \(limits)")
+        }
         if generation.watchedFiles.count > 1 {
             lines.append("files          \(generation.watchedFiles.joined(separator: ", "))")
         }

@@ -1,4 +1,5 @@
 import RelaisLua
+import SMTPCore
 
 /// What running the handlers of one stage came to.
 enum HookOutcome: Equatable {
@@ -53,5 +54,26 @@ extension PolicyRuntime {
         if stage == .route { return .routes(try routeTargets(result)) }
         throw LuaError("returned \(result.typeName); return a verdict such as relais.reject(...)"
             + (stage == .auth ? ", true, false" : "") + ", or nil")
+    }
+
+    /// Runs the route hook for `recipient` of `message`: the targets it
+    /// chose, `defaultRoute` when no handler decides, or the refusal; a
+    /// failing hook also refuses (451) and its `file:line` message comes back.
+    func route(_ recipient: MailboxAddress, of message: MessageObject,
+               defaultRoute: [RouteTarget]) -> (RecipientRoute, failure: String?) {
+        guard hasHooks(.route) else { return (RecipientRoute(recipient: recipient, targets: defaultRoute), nil) }
+        let address = AddressObject(kind: .recipient, path: .mailbox(recipient), parameters: ESMTPParameters(), writable: false)
+        let references = [state.register(message), state.register(address)]
+        defer { references.forEach(state.release) }
+        switch run(.route, references.map { .reference($0) }) {
+        case .noOpinion, .verdict(.accept):
+            return (RecipientRoute(recipient: recipient, targets: defaultRoute), nil)
+        case .routes(let targets):
+            return (RecipientRoute(recipient: recipient, targets: targets), nil)
+        case .verdict(let refusal):
+            return (RecipientRoute(recipient: recipient, refusal: refusal.refusal ?? PolicyVerdict.hookFailed), nil)
+        case .failed(let failure):
+            return (RecipientRoute(recipient: recipient, refusal: PolicyVerdict.hookFailed), failure)
+        }
     }
 }

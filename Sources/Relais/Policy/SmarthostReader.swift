@@ -18,6 +18,7 @@ enum SmarthostReader {
     static let keys = [
         "name", "host", "port", "tls", "max_connections", "rate", "messages_per_connection", "timeout", "idle_timeout",
         "verify_cert", "ca_file", "auth", "allow_insecure_auth", "max_recipients", "max_message_size", "headers",
+        "connect_timeout", "health", "quota",
     ]
 
     static func read(_ table: LuaTable) throws -> (Smarthost, SmarthostSecret?) {
@@ -52,6 +53,9 @@ enum SmarthostReader {
             maxConnections: try fields.positiveInteger("max_connections") ?? 10, rate: rate,
             messagesPerConnection: try fields.positiveInteger("messages_per_connection") ?? 100,
             timeout: try fields.seconds("timeout", maximum: 3600) ?? 120,
+            connectTimeout: try fields.seconds("connect_timeout", maximum: 3600) ?? 30,
+            health: try readHealth(fields),
+            quota: try readQuota(fields),
             idleTimeout: try fields.seconds("idle_timeout", maximum: 3600) ?? 10,
             maxRecipients: try fields.positiveInteger("max_recipients"),
             maxMessageSize: try fields.positiveInteger("max_message_size", below: Int64(Int32.max)),
@@ -82,6 +86,30 @@ enum SmarthostReader {
         default:
             throw auth.error("XOAUTH2 needs auth.token, a function returning the access token or relais.oauth2{...}")
         }
+    }
+
+    private static func readHealth(_ fields: LuaTableReader) throws -> UpstreamHealthSettings {
+        var settings = UpstreamHealthSettings()
+        guard let health = try fields.table("health", "health must be { failures = ..., down_min = ..., down_max = ... }") else {
+            return settings
+        }
+        try health.rejectUnknownKeys(["failures", "down_min", "down_max"])
+        settings.failures = try health.positiveInteger("failures", below: 1000) ?? settings.failures
+        settings.downMin = try health.seconds("down_min", maximum: 86400) ?? settings.downMin
+        settings.downMax = try health.seconds("down_max", maximum: 7 * 86400) ?? max(settings.downMax, settings.downMin)
+        guard settings.downMin <= settings.downMax else { throw health.error("health.down_min must not exceed health.down_max") }
+        return settings
+    }
+
+    private static func readQuota(_ fields: LuaTableReader) throws -> UpstreamQuota? {
+        guard let quota = try fields.table("quota", "quota must be { per_minute = ..., per_hour = ..., per_day = ... }") else {
+            return nil
+        }
+        try quota.rejectUnknownKeys(["per_minute", "per_hour", "per_day"])
+        let limits = UpstreamQuota(perMinute: try quota.positiveInteger("per_minute", below: Int64(Int32.max)),
+                                   perHour: try quota.positiveInteger("per_hour", below: Int64(Int32.max)),
+                                   perDay: try quota.positiveInteger("per_day", below: Int64(Int32.max)))
+        return limits.windows.isEmpty ? nil : limits
     }
 
     private static func readHeaders(_ fields: LuaTableReader) throws -> [[String]]? {

@@ -68,7 +68,10 @@ public final class RelaisServer: Service {
         _ = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
         let queue = DeliveryQueue(spool: spool, hostname: configuration.hostname,
                                   defaultRoute: configuration.effectiveDefaultRoute,
-                                  bounceRoute: { [store] in store.generation.configuration.effectiveDefaultRoute },
+                                  reportRoute: { [store, hookTimings, logger] envelope, content, loop in
+                                      store.generation.route(report: envelope, content: content, on: loop,
+                                                             timings: hookTimings, logger: logger)
+                                  },
                                   schedule: configuration.queue,
                                   threadPool: threadPool, group: group, logger: logger) { [store] smarthost in
             // One loop's state answers every time, so a token function can cache its token.

@@ -1,3 +1,4 @@
+import Foundation
 import CSystemShims
 import NIOCore
 #if canImport(Glibc)
@@ -47,6 +48,18 @@ enum DurableFiles {
             }
         }
         return results
+    }
+
+    /// Replaces the file at `path` atomically (temporary file, rename),
+    /// without syncing: for state that may lag after a crash.
+    static func replaceUnsynced(_ path: String, with data: Data) throws(SystemCallError) {
+        let temporary = parentFolder(of: path) + "/." + (path.split(separator: "/").last.map(String.init) ?? "file")
+        try writeFile(temporary, [ByteBuffer(bytes: data)])
+        guard rename(temporary, path) == 0 else {
+            let error = SystemCallError("rename", temporary, errno: errno)
+            unlink(temporary)
+            throw error
+        }
     }
 
     static func writeFile(_ path: String, _ contents: [ByteBuffer]) throws(SystemCallError) {

@@ -13,6 +13,7 @@ public struct QueueInspector {
 
     public func list(now: Date = Date()) throws -> String {
         var lines: [String] = []
+        var waiting: [String: Int] = [:]
         for id in try ids() {
             guard let (envelope, content) = try? folder.load(id) else {
                 lines.append("\(id)  (unreadable)")
@@ -23,9 +24,21 @@ public struct QueueInspector {
             let state = folder.savedState(of: id)
             for (index, recipient) in envelope.recipients.enumerated() {
                 lines.append("    " + describe(recipient, index: index, envelope: envelope, state: state, now: now))
+                let saved = state?.recipients.first { $0.address == recipient }
+                guard saved?.status ?? .pending == .pending else { continue }
+                for case .smarthost(let smarthost) in envelope.route(index) ?? [] { waiting[smarthost.name, default: 0] += 1 }
             }
         }
         lines.append("\(lines.filter { !$0.hasPrefix(" ") }.count) message(s) queued")
+        // Upstreams with mail waiting or not up; indented, so that message
+        // ids stay the only lines that are not.
+        for (name, record) in folder.upstreamStates().sorted(by: { $0.key < $1.key }) {
+            let state = record.health.summary(at: now.timeIntervalSince1970)
+            guard waiting[name] != nil || state != "up" else { continue }
+            var text = "  upstream \(name): \(state)"
+            if let quota = record.quota { text += ", quota " + record.usage.summary(at: now.timeIntervalSince1970, quota) }
+            lines.append(text + ", \(waiting[name] ?? 0) recipient(s) waiting")
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -20,6 +20,8 @@ struct MessageState: Codable, Sendable, Equatable {
         /// `delivered` or `relayed` when the sender asked for a success
         /// notification (NOTIFY=SUCCESS) that Relais must send.
         var successNotice: String?
+        /// True once the sender was told this recipient is delayed.
+        var delayNoticed: Bool?
     }
 
     var recipients: [Recipient]

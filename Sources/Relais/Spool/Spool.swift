@@ -17,6 +17,8 @@ public final class Spool: Sendable {
     var queueFolder: String { folder.queueFolder }
     var temporaryFolder: String { root + "/tmp" }
     var corruptFolder: String { root + "/corrupt" }
+    /// Each upstream's health and quota counts (`UpstreamLedger`).
+    var upstreamsFolder: String { folder.upstreamsFolder }
 
     private struct PendingWrite: Sendable {
         var file: DurableFiles.PendingFile

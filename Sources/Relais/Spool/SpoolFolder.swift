@@ -1,8 +1,10 @@
+import Foundation
 import NIOCore
 
 /// The spool's files as plain data, readable without a running relay: the
-/// queued messages (`queue/<ID>`) and the recipients' delivery state
-/// (`state/<ID>`). Used by the relay and by `relais queue`. Blocking.
+/// queued messages (`queue/<ID>`), the recipients' delivery state
+/// (`state/<ID>`) and each upstream's health and quota usage
+/// (`upstreams/<name>.json`). Used by the relay and by `relais queue`. Blocking.
 public struct SpoolFolder: Sendable {
     public let root: String
 
@@ -10,6 +12,7 @@ public struct SpoolFolder: Sendable {
 
     var queueFolder: String { root + "/queue" }
     var stateFolder: String { root + "/state" }
+    var upstreamsFolder: String { root + "/upstreams" }
 
     public func path(of id: String) -> String { queueFolder + "/" + id }
 
@@ -21,6 +24,20 @@ public struct SpoolFolder: Sendable {
     /// A queued message: its envelope and content.
     public func load(_ id: String) throws -> (Envelope, ByteBuffer) {
         try Envelope.decode(spoolFile: try DurableFiles.readFile(path(of: id)))
+    }
+
+    /// Each upstream's last saved health and quota usage, by name.
+    func upstreamStates() -> [String: UpstreamLedger.Record] { Self.upstreamStates(in: upstreamsFolder) }
+
+    static func upstreamStates(in folder: String) -> [String: UpstreamLedger.Record] {
+        var states: [String: UpstreamLedger.Record] = [:]
+        for name in (try? DurableFiles.listFolder(folder)) ?? [] where name.hasSuffix(".json") && !name.hasPrefix(".") {
+            guard let buffer = try? DurableFiles.readFile(folder + "/" + name),
+                  let record = try? JSONDecoder().decode(UpstreamLedger.Record.self, from: Data(buffer.readableBytesView))
+            else { continue }
+            states[String(name.dropLast(5))] = record
+        }
+        return states
     }
 
     /// The recipients' saved delivery state, if the relay queue wrote one.

@@ -5,7 +5,7 @@ local common = {}
 local smarthost_keys = {
   "name", "host", "port", "tls", "verify_cert", "ca_file", "max_connections", "rate",
   "messages_per_connection", "timeout", "idle_timeout", "max_recipients", "max_message_size",
-  "allow_insecure_auth", "headers",
+  "allow_insecure_auth", "headers", "connect_timeout", "health", "quota",
 }
 
 local function fail(preset, message)
@@ -49,6 +49,7 @@ function common.define(preset)
       messages_per_connection = preset.messages_per_connection,
       max_recipients = preset.max_recipients, max_message_size = preset.max_message_size,
       verify_cert = preset.verify_cert, headers = preset.headers and preset.headers(options) or nil,
+      quota = preset.quota,
     }
     for _, key in ipairs(smarthost_keys) do
       if options[key] ~= nil then result[key] = options[key] end

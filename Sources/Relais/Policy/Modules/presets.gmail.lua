@@ -6,5 +6,5 @@ return require("presets.common").define {
   docs = "https://support.google.com/a/answer/176600", checked = "2026-11-29",
   host = "smtp.gmail.com", port = 587, implicit_ports = { [465] = true },
   username_hint = "the full Gmail address", password_hint = "an app password",
-  max_recipients = 100,
+  max_recipients = 100, quota = { per_day = 2000 },
 }

@@ -7,4 +7,5 @@ return require("presets.common").define {
   docs = "https://support.google.com/a/answer/2956491", checked = "2026-11-29",
   host = "smtp-relay.gmail.com", port = 587, implicit_ports = { [465] = true },
   username_hint = "a Workspace user address", password_hint = "an app password",
+  quota = { per_day = 10000 },
 }

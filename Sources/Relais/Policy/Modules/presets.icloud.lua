@@ -6,5 +6,5 @@ return require("presets.common").define {
   docs = "https://support.apple.com/en-us/102525", checked = "2026-11-29",
   host = "smtp.mail.me.com", port = 587,
   username_hint = "the iCloud address", password_hint = "an app-specific password",
-  max_recipients = 500, max_message_size = 20 * 1024 * 1024,
+  max_recipients = 500, max_message_size = 20 * 1024 * 1024, quota = { per_day = 1000 },
 }

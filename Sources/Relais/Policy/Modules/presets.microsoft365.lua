@@ -8,5 +8,5 @@ return require("presets.common").define {
   checked = "2026-11-29",
   host = "smtp.office365.com", port = 587, mechanism = "XOAUTH2",
   username_hint = "the licensed mailbox address",
-  rate = 0.5,
+  rate = 0.5, quota = { per_minute = 30, per_day = 10000 },
 }

@@ -1,0 +1,175 @@
+import Foundation
+import Logging
+import NIOPosix
+
+/// What Relais knows about each upstream, by name, whichever pool (policy
+/// version) delivers to it: its circuit breaker and its quota usage. Kept
+/// in `spool/upstreams/<name>.json` (written after each change, not
+/// synced: a crash may forget the last few counts) so that quota counts
+/// survive a restart and `relais queue list` can show each upstream's state.
+actor UpstreamLedger {
+    /// One upstream's file.
+    struct Record: Codable, Sendable {
+        var health = UpstreamHealth()
+        var usage = QuotaUsage()
+        /// The smarthost's quota, so that readers of the file can show it.
+        var quota: UpstreamQuota?
+        /// `up`, `down until T`, ... when the file was written.
+        var state = "up"
+        var updated: Double = 0
+    }
+
+    /// May a delivery go ahead, and what it holds if so.
+    struct Pass: Sendable {
+        var probe: Bool
+        /// When a quota reservation was made (to give back if nothing was sent).
+        var reservedAt: Double?
+    }
+
+    /// Refused for now; the route's next upstream is tried, or the
+    /// recipient waits until `retryAt`.
+    struct Refusal: Error, CustomStringConvertible {
+        var description: String
+        var retryAt: Double
+    }
+
+    private var records: [String: Record]
+    private let folder: String
+    private let threadPool: NIOThreadPool
+    private let logger: Logger
+    private var unsaved: Set<String> = []
+    private var saving = false
+
+    /// Reads the saved quota counts (health starts afresh). Blocking: call at start-up.
+    init(folder: String, threadPool: NIOThreadPool, logger: Logger) {
+        self.folder = folder
+        self.threadPool = threadPool
+        self.logger = logger
+        let records = SpoolFolder.upstreamStates(in: folder).mapValues { Record(usage: $0.usage, quota: $0.quota) }
+        self.records = records
+    }
+
+    /// The health check and the quota reservation before a delivery.
+    func admit(_ smarthost: Smarthost, at now: Double) throws(Refusal) -> Pass {
+        var record = records[smarthost.name] ?? Record()
+        if let quota = smarthost.quota, let (reason, opensAt) = record.usage.refusal(at: now, quota) {
+            throw Refusal(description: "\(smarthost.name): \(reason); the window opens at \(UpstreamHealth.clock(opensAt))",
+                          retryAt: opensAt)
+        }
+        let (admission, transition) = record.health.admit(at: now, smarthost.healthSettings)
+        if case .skip(let reason, let retryAt) = admission {
+            throw Refusal(description: "\(smarthost.name) is \(reason)", retryAt: retryAt)
+        }
+        var reservedAt: Double?
+        if let quota = smarthost.quota {
+            record.usage.reserve(at: now, quota)
+            record.quota = quota
+            reservedAt = now
+        }
+        update(smarthost.name, record, transition, now: now)
+        return Pass(probe: admission == .probe, reservedAt: reservedAt)
+    }
+
+    /// Why no new connection may be opened now (down, probing, paused); nil when one may.
+    func connectRefusal(_ smarthost: Smarthost, at now: Double) -> Refusal? {
+        guard let health = records[smarthost.name]?.health else { return nil }
+        if let pausedUntil = health.pausedUntil, now < pausedUntil {
+            return Refusal(description: "\(smarthost.name) is \(health.summary(at: now))", retryAt: pausedUntil)
+        }
+        switch health.state {
+        case .up: return nil
+        case .down(let until): return Refusal(description: "\(smarthost.name) is \(health.summary(at: now))", retryAt: until)
+        case .probing: return Refusal(description: "\(smarthost.name) is probing", retryAt: now + smarthost.healthSettings.downMin)
+        }
+    }
+
+    /// How many connections the pool may have open now, and whether the
+    /// last connection attempt failed (then only one at a time).
+    func connectionLimit(_ smarthost: Smarthost) -> (Int, failing: Bool) {
+        let health = records[smarthost.name]?.health
+        return (health?.connectionCap.map { min($0, smarthost.maxConnections) } ?? smarthost.maxConnections,
+                (health?.consecutiveFailures ?? 0) > 0)
+    }
+
+    /// A connection opened, or (`delivered`) a transaction went through.
+    func succeeded(_ smarthost: Smarthost, delivered: Bool, at now: Double) {
+        var record = records[smarthost.name] ?? Record()
+        let before = record.health
+        let transition = record.health.succeeded(delivered: delivered, maxConnections: smarthost.maxConnections)
+        guard transition != nil || record.health != before else { return }
+        update(smarthost.name, record, transition, now: now)
+    }
+
+    /// A connection could not be had, or the upstream throttled.
+    func failed(_ smarthost: Smarthost, _ failure: UpstreamFailure, at now: Double) {
+        var record = records[smarthost.name] ?? Record()
+        let transition: UpstreamHealth.Transition?
+        switch failure {
+        case .connectivity(let reason):
+            transition = record.health.failed(reason, at: now, smarthost.healthSettings)
+        case .throttle(let reason):
+            transition = record.health.throttled(reason, at: now, smarthost.healthSettings,
+                                                 maxConnections: smarthost.maxConnections)
+        case .other:
+            return
+        }
+        update(smarthost.name, record, transition, now: now)
+    }
+
+    /// Gives back a quota reservation for a delivery that sent nothing.
+    func release(_ smarthost: Smarthost, _ pass: Pass, at now: Double) {
+        guard let reservedAt = pass.reservedAt, let quota = smarthost.quota, var record = records[smarthost.name] else { return }
+        record.usage.release(reservedAt: reservedAt, quota)
+        update(smarthost.name, record, nil, now: now)
+    }
+
+    private func update(_ name: String, _ record: Record, _ transition: UpstreamHealth.Transition?, now: Double) {
+        var record = record
+        record.state = record.health.summary(at: now)
+        record.updated = now
+        records[name] = record
+        if let transition { log(transition, of: name) }
+        unsaved.insert(name)
+        if !saving {
+            saving = true
+            Task { await saveAll() }
+        }
+    }
+
+    private func log(_ transition: UpstreamHealth.Transition, of name: String) {
+        switch transition {
+        case .down(let until, let reason):
+            logger.warning("upstream down", metadata: ["upstream": "\(name)", "until": "\(UpstreamHealth.clock(until))",
+                                                       "reason": "\(reason)"])
+        case .probing:
+            logger.info("upstream probing", metadata: ["upstream": "\(name)"])
+        case .up:
+            logger.info("upstream up", metadata: ["upstream": "\(name)"])
+        case .paused(let until, let reason):
+            logger.warning("upstream paused", metadata: ["upstream": "\(name)", "until": "\(UpstreamHealth.clock(until))",
+                                                         "reason": "\(reason)"])
+        }
+    }
+
+    /// Writes the changed records one after another on the thread pool.
+    private func saveAll() async {
+        while let name = unsaved.popFirst() {
+            guard let record = records[name], let data = try? JSONEncoder().encode(record) else { continue }
+            let path = folder + "/" + Self.fileName(name)
+            do {
+                try await threadPool.runIfActive { [folder] in
+                    try DurableFiles.makeFolders([folder])
+                    try DurableFiles.replaceUnsynced(path, with: data)
+                }
+            } catch {
+                logger.error("cannot save upstream state", metadata: ["upstream": "\(name)", "error": "\(error)"])
+            }
+        }
+        saving = false
+    }
+
+    /// The file of upstream `name` (its name with `/` made safe).
+    static func fileName(_ name: String) -> String {
+        name.replacingOccurrences(of: "/", with: "_") + ".json"
+    }
+}
