@@ -117,6 +117,8 @@ function Message:remove_recipient(address) end
 ---@field data_timeout number?
 ---@field default_route relais.Target|relais.Target[]?
 ---@field lua { max_instructions: integer?, max_memory: integer? }?
+---@field admin string|{ listen: string?, token: string? }?  the admin HTTP endpoint (metrics, health, queue API)
+---@field log_format "text"|"json"?
 ---@field queue { retry_min: number?, retry_max: number?, max_age: number?, delay_notice: number?, delay_notice_all: boolean? }?  seconds
 
 ---@alias relais.Stage "connect"|"helo"|"auth"|"mail"|"rcpt"|"data"|"route"

@@ -58,7 +58,7 @@ struct RunCommand: AsyncParsableCommand {
         let overrides = try makeOverrides()
         let level = Logger.Level(rawValue: logLevel) ?? .info
         LoggingSystem.bootstrap { label in
-            var handler = StreamLogHandler.standardError(label: label)
+            var handler = RelaisLogHandler(label: label)
             handler.logLevel = level
             return handler
         }

@@ -25,6 +25,8 @@ public final class DeliveryQueue: Sendable, Service {
     let relay: RelayQueue
     /// Makes and spools the reports senders are owed.
     let bounces: BounceSender
+    /// Each upstream's health and quota usage.
+    let ledger: UpstreamLedger
     private let spooledBounces: AsyncStream<SpooledMessage>
 
     /// `defaultRoute` serves messages queued without stored routes;
@@ -32,7 +34,7 @@ public final class DeliveryQueue: Sendable, Service {
     init(spool: Spool, hostname: String, defaultRoute: [RouteTarget],
          reportRoute: @escaping @Sendable (Envelope, ByteBuffer, any EventLoop) -> [RouteTarget],
          schedule: QueueSchedule, threadPool: NIOThreadPool, group: any EventLoopGroup,
-         retryDelay: TimeAmount = .seconds(60), logger: Logger,
+         retryDelay: TimeAmount = .seconds(60), metrics: RelayMetrics? = nil, logger: Logger,
          credentials: @escaping @Sendable (Smarthost) async throws -> String) {
         self.spool = spool
         self.threadPool = threadPool
@@ -40,16 +42,16 @@ public final class DeliveryQueue: Sendable, Service {
         spooledBounces = stream
         bounces = BounceSender(spool: spool, hostname: hostname, route: reportRoute, handOff: continuation, logger: logger)
         let writer = MaildirWriter(hostname: hostname)
+        ledger = UpstreamLedger(folder: spool.upstreamsFolder, threadPool: threadPool, logger: logger)
         let couriers = Couriers(maildirWriter: writer,
-                                pools: UpstreamPools(ledger: UpstreamLedger(folder: spool.upstreamsFolder, threadPool: threadPool,
-                                                                            logger: logger),
-                                                     heloName: hostname, group: group, credentials: credentials),
+                                pools: UpstreamPools(ledger: ledger, heloName: hostname, group: group, credentials: credentials),
                                 threadPool: threadPool)
         let loop = group.next()
         relay = RelayQueue(spool: spool, couriers: couriers, bounces: bounces, schedule: schedule,
-                           defaultRoute: defaultRoute, threadPool: threadPool, loop: loop, logger: logger)
+                           defaultRoute: defaultRoute, threadPool: threadPool, loop: loop, metrics: metrics, logger: logger)
         deliverer = GroupCommitQueue(threadPool: threadPool) { queue, batch in
-            let delivery = MaildirDelivery(spool: spool, writer: writer, defaultRoute: defaultRoute, logger: logger)
+            let delivery = MaildirDelivery(spool: spool, writer: writer, defaultRoute: defaultRoute, metrics: metrics,
+                                           logger: logger)
             for item in delivery.deliver(batch) {
                 loop.scheduleTask(in: retryDelay) { queue.submit(item) }
             }
@@ -105,6 +107,7 @@ struct MaildirDelivery {
     let spool: Spool
     let writer: MaildirWriter
     let defaultRoute: [RouteTarget]
+    let metrics: RelayMetrics?
     let logger: Logger
 
     /// The maildirs a message goes to: the first target of each recipient's route.
@@ -168,6 +171,11 @@ struct MaildirDelivery {
                 if let error = spool.remove(entry.envelope.id) {
                     logger.error("delivered but cannot remove from spool; it will be delivered again",
                                  metadata: ["id": "\(entry.envelope.id)", "error": "\(error)"])
+                }
+                for _ in entry.envelope.recipients {
+                    metrics?.deliveryAttempt(upstream: "maildir", result: "delivered",
+                                             seconds: Date().timeIntervalSince1970 - entry.envelope.receivedAt,
+                                             reply: "delivered to the maildir")
                 }
                 logger.info("delivered", metadata: [
                     "id": "\(entry.envelope.id)", "to": "\(folders[index].joined(separator: ","))",

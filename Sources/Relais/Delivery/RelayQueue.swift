@@ -17,6 +17,7 @@ public actor RelayQueue {
     private let defaultRoute: [RouteTarget]
     private let threadPool: NIOThreadPool
     private let loop: any EventLoop
+    private let metrics: RelayMetrics?
     private let logger: Logger
     private var tasks: [String: Task<Void, Never>] = [:]
     private var flushRequested: Set<String> = []
@@ -25,7 +26,7 @@ public actor RelayQueue {
     private var sleepers: [String: Task<Void, any Error>] = [:]
 
     init(spool: Spool, couriers: Couriers, bounces: BounceSender, schedule: QueueSchedule, defaultRoute: [RouteTarget],
-         threadPool: NIOThreadPool, loop: any EventLoop, logger: Logger) {
+         threadPool: NIOThreadPool, loop: any EventLoop, metrics: RelayMetrics?, logger: Logger) {
         self.spool = spool
         self.couriers = couriers
         self.bounces = bounces
@@ -33,6 +34,7 @@ public actor RelayQueue {
         self.defaultRoute = defaultRoute
         self.threadPool = threadPool
         self.loop = loop
+        self.metrics = metrics
         self.logger = logger
     }
 
@@ -125,6 +127,7 @@ public actor RelayQueue {
             groups[envelope.route(index) ?? defaultRoute, default: []].append(index)
         }
         let addresses = state.recipients.map(\.address)
+        let started = Date().timeIntervalSince1970
         let attempts = await withTaskGroup(of: [DeliveryAttempt].self) { group in
             for (targets, indices) in groups {
                 let parcel = Parcel(envelope: envelope, recipients: indices.map { addresses[$0] }, content: content)
@@ -143,6 +146,8 @@ public actor RelayQueue {
         let now = Date().timeIntervalSince1970
         let delay = String(format: "%.1fs", now - envelope.receivedAt)
         for record in state.record(attempts, of: envelope, now: now, schedule: schedule) {
+            metrics?.deliveryAttempt(upstream: record.target, result: record.result.rawValue, seconds: now - started,
+                                     reply: record.reply)
             logger.log(level: record.result == .delivered ? .info : .warning, "delivery attempt", metadata: [
                 "id": "\(envelope.id)", "to": "<\(record.address)>", "upstream": "\(record.target)",
                 "result": "\(record.result.rawValue)", "reply": "\(record.reply)", "delay": "\(delay)",

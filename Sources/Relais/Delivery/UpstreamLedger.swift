@@ -14,6 +14,9 @@ actor UpstreamLedger {
         var usage = QuotaUsage()
         /// The smarthost's quota, so that readers of the file can show it.
         var quota: UpstreamQuota?
+        /// Paused by an operator (`POST /api/upstreams/<name>/pause`): its
+        /// mail stays queued until resumed; survives reloads and restarts.
+        var held: Bool?
         /// `up`, `down until T`, ... when the file was written.
         var state = "up"
         var updated: Double = 0
@@ -45,13 +48,16 @@ actor UpstreamLedger {
         self.folder = folder
         self.threadPool = threadPool
         self.logger = logger
-        let records = SpoolFolder.upstreamStates(in: folder).mapValues { Record(usage: $0.usage, quota: $0.quota) }
+        let records = SpoolFolder.upstreamStates(in: folder).mapValues { Record(usage: $0.usage, quota: $0.quota, held: $0.held) }
         self.records = records
     }
 
     /// The health check and the quota reservation before a delivery.
     func admit(_ smarthost: Smarthost, at now: Double) throws(Refusal) -> Pass {
         var record = records[smarthost.name] ?? Record()
+        if record.held == true {
+            throw Refusal(description: "\(smarthost.name) is paused by an operator", retryAt: now + 60)
+        }
         if let quota = smarthost.quota, let (reason, opensAt) = record.usage.refusal(at: now, quota) {
             throw Refusal(description: "\(smarthost.name): \(reason); the window opens at \(UpstreamHealth.clock(opensAt))",
                           retryAt: opensAt)
@@ -68,6 +74,23 @@ actor UpstreamLedger {
         }
         update(smarthost.name, record, transition, now: now)
         return Pass(probe: admission == .probe, reservedAt: reservedAt)
+    }
+
+    /// Pauses (`held`) or resumes an upstream by name for an operator.
+    func hold(_ name: String, _ held: Bool, at now: Double) {
+        var record = records[name] ?? Record()
+        record.held = held ? true : nil
+        logger.notice(held ? "upstream paused by an operator" : "upstream resumed by an operator", metadata: ["upstream": "\(name)"])
+        update(name, record, nil, now: now)
+    }
+
+    /// Every known upstream's record, with its state as of `now`.
+    func snapshot(at now: Double) -> [String: Record] {
+        records.mapValues { record in
+            var record = record
+            record.state = record.held == true ? "paused by an operator" : record.health.summary(at: now)
+            return record
+        }
     }
 
     /// Why no new connection may be opened now (down, probing, paused); nil when one may.

@@ -60,12 +60,16 @@ struct QuotaUsage: Codable, Sendable, Equatable {
         }
     }
 
+    /// Messages counted in the window `name` (`per_day`) of length `seconds` that holds `now`.
+    func used(_ name: String, seconds: Double, at now: Double) -> Int {
+        let start = (now / seconds).rounded(.down) * seconds
+        return counts[name].map { $0.start == start ? $0.used : 0 } ?? 0
+    }
+
     /// `per_day 12/2000` for each window, as `relais queue list` shows it.
     func summary(at now: Double, _ quota: UpstreamQuota) -> String {
         quota.windows.map { window in
-            let start = (now / window.seconds).rounded(.down) * window.seconds
-            let used = counts[window.name].map { $0.start == start ? $0.used : 0 } ?? 0
-            return "\(window.name) \(used)/\(window.limit)"
+            "\(window.name) \(used(window.name, seconds: window.seconds, at: now))/\(window.limit)"
         }.joined(separator: ", ")
     }
 }

@@ -64,6 +64,7 @@ extension SMTPServerHandler {
     }
 
     func refuseMessage(_ reply: SMTPReply, _ context: ChannelHandlerContext) {
+        stage = "data"
         endMessage(context)
         for action in session.counted(.reply(reply)) { perform(action, context) }
     }
@@ -148,6 +149,7 @@ extension SMTPServerHandler {
             services.queue.enqueue(envelope, content: content)
             bounceRefusedRecipients(of: envelope, content: content, context)
             messagesQueued += 1
+            services.metrics.accepted(bytes: content.readableBytes)
             services.logger.info("queued", metadata: [
                 "id": "\(envelope.id)", "from": "<\(envelope.sender)>", "recipients": "\(envelope.recipients.count)",
                 "size": "\(content.readableBytes)", "client": "\(clientIP)",

@@ -16,6 +16,7 @@ struct ServerServices: Sendable {
     var queue: DeliveryQueue
     var tracker: ConnectionTracker
     var logger: Logger
+    var metrics: RelayMetrics
     var clock: any ConnectionClock = SystemClock()
 }
 
@@ -67,6 +68,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var check: (deadline: NIODeadline, task: Scheduled<Void>)?
     var draining = false
     var admitted = false
+    /// The stage of the command being answered (`mail`, `rcpt`, `data`, ...).
+    var stage = "connect"
     var messagesQueued = 0
     let connectedAt: NIODeadline
 
@@ -96,13 +99,16 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     func channelActive(context: ChannelHandlerContext) {
         if let refusal = services.tracker.admit(context.channel, ip: clientIP, exempt: policy.relayAllowed) {
+            services.metrics.connectionRefused("limit")
             services.logger.warning("connection refused", metadata: ["client": "\(clientIP)", "reason": "\(refusal.text)"])
             send(refusal)
             close(context)
             return
         }
         admitted = true
+        services.metrics.connectionOpened()
         if let verdict = policy.connect(), let refusal = verdict.refusal {
+            services.metrics.connectionRefused("policy")
             services.logger.info("connection refused by policy", metadata: ["client": "\(clientIP)", "reply": "\(refusal)"])
             send(refusal)
             close(context)
@@ -124,6 +130,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             return
         case .awaitingGreeting:
             services.logger.info("early talker refused", metadata: ["client": "\(clientIP)"])
+            services.metrics.connectionRefused("early_talker")
             mode = .commands
             send(.earlyTalker)
             close(context)
@@ -155,6 +162,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
         policy.detach()
         if admitted {
             services.tracker.release(context.channel, ip: clientIP)
+            services.metrics.connectionClosed()
             let seconds = Double((services.clock.now - connectedAt).nanoseconds) / 1e9
             services.logger.info("connection closed", metadata: [
                 "session": "\(policy.info.id)", "client": "\(clientIP):\(clientPort)", "helo": "\(session.helo ?? "")",
@@ -188,6 +196,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             switch mode {
             case .commands:
                 guard let frame = framer.next(&input) else { break loop }
+                if case .line(let line) = frame { stage = Self.stage(of: line) }
                 for action in session.handle(frame) { perform(action, context) }
             case .data(var reader):
                 guard input.readableBytes > 0 else { break loop }
@@ -213,8 +222,10 @@ final class SMTPServerHandler: ChannelInboundHandler {
         guard !isClosed else { return }
         switch action {
         case .reply(let reply):
+            countRefusal(reply)
             send(reply)
         case .close(let reply):
+            countRefusal(reply)
             send(reply)
             close(context)
         case .receiveData(let reply):
@@ -263,6 +274,22 @@ final class SMTPServerHandler: ChannelInboundHandler {
         let now = services.clock.now
         timer.enter(.paused(until: now + .seconds(Int64(seconds))), at: now)
         armTimer(context)
+    }
+
+    /// The stage a command line belongs to, for the refusal metric.
+    static func stage(of line: String) -> String {
+        switch line.prefix(4).uppercased() {
+        case "HELO", "EHLO": return "helo"
+        case "MAIL": return "mail"
+        case "RCPT": return "rcpt"
+        case "DATA", "BDAT": return "data"
+        case "AUTH": return "auth"
+        default: return "command"
+        }
+    }
+
+    func countRefusal(_ reply: SMTPReply) {
+        if reply.code >= 400 { services.metrics.refused(at: stage, code: reply.code) }
     }
 
     var isClosed: Bool {

@@ -4,11 +4,6 @@ import RelaisLua
 /// Reads a `relais.config{...}` table into `PolicySettings`; every error
 /// names the key.
 enum ConfigReader {
-    /// Keys that the design names but later versions implement.
-    static let laterKeys: [String: String] = [
-        "admin": "the HTTP admin endpoint",
-    ]
-
     static func read(_ table: LuaTable, targets: (LuaValue) throws -> [RouteTarget]) throws -> PolicySettings {
         let fields = LuaTableReader(table, function: "relais.config")
         var settings = PolicySettings()
@@ -59,10 +54,13 @@ enum ConfigReader {
                     guard number >= 1 << 20 else { throw fields.error("lua.max_memory must be at least 1 MiB") }
                     settings.luaMemory = Int(number)
                 }
+            case "admin":
+                (settings.adminListen, settings.adminToken) = try admin(fields)
+            case "log_format":
+                let format = try fields.requiredString(key, "log_format must be \"text\" or \"json\"")
+                guard let known = LogFormat(rawValue: format) else { throw fields.error("log_format must be \"text\" or \"json\"") }
+                settings.logFormat = known
             default:
-                if let feature = laterKeys[key] {
-                    throw fields.error("\(key) needs \(feature), which this version of Relais does not have yet")
-                }
                 throw fields.error("unknown key \(key.debugDescription)")
             }
         }
@@ -93,6 +91,30 @@ enum ConfigReader {
 
     private static func duration(_ fields: LuaTableReader, _ key: String) throws -> TimeAmount? {
         try fields.seconds(key, maximum: 7 * 86400, allowZero: true).map { .nanoseconds(Int64($0 * 1e9)) }
+    }
+
+    /// `admin = "HOST:PORT"` or `admin = { listen = ..., token = ... }`; a
+    /// listener off loopback needs a token.
+    private static func admin(_ fields: LuaTableReader) throws -> (String, String?) {
+        let listen: String
+        var token: String?
+        if let text = fields.string("admin") {
+            listen = text
+        } else {
+            guard let admin = try fields.table("admin", "admin must be \"HOST:PORT\" or { listen = ..., token = ... }") else {
+                throw fields.error("admin must be \"HOST:PORT\" or { listen = ..., token = ... }")
+            }
+            try admin.rejectUnknownKeys(["listen", "token"])
+            listen = admin.string("listen") ?? "127.0.0.1:8025"
+            token = admin.string("token")
+            if token?.isEmpty == true { token = nil }
+        }
+        let address: SocketAddress
+        do { address = try ServerConfiguration.socketAddress(listen) } catch { throw fields.error("admin: \(error)") }
+        if token == nil, let ip = address.ipAddress, !IPNetwork.loopback.contains(ip: ip) {
+            throw fields.error("admin.listen \(listen) is not a loopback address: set admin.token too")
+        }
+        return (listen, token)
     }
 
     private static func schedule(_ queue: LuaTableReader) throws -> QueueSchedule {

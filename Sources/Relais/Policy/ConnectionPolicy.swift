@@ -147,7 +147,7 @@ final class ConnectionPolicy: SessionPolicy {
         }
         message.editable = false
         let routes = draft.recipients.map { recipient in
-            let (route, failure) = timings.measure {
+            let (route, failure) = timings.measure(.route) {
                 runtime.route(recipient, of: message, defaultRoute: configuration.effectiveDefaultRoute)
             }
             if let failure { logHookFailure(.route, failure) }
@@ -173,7 +173,7 @@ final class ConnectionPolicy: SessionPolicy {
         let state = runtime.state
         let references = objects.map { state.register($0) }
         defer { references.forEach(state.release) }
-        let outcome = timings.measure {
+        let outcome = timings.measure(stage) {
             runtime.run(stage, [.reference(sessionReference)] + arguments + references.map { .reference($0) })
         }
         if case .failed(let message) = outcome { logHookFailure(stage, message) }

@@ -30,7 +30,12 @@ public final class HookTimings: Sendable {
 
     private let state = NIOLockedValueBox(State())
 
-    public init() {}
+    /// Where each call is also counted, by stage (the admin endpoint's metrics).
+    private let metrics: RelayMetrics?
+
+    public init(metrics: RelayMetrics? = nil) {
+        self.metrics = metrics
+    }
 
     func record(_ seconds: Double) {
         let index = seconds <= Self.smallest ? 0
@@ -42,10 +47,14 @@ public final class HookTimings: Sendable {
         }
     }
 
-    /// Times `body` and records it.
-    func measure<T>(_ body: () throws -> T) rethrows -> T {
+    /// Times `body`, a call of the `stage` hooks, and records it.
+    func measure<T>(_ stage: HookStage, _ body: () throws -> T) rethrows -> T {
         let start = NIODeadline.now()
-        defer { record(Double((NIODeadline.now() - start).nanoseconds) / 1e9) }
+        defer {
+            let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+            record(seconds)
+            metrics?.hookCall(stage: stage.rawValue, seconds: seconds)
+        }
         return try body()
     }
 

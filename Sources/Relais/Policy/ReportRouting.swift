@@ -20,7 +20,7 @@ extension PolicyGeneration {
         let draft = MessageDraft(id: envelope.id, sender: .null, recipients: [MailboxAddress(storedText: recipient)],
                                  content: content, smtpUTF8: envelope.smtpUTF8)
         let message = MessageObject(draft: draft, notes: notes, editable: false, isReport: true)
-        let (route, failure) = timings.measure { runtime.route(draft.recipients[0], of: message, defaultRoute: defaultRoute) }
+        let (route, failure) = timings.measure(.route) { runtime.route(draft.recipients[0], of: message, defaultRoute: defaultRoute) }
         if let refusal = route.refusal {
             logger.error("the route hook refused a report; it takes the default route", metadata: [
                 "id": "\(envelope.id)", "reply": "\(refusal)", "error": "\(failure ?? "")",

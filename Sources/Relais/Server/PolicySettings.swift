@@ -23,6 +23,9 @@ public struct PolicySettings: Sendable {
     public var listenTLS: [String]?
     public var tlsCertificate: String?
     public var tlsKey: String?
+    public var adminListen: String?
+    public var adminToken: String?
+    public var logFormat: LogFormat?
 
     public init() {}
 }
@@ -54,6 +57,9 @@ extension ServerConfiguration {
         if let value = settings.listenTLS { result.listenTLS = value }
         if let value = settings.tlsCertificate { result.tlsCertificate = value }
         if let value = settings.tlsKey { result.tlsKey = value }
+        if let value = settings.adminListen { result.adminListen = value }
+        if let value = settings.adminToken { result.adminToken = value }
+        if let value = settings.logFormat { result.logFormat = value }
         return result
     }
 }

@@ -24,10 +24,13 @@ public final class RelaisServer: Service {
     private let policyLoader = NIOThreadPool(numberOfThreads: 1)
     private let store: PolicyStore
     private let tracker: ConnectionTracker
+    /// What `GET /metrics` shows.
+    public let metrics: RelayMetrics
     /// Every hook call's duration, summarised in the log at stop.
-    public let hookTimings = HookTimings()
+    public let hookTimings: HookTimings
     private let listeners = NIOLockedValueBox<[String: any Channel]>([:])
     private let admin = NIOLockedValueBox<(any Channel)?>(nil)
+    private let adminHTTP = NIOLockedValueBox<(any Channel)?>(nil)
     private let services = NIOLockedValueBox<ServerServices?>(nil)
     private let deliveryQueue = NIOLockedValueBox<DeliveryQueue?>(nil)
     /// Serialises reloads (SIGHUP and file changes may coincide).
@@ -38,6 +41,9 @@ public final class RelaisServer: Service {
         self.source = source
         self.overrides = overrides
         self.logger = logger
+        let metrics = RelayMetrics()
+        self.metrics = metrics
+        self.hookTimings = HookTimings(metrics: metrics)
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.group = group
         self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
@@ -52,6 +58,8 @@ public final class RelaisServer: Service {
         let configuration = store.generation.configuration
         self.tracker = ConnectionTracker(maxConnections: configuration.maxConnections,
                                          maxPerIP: configuration.maxConnectionsPerIP)
+        RelaisLogHandler.use(configuration.logFormat)
+        metrics.policyLoaded(generation: 1)
     }
 
     public var generation: PolicyGeneration { store.generation }
@@ -63,7 +71,7 @@ public final class RelaisServer: Service {
         threadPool.start()
         policyLoader.start()
         let configuration = store.generation.configuration
-        let spool = try Spool(root: configuration.spoolDirectory, threadPool: threadPool)
+        let spool = try Spool(root: configuration.spoolDirectory, threadPool: threadPool, metrics: metrics)
         let credentialLoop = group.next()
         _ = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
         let queue = DeliveryQueue(spool: spool, hostname: configuration.hostname,
@@ -72,8 +80,8 @@ public final class RelaisServer: Service {
                                       store.generation.route(report: envelope, content: content, on: loop,
                                                              timings: hookTimings, logger: logger)
                                   },
-                                  schedule: configuration.queue,
-                                  threadPool: threadPool, group: group, logger: logger) { [store] smarthost in
+                                  schedule: configuration.queue, threadPool: threadPool, group: group,
+                                  metrics: metrics, logger: logger) { [store] smarthost in
             // One loop's state answers every time, so a token function can cache its token.
             try await store.generation.credential(for: smarthost.name, on: credentialLoop)
         }
@@ -88,10 +96,30 @@ public final class RelaisServer: Service {
         }
         services.withLockedValue {
             $0 = ServerServices(store: store, timings: hookTimings, spool: spool, queue: queue, tracker: tracker,
-                                logger: logger)
+                                logger: logger, metrics: metrics)
         }
         logger.info("policy loaded", metadata: generationMetadata(store.generation))
-        return try Self.listeners(of: configuration).compactMap { try bind($0) }
+        let addresses = try Self.listeners(of: configuration).compactMap { try bind($0) }
+        if let listen = configuration.adminListen {
+            try bindAdmin(listen, token: configuration.adminToken, spool: spool, queue: queue)
+        }
+        return addresses
+    }
+
+    /// The admin HTTP endpoint (metrics, health, queue and upstream API).
+    private func bindAdmin(_ listen: String, token: String?, spool: Spool, queue: DeliveryQueue) throws {
+        let (listeners, queueFolder) = (self.listeners, spool.queueFolder)
+        let routes = AdminRoutes(token: token, metrics: metrics, queue: queue, spool: spool.folder, threadPool: threadPool) {
+            if listeners.withLockedValue({ $0.isEmpty }) { return "not listening" }
+            if access(queueFolder, W_OK) != 0 { return "spool not writable" }
+            return nil
+        }
+        let channel = try AdminServer.bind(try ServerConfiguration.socketAddress(listen), routes: routes, group: group).wait()
+        adminHTTP.withLockedValue { $0 = channel }
+        if let local = channel.localAddress {
+            logger.info("admin endpoint listening", metadata: ["address": "\(local.ipAddress ?? listen):\(local.port ?? 0)",
+                                                               "token": "\(token == nil ? "none" : "required")"])
+        }
     }
 
     /// Listener keys: `HOST:PORT` for plain ones, `tls:HOST:PORT` for implicit TLS.
@@ -132,6 +160,8 @@ public final class RelaisServer: Service {
     @discardableResult
     public func reload() -> Bool {
         reloading.withLock {
+            SystemdNotifier.notify("RELOADING=1")
+            defer { SystemdNotifier.notify("READY=1") }
             let started = NIODeadline.now()
             let current = store.generation
             let next: PolicyGeneration
@@ -140,9 +170,12 @@ public final class RelaisServer: Service {
                                                  loops: Array(group.makeIterator()), number: current.number + 1, logger: logger)
             } catch {
                 logger.error("policy reload failed; generation \(current.number) keeps serving", metadata: ["error": "\(error)"])
+                metrics.reloadFailed()
                 return false
             }
             store.replace(with: next)
+            metrics.policyLoaded(generation: next.number)
+            RelaisLogHandler.use(next.configuration.logFormat)
             var metadata = generationMetadata(next)
             metadata["duration"] = "\(String(format: "%.1f", Double((NIODeadline.now() - started).nanoseconds) / 1e6))ms"
             logger.info("policy reloaded", metadata: metadata)
@@ -199,7 +232,9 @@ public final class RelaisServer: Service {
 
     /// Serves until the relay shuts down gracefully, then drains.
     public func run() async {
+        SystemdNotifier.notify("READY=1")
         try? await gracefulShutdown()
+        SystemdNotifier.notify("STOPPING=1")
         await drain()
     }
 
@@ -213,6 +248,7 @@ public final class RelaisServer: Service {
         }
         for channel in channels { try? await channel.close() }
         if let channel = admin.withLockedValue({ $0 }) { try? await channel.close() }
+        if let channel = adminHTTP.withLockedValue({ $0 }) { try? await channel.close() }
         let open = tracker.channels
         logger.info("stopping", metadata: ["connections": "\(open.count)"])
         for channel in open { channel.pipeline.fireUserInboundEventTriggered(DrainConnectionEvent()) }

@@ -40,6 +40,11 @@ public struct ServerConfiguration: Sendable {
     /// Per client IP; clients in `relayNetworks` are exempt, like Postfix's
     /// `smtpd_client_event_limit_exceptions = $mynetworks`.
     public var maxConnectionsPerIP: Int = 50
+    /// The admin HTTP endpoint (metrics, health, queue API), when set.
+    public var adminListen: String?
+    /// Required as `Authorization: Bearer` when set; never logged.
+    public var adminToken: String?
+    public var logFormat = LogFormat.text
     /// How long a graceful stop waits for transactions in flight.
     public var shutdownGracePeriod: TimeAmount = .seconds(30)
 

@@ -30,12 +30,14 @@ public final class Spool: Sendable {
 
     /// Creates the folders and clears writes left unfinished by a crash.
     /// Blocking: call at start-up.
-    public init(root: String, threadPool: NIOThreadPool) throws {
+    public init(root: String, threadPool: NIOThreadPool, metrics: RelayMetrics? = nil) throws {
         self.root = root
         self.folder = SpoolFolder(root: root)
         self.threadPool = threadPool
         self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
+            let started = NIODeadline.now()
             let results = DurableFiles.write(batch.map(\.file))
+            metrics?.spoolFlush(files: batch.count, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             for (write, result) in zip(batch, results) {
                 write.promise.completeWith(result.mapError { $0 as any Error })
             }

@@ -1,0 +1,121 @@
+import CoreMetrics
+import NIOConcurrencyHelpers
+import Prometheus
+
+/// The relay's metrics, recorded through swift-metrics into one Prometheus
+/// registry that `GET /metrics` renders. The few event points (connections,
+/// message verdicts, delivery attempts, hooks, reloads, spool flushes) call
+/// in here; labels are stages, result classes and upstream names, never a
+/// sender or recipient, so cardinality stays bounded.
+public final class RelayMetrics: Sendable {
+    let registry = PrometheusCollectorRegistry()
+    /// The last hour, for the status page.
+    let activity = ActivityHistory()
+    private let factory: PrometheusMetricsFactory
+    private let counters = NIOLockedValueBox<[String: CoreMetrics.Counter]>([:])
+    private let gauges = NIOLockedValueBox<[String: CoreMetrics.Gauge]>([:])
+    private let timers = NIOLockedValueBox<[String: CoreMetrics.Timer]>([:])
+    private let openConnections = NIOLockedValueBox(0)
+
+    public init() {
+        var factory = PrometheusMetricsFactory(registry: registry)
+        let seconds: [Double] = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120]
+        factory.defaultDurationHistogramBuckets = seconds.map { .nanoseconds(Int64($0 * 1e9)) }
+        factory.durationHistogramBuckets["relais_hook_duration_seconds"] =
+            [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 1].map { .nanoseconds(Int64($0 * 1e9)) }
+        factory.defaultValueHistogramBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+        self.factory = factory
+    }
+
+    // MARK: - Event points
+
+    func connectionOpened() {
+        counter("relais_connections_total").increment()
+        gauge("relais_connections_open").record(openConnections.withLockedValue { $0 += 1; return $0 })
+    }
+
+    func connectionClosed() {
+        gauge("relais_connections_open").record(openConnections.withLockedValue { $0 -= 1; return $0 })
+    }
+
+    /// A connection turned away before the greeting: `limit`, `policy`, `early_talker`.
+    func connectionRefused(_ reason: String) {
+        counter("relais_connections_refused_total", [("reason", reason)]).increment()
+    }
+
+    /// A reply that refused something at `stage` (`mail`, `rcpt`, `data`, ...).
+    func refused(at stage: String, code: Int) {
+        counter("relais_messages_refused_total", [("stage", stage), ("class", "\(code / 100)xx")]).increment()
+    }
+
+    func accepted(bytes: Int) {
+        counter("relais_messages_accepted_total").increment()
+        activity.accepted()
+        counter("relais_received_bytes_total").increment(by: Int64(bytes))
+    }
+
+    /// One recipient's attempt through `upstream`: `delivered`, `deferred` or `failed`.
+    func deliveryAttempt(upstream: String, result: String, seconds: Double, reply: String) {
+        activity.attempt(upstream: upstream, result: result, seconds: seconds, reply: reply)
+        counter("relais_delivery_attempts_total", [("upstream", upstream), ("result", result)]).increment()
+        timer("relais_delivery_duration_seconds", [("upstream", upstream)]).recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func hookCall(stage: String, seconds: Double) {
+        counter("relais_hook_calls_total", [("stage", stage)]).increment()
+        timer("relais_hook_duration_seconds", [("stage", stage)]).recordNanoseconds(Int64(seconds * 1e9))
+    }
+
+    func policyLoaded(generation: Int) {
+        gauge("relais_policy_generation").record(generation)
+    }
+
+    func reloadFailed() {
+        counter("relais_policy_reload_failures_total").increment()
+    }
+
+    /// One group commit: how many files, how long the flush took.
+    func spoolFlush(files: Int, seconds: Double) {
+        timer("relais_spool_flush_duration_seconds").recordNanoseconds(Int64(seconds * 1e9))
+        counter("relais_spool_flushes_total").increment()
+        counter("relais_spool_flushed_files_total").increment(by: Int64(files))
+    }
+
+    /// Values read at scrape time (queue depth, upstream states).
+    func set(_ name: String, _ labels: [(String, String)] = [], to value: Double) {
+        gauge(name, labels).record(value)
+    }
+
+    /// The Prometheus text exposition.
+    func render() -> String { registry.emitToString() }
+
+    // MARK: - Metric objects, made once per name and labels
+
+    private static func key(_ name: String, _ labels: [(String, String)]) -> String {
+        name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+    }
+
+    private func counter(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Counter {
+        let key = Self.key(name, labels)
+        if let counter = counters.withLockedValue({ $0[key] }) { return counter }
+        let counter = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
+        counters.withLockedValue { $0[key] = counter }
+        return counter
+    }
+
+    private func gauge(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Gauge {
+        let key = Self.key(name, labels)
+        if let gauge = gauges.withLockedValue({ $0[key] }) { return gauge }
+        let gauge = CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
+        gauges.withLockedValue { $0[key] = gauge }
+        return gauge
+    }
+
+    private func timer(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Timer {
+        let key = Self.key(name, labels)
+        if let timer = timers.withLockedValue({ $0[key] }) { return timer }
+        let timer = CoreMetrics.Timer(label: name, dimensions: labels, factory: factory)
+        timers.withLockedValue { $0[key] = timer }
+        return timer
+    }
+}
