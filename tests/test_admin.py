@@ -97,16 +97,36 @@ relais.on("route", function(msg, rcpt) if not msg.is_bounce then return dead end
     assert call(port, "/api/queue/NOSUCHID")[0] == 404
     assert json.loads(call(port, f"/api/queue/{first['id']}", method="DELETE")[1]) == {"deleted": first["id"]}
     assert json.loads(call(port, "/api/queue")[1])["total"] == 2
-    assert json.loads(call(port, "/api/queue/flush", method="POST")[1]) == {"flushed": 2}
+    assert json.loads(call(port, "/api/queue/flush?upstream=other", method="POST")[1]) == {"flushed": 0}
+    assert json.loads(call(port, "/api/queue/flush?upstream=dead", method="POST")[1]) == {"flushed": 2}
     [upstream] = json.loads(call(port, "/api/upstreams")[1])
     assert upstream["name"] == "dead" and "cannot connect" in upstream["last_failure"]
     assert json.loads(call(port, "/api/upstreams/dead/pause", method="POST")[1])["state"] == "paused"
+    assert json.loads(call(port, "/api/upstreams")[1])[0]["state"] == "paused by an operator"
+    import signal
+    offset = len(relay.log)
+    relay.process.send_signal(signal.SIGHUP)
+    relay.wait_log("policy reloaded", after=offset)
     assert json.loads(call(port, "/api/upstreams")[1])[0]["state"] == "paused by an operator"
     values = samples(port)
     assert values[("relais_queue_messages", ())] == 2
     assert values[("relais_upstream_state", (("state", "paused"), ("upstream", "dead")))] == 1
     call(port, "/api/upstreams/dead/resume", method="POST")
     assert json.loads(call(port, "/api/upstreams")[1])[0]["state"] != "paused by an operator"
+    second = json.loads(call(port, "/api/queue")[1])["messages"][0]["id"]
+    assert json.loads(call(port, f"/api/queue/{second}/bounce", method="POST")[1]) == {"bounced": second}
+    [bounce] = relay.maildir_messages(1)
+    assert b"Action: failed" in bounce and b"bounced by an operator" in bounce
+    assert wait_for(lambda: json.loads(call(port, "/api/queue")[1])["total"] == 1)
+    assert call(port, "/api/queue/NOSUCHID/bounce", method="POST")[0] == 404
+    # relais queue talks to the running relay through the same API when the policy names it.
+    remaining = json.loads(call(port, "/api/queue")[1])["messages"][0]["id"]
+    queue = lambda *args: subprocess.run([str(BINARY), "queue", *args, "--config", str(relay.config)],
+                                         capture_output=True, text=True, timeout=30, cwd=relay.data_dir.parent)
+    assert queue("flush").stdout.strip() == f"ok 1 message(s) due now (via http://127.0.0.1:{port})"
+    assert queue("delete", remaining).stdout.strip() == f"ok deleted {remaining} (via http://127.0.0.1:{port})"
+    assert queue("delete", remaining).returncode != 0
+    assert json.loads(call(port, "/api/queue")[1])["total"] == 0
 
 
 def test_token_is_required_except_for_healthz(policy_relay):
@@ -234,3 +254,30 @@ def test_systemd_unit_verifies_and_the_relay_notifies(tmp_path):
         if process.poll() is None:
             process.kill()
         listener.close()
+
+
+def test_grafana_dashboard_uses_only_exposed_metrics(policy_relay):
+    import re
+    from pathlib import Path
+    dashboard = json.loads((Path(__file__).resolve().parent.parent / "contrib" / "grafana-dashboard.json").read_text())
+    used = {re.sub(r"_(bucket|sum|count)$", "", name)
+            for panel in dashboard["panels"] for target in panel["targets"] for name in re.findall(r"relais_\w+", target["expr"])}
+    dead = free_port()
+    port, policy = admin_policy(f'''local dead = relais.smarthost {{ name = "dead", host = "127.0.0.1", port = {dead}, tls = "none",
+  timeout = 2, quota = {{ per_day = 100 }} }}
+relais.on("route", function(msg, rcpt) if rcpt.domain == "remote.example" then return dead end end)''')
+    relay = policy_relay(policy)
+    send(relay, 1)
+    send(relay, 1, recipients=["r@remote.example"])
+    try:
+        send(relay, 1, recipients=["x@refused.example"])
+    except smtplib.SMTPRecipientsRefused:
+        pass
+    assert wait_for(lambda: relay.log.count("result=deferred") == 1)
+    status, text = call(port, "/metrics")
+    exposed = {family.name for family in text_string_to_metric_families(text)}
+    # Counters are named without _total in the parser's families.
+    exposed |= {name + "_total" for name in exposed}
+    only_after_an_event = {"relais_connections_refused_total"}
+    assert used - exposed - only_after_an_event == set()
+    assert len(used) >= 15

@@ -7,7 +7,7 @@ struct QueueCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "queue",
         abstract: "Inspect and act on the queue.",
-        discussion: "flush and delete act on the running relay through its admin socket (<spool>/admin.sock); with no relay running, delete removes the files and flush has nothing to do.",
+        discussion: "flush and delete act on the running relay: through its admin HTTP endpoint when --config names a policy with relais.config{ admin = ... }, else through its admin socket (<spool>/admin.sock); with no relay running, delete removes the files and flush has nothing to do.",
         subcommands: [List.self, Show.self, Flush.self, Delete.self]
     )
 
@@ -19,18 +19,23 @@ struct QueueCommand: ParsableCommand {
         var config: String?
 
         func folder() -> String {
-            if let spool { return spool }
-            if let config {
-                do {
-                    let generation = try PolicyGeneration.load(.file(config), overrides: PolicySettings(),
-                                                               base: ServerConfiguration(), loops: [],
-                                                               number: 1, logger: CommandLogging.logger(level: .error))
-                    return generation.configuration.spoolDirectory
-                } catch {
-                    CommandLogging.fail("\(error)")
-                }
+            spool ?? configuration().spoolDirectory
+        }
+
+        /// The policy's configuration (the defaults without --config).
+        func configuration() -> ServerConfiguration {
+            guard let config else { return ServerConfiguration() }
+            do {
+                return try PolicyGeneration.load(.file(config), overrides: PolicySettings(), base: ServerConfiguration(),
+                                                 loops: [], number: 1, logger: CommandLogging.logger(level: .error)).configuration
+            } catch {
+                CommandLogging.fail("\(error)")
             }
-            return ServerConfiguration().spoolDirectory
+        }
+
+        /// The running relay's admin endpoint, when the policy has one.
+        func admin() -> AdminClient? {
+            config == nil ? nil : AdminClient(configuration())
         }
     }
 
@@ -53,11 +58,15 @@ struct QueueCommand: ParsableCommand {
         }
     }
 
-    struct Flush: ParsableCommand {
+    struct Flush: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Try every queued message now.")
         @OptionGroup var options: SpoolOptions
 
-        func run() throws {
+        func run() async throws {
+            if let admin = options.admin(), let (status, body) = await admin.call("POST", "/api/queue/flush") {
+                guard status == 200, let flushed = Self.number(body, "flushed") else { CommandLogging.fail("\(admin.url): HTTP \(status) \(body)") }
+                return print("ok \(flushed) message(s) due now (via \(admin.url))")
+            }
             guard let reply = AdminChannel.send("flush", spool: options.folder()) else {
                 print("no relay is running; queued messages are tried when it starts")
                 return
@@ -65,14 +74,22 @@ struct QueueCommand: ParsableCommand {
             print(reply)
             if reply.hasPrefix("error") { throw ExitCode(1) }
         }
+
+        static func number(_ json: String, _ key: String) -> Int? {
+            ((try? JSONSerialization.jsonObject(with: Data(json.utf8))) as? [String: Any])?[key] as? Int
+        }
     }
 
-    struct Delete: ParsableCommand {
+    struct Delete: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Remove a message from the queue, without a bounce.")
         @OptionGroup var options: SpoolOptions
         @Argument(help: "The queue id.") var id: String
 
-        func run() throws {
+        func run() async throws {
+            if let admin = options.admin(), let (status, body) = await admin.call("DELETE", "/api/queue/\(id)") {
+                guard status == 200 else { CommandLogging.fail("\(id): \(body.trimmingCharacters(in: .whitespacesAndNewlines))") }
+                return print("ok deleted \(id) (via \(admin.url))")
+            }
             let spool = options.folder()
             if let reply = AdminChannel.send("delete \(id)", spool: spool) {
                 print(reply)

@@ -44,7 +44,8 @@ public final class DeliveryQueue: Sendable, Service {
         let writer = MaildirWriter(hostname: hostname)
         ledger = UpstreamLedger(folder: spool.upstreamsFolder, threadPool: threadPool, logger: logger)
         let couriers = Couriers(maildirWriter: writer,
-                                pools: UpstreamPools(ledger: ledger, heloName: hostname, group: group, credentials: credentials),
+                                pools: UpstreamPools(ledger: ledger, heloName: hostname, group: group, metrics: metrics,
+                                                     credentials: credentials),
                                 threadPool: threadPool)
         let loop = group.next()
         relay = RelayQueue(spool: spool, couriers: couriers, bounces: bounces, schedule: schedule,

@@ -29,9 +29,9 @@ actor OAuth2TokenSource {
         if let clientSecret { form.append(("client_secret", clientSecret)) }
         if let scope { form.append(("scope", scope)) }
         let context = try TLSContext.client(verify: true, caFile: caFile)
-        let response: HTTPSClient.Response
+        let response: HTTPClient.Response
         do {
-            response = try await HTTPSClient.post(tokenURL, form: form, tls: context, group: MultiThreadedEventLoopGroup.singleton)
+            response = try await HTTPClient.post(tokenURL, form: form, tls: context, group: MultiThreadedEventLoopGroup.singleton)
         } catch {
             throw OAuth2Error("OAuth2 token refresh at \(tokenURL) failed: \(error)")
         }

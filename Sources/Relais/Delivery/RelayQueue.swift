@@ -21,6 +21,10 @@ public actor RelayQueue {
     private let logger: Logger
     private var tasks: [String: Task<Void, Never>] = [:]
     private var flushRequested: Set<String> = []
+    /// Messages an operator asked to bounce now.
+    private var bounceRequested: Set<String> = []
+    /// The smarthosts each message's routes name, for flushing one upstream.
+    private var upstreams: [String: Set<String>] = [:]
     /// The sleep of each message waiting for its next attempt; `flush`
     /// cancels them to wake the messages at once.
     private var sleepers: [String: Task<Void, any Error>] = [:]
@@ -43,20 +47,40 @@ public actor RelayQueue {
     func enqueue(_ envelope: Envelope, content: ByteBuffer?, state: MessageState?) {
         guard tasks[envelope.id] == nil else { return }
         let initial = state ?? MessageState(envelope: envelope)
+        upstreams[envelope.id] = Set((envelope.routes ?? []).flatMap { targets in
+            targets.compactMap { target -> String? in
+                if case .smarthost(let smarthost) = target { return smarthost.name }
+                return nil
+            }
+        })
         tasks[envelope.id] = Task { await self.process(envelope, content: content, state: initial) }
     }
 
-    /// Makes every waiting recipient due now; returns how many messages.
-    func flush() -> Int {
-        flushRequested.formUnion(tasks.keys)
-        for sleeper in sleepers.values { sleeper.cancel() }
-        return tasks.count
+    /// Makes every waiting recipient due now (of the messages routed through
+    /// `upstream`, when given); returns how many messages.
+    func flush(upstream: String? = nil) -> Int {
+        let ids = tasks.keys.filter { id in upstream.map { upstreams[id]?.contains($0) == true } ?? true }
+        flushRequested.formUnion(ids)
+        for id in ids { sleepers[id]?.cancel() }
+        return ids.count
+    }
+
+    /// Gives up on a message's pending recipients now: they are bounced to
+    /// the sender as failed (`5.0.0 bounced by an operator`). False when no
+    /// such message is being delivered.
+    func bounce(_ id: String) -> Bool {
+        guard tasks[id] != nil else { return false }
+        bounceRequested.insert(id)
+        flushRequested.insert(id)
+        sleepers[id]?.cancel()
+        return true
     }
 
     /// Stops delivering a message and removes it from the spool.
     func delete(_ id: String) async -> Bool {
         guard let task = tasks.removeValue(forKey: id) else { return false }
         task.cancel()
+        upstreams[id] = nil
         sleepers.removeValue(forKey: id)?.cancel()
         await removeFiles(id)
         logger.info("deleted from the queue", metadata: ["id": "\(id)"])
@@ -80,6 +104,7 @@ public actor RelayQueue {
 
     private func finished(_ id: String) {
         tasks[id] = nil
+        upstreams[id] = nil
         flushRequested.remove(id)
     }
 
@@ -90,6 +115,13 @@ public actor RelayQueue {
         var content = initialContent
         while !Task.isCancelled {
             let now = Date().timeIntervalSince1970
+            if bounceRequested.remove(envelope.id) != nil {
+                for index in state.recipients.indices where state.recipients[index].status == .pending {
+                    state.recipients[index].status = .failed
+                    state.recipients[index].lastResult = "550 5.0.0 bounced by an operator"
+                }
+                logger.notice("bounced by an operator", metadata: ["id": "\(envelope.id)"])
+            }
             let flushing = takeFlush(envelope.id)
             let due = state.recipients.indices.filter {
                 state.recipients[$0].status == .pending && (flushing || state.recipients[$0].nextAttempt <= now)

@@ -13,17 +13,21 @@ actor UpstreamPool {
     private let heloName: String
     private let group: any EventLoopGroup
     private var idle: [(connection: SMTPClientConnection, since: Date)] = []
-    private var open = 0
+    private var open = 0 {
+        didSet { metrics?.set("relais_upstream_connections", [("upstream", smarthost.name)], to: Double(open)) }
+    }
+    private let metrics: RelayMetrics?
     private var waiters: [CheckedContinuation<Void, Never>] = []
     private var nextSlot = Date.distantPast
     private var sweeping = false
     private var tlsContext: TLSContext?
     private let credential: @Sendable () async throws -> String
 
-    init(smarthost: Smarthost, ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup,
+    init(smarthost: Smarthost, ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup, metrics: RelayMetrics?,
          credential: @escaping @Sendable () async throws -> String) {
         self.smarthost = smarthost
         self.ledger = ledger
+        self.metrics = metrics
         self.heloName = heloName
         self.group = group
         self.credential = credential
@@ -182,11 +186,13 @@ actor UpstreamPools {
     private let ledger: UpstreamLedger
     private let heloName: String
     private let group: any EventLoopGroup
+    private let metrics: RelayMetrics?
     private let credentials: @Sendable (Smarthost) async throws -> String
 
-    init(ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup,
+    init(ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup, metrics: RelayMetrics?,
          credentials: @escaping @Sendable (Smarthost) async throws -> String) {
         self.ledger = ledger
+        self.metrics = metrics
         self.heloName = heloName
         self.group = group
         self.credentials = credentials
@@ -195,7 +201,7 @@ actor UpstreamPools {
     func pool(for smarthost: Smarthost) -> UpstreamPool {
         if let pool = pools[smarthost] { return pool }
         let credentials = self.credentials
-        let pool = UpstreamPool(smarthost: smarthost, ledger: ledger, heloName: heloName, group: group) {
+        let pool = UpstreamPool(smarthost: smarthost, ledger: ledger, heloName: heloName, group: group, metrics: metrics) {
             try await credentials(smarthost)
         }
         pools[smarthost] = pool

@@ -39,8 +39,11 @@ struct AdminRoutes: Sendable {
                 guard let message = try await message(last) else { return notFound(last) }
                 return try json(message)
             case (.POST, ["api", "queue"]) where path == ["api", "queue", "flush"]:
-                let flushed = await queue.relay.flush()
+                let flushed = await queue.relay.flush(upstream: request.query["upstream"])
                 return try json(["flushed": flushed])
+            case (.POST, ["api", "queue"]) where path.count == 4 && path[3] == "bounce":
+                guard await queue.relay.bounce(last) else { return notFound(last) }
+                return try json(["bounced": last])
             case (.DELETE, ["api", "queue"]) where path.count == 3:
                 guard await queue.relay.delete(last) else { return notFound(last) }
                 return try json(["deleted": last])

@@ -25,6 +25,12 @@ public final class RelayMetrics: Sendable {
             [0.000_01, 0.000_05, 0.000_1, 0.000_5, 0.001, 0.005, 0.01, 0.05, 0.1, 1].map { .nanoseconds(Int64($0 * 1e9)) }
         factory.defaultValueHistogramBuckets = [1, 2, 4, 8, 16, 32, 64, 128, 256]
         self.factory = factory
+        // Shown from the first scrape, at zero, so that rates start right.
+        for name in ["relais_connections_total", "relais_messages_accepted_total", "relais_received_bytes_total",
+                     "relais_policy_reload_failures_total", "relais_spool_flushes_total", "relais_spool_flushed_files_total"] {
+            _ = counter(name)
+        }
+        gauge("relais_connections_open").record(0)
     }
 
     // MARK: - Event points
