@@ -102,26 +102,24 @@ public final class RelayMetrics: Sendable {
     }
 
     private func counter(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Counter {
-        let key = Self.key(name, labels)
-        if let counter = counters.withLockedValue({ $0[key] }) { return counter }
-        let counter = CoreMetrics.Counter(label: name, dimensions: labels, factory: factory)
-        counters.withLockedValue { $0[key] = counter }
-        return counter
+        cached(counters, name, labels) { CoreMetrics.Counter(label: name, dimensions: labels, factory: factory) }
     }
 
     private func gauge(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Gauge {
-        let key = Self.key(name, labels)
-        if let gauge = gauges.withLockedValue({ $0[key] }) { return gauge }
-        let gauge = CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory)
-        gauges.withLockedValue { $0[key] = gauge }
-        return gauge
+        cached(gauges, name, labels) { CoreMetrics.Gauge(label: name, dimensions: labels, factory: factory) }
     }
 
     private func timer(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Timer {
+        cached(timers, name, labels) { CoreMetrics.Timer(label: name, dimensions: labels, factory: factory) }
+    }
+
+    /// The metric for `name` and `labels` in `cache`, made by `make` the first time.
+    private func cached<Metric>(_ cache: NIOLockedValueBox<[String: Metric]>, _ name: String, _ labels: [(String, String)],
+                                make: () -> Metric) -> Metric {
         let key = Self.key(name, labels)
-        if let timer = timers.withLockedValue({ $0[key] }) { return timer }
-        let timer = CoreMetrics.Timer(label: name, dimensions: labels, factory: factory)
-        timers.withLockedValue { $0[key] = timer }
-        return timer
+        if let metric = cache.withLockedValue({ $0[key] }) { return metric }
+        let metric = make()
+        cache.withLockedValue { $0[key] = metric }
+        return metric
     }
 }
