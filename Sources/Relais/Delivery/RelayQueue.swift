@@ -47,12 +47,7 @@ public actor RelayQueue {
     func enqueue(_ envelope: Envelope, content: ByteBuffer?, state: MessageState?) {
         guard tasks[envelope.id] == nil else { return }
         let initial = state ?? MessageState(envelope: envelope)
-        upstreams[envelope.id] = Set((envelope.routes ?? []).flatMap { targets in
-            targets.compactMap { target -> String? in
-                if case .smarthost(let smarthost) = target { return smarthost.name }
-                return nil
-            }
-        })
+        upstreams[envelope.id] = Set((envelope.routes ?? []).flatMap(\.smarthostNames))
         tasks[envelope.id] = Task { await self.process(envelope, content: content, state: initial) }
     }
 

@@ -13,3 +13,13 @@ public enum RouteTarget: Codable, Hashable, Sendable, CustomStringConvertible {
         }
     }
 }
+
+extension Array where Element == RouteTarget {
+    /// The names of the smarthosts in this route, in failover order.
+    var smarthostNames: [String] {
+        compactMap { target in
+            if case .smarthost(let smarthost) = target { return smarthost.name }
+            return nil
+        }
+    }
+}

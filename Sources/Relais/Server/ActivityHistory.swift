@@ -6,7 +6,7 @@ import NIOConcurrencyHelpers
 /// totals with mean latency, and the latest failures with the upstream's
 /// reply. Bounded: 60 minutes, 20 failures, one entry per upstream name.
 final class ActivityHistory: Sendable {
-    struct Minute: Encodable, Sendable, Equatable {
+    struct Minute: ResultCounts, Encodable, Sendable, Equatable {
         var start: Double
         var accepted = 0
         var delivered = 0
@@ -14,7 +14,7 @@ final class ActivityHistory: Sendable {
         var failed = 0
     }
 
-    struct UpstreamTotals: Encodable, Sendable {
+    struct UpstreamTotals: ResultCounts, Encodable, Sendable {
         var name: String
         var delivered = 0
         var deferred = 0
@@ -64,20 +64,10 @@ final class ActivityHistory: Sendable {
 
     func attempt(upstream: String, result: String, seconds: Double, reply: String,
                  at now: Double = Date().timeIntervalSince1970) {
-        update(now) { minute in
-            switch result {
-            case "delivered": minute.delivered += 1
-            case "deferred": minute.deferred += 1
-            default: minute.failed += 1
-            }
-        }
+        update(now) { $0.count(result) }
         state.withLockedValue { state in
             var totals = state.upstreams[upstream] ?? UpstreamTotals(name: upstream)
-            switch result {
-            case "delivered": totals.delivered += 1
-            case "deferred": totals.deferred += 1
-            default: totals.failed += 1
-            }
+            totals.count(result)
             totals.latencySeconds += seconds
             state.upstreams[upstream] = totals
             guard result != "delivered" else { return }
@@ -99,6 +89,24 @@ final class ActivityHistory: Sendable {
             if state.minutes.last?.start != start { state.minutes.append(Minute(start: start)) }
             change(&state.minutes[state.minutes.count - 1])
             state.minutes.removeAll { $0.start <= start - Double(Self.keptMinutes * 60) }
+        }
+    }
+}
+
+/// Delivery results counted by class.
+protocol ResultCounts {
+    var delivered: Int { get set }
+    var deferred: Int { get set }
+    var failed: Int { get set }
+}
+
+extension ResultCounts {
+    /// Counts one attempt's `delivered`, `deferred` or `failed`.
+    mutating func count(_ result: String) {
+        switch result {
+        case "delivered": delivered += 1
+        case "deferred": deferred += 1
+        default: failed += 1
         }
     }
 }

@@ -142,10 +142,7 @@ struct AdminRoutes: Sendable {
         let state = spool.savedState(of: id)
         let recipients = envelope.recipients.enumerated().map { index, address in
             let saved = state?.recipients.first { $0.address == address }
-            let upstreams = (envelope.route(index) ?? []).compactMap { target -> String? in
-                if case .smarthost(let smarthost) = target { return smarthost.name }
-                return nil
-            }
+            let upstreams = (envelope.route(index) ?? []).smarthostNames
             return QueuedMessage.Recipient(address: address, status: saved?.status.rawValue ?? "pending",
                                            attempts: saved?.attempts ?? 0, nextAttempt: saved?.nextAttempt,
                                            lastResult: saved?.lastResult, lastTarget: saved?.lastTarget, upstreams: upstreams)

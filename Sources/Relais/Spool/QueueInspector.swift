@@ -26,7 +26,7 @@ public struct QueueInspector {
                 lines.append("    " + describe(recipient, index: index, envelope: envelope, state: state, now: now))
                 let saved = state?.recipients.first { $0.address == recipient }
                 guard saved?.status ?? .pending == .pending else { continue }
-                for case .smarthost(let smarthost) in envelope.route(index) ?? [] { waiting[smarthost.name, default: 0] += 1 }
+                for name in (envelope.route(index) ?? []).smarthostNames { waiting[name, default: 0] += 1 }
             }
         }
         lines.append("\(lines.filter { !$0.hasPrefix(" ") }.count) message(s) queued")
