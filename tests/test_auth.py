@@ -66,9 +66,11 @@ def test_failures_are_slowed_down_and_cut_off(policy_relay):
     # alice / wrong, three times; the third closes the connection.
     d.send(b"AUTH PLAIN AGFsaWNlAHdyb25n\r\n")
     assert d.replies(1) == b"535 5.7.8 Authentication credentials invalid\r\n"
-    d.send(b"AUTH PLAIN AGFsaWNlAHdyb25n\r\nAUTH PLAIN AGFsaWNlAHdyb25n\r\n")
-    assert d.replies(2) == (b"535 5.7.8 Authentication credentials invalid\r\n"
-                            b"535 5.7.8 Authentication credentials invalid\r\n")
+    # One at a time: a client outside the relay networks may not pipeline AUTH.
+    d.send(b"AUTH PLAIN AGFsaWNlAHdyb25n\r\n")
+    assert d.replies(1) == b"535 5.7.8 Authentication credentials invalid\r\n"
+    d.send(b"AUTH PLAIN AGFsaWNlAHdyb25n\r\n")
+    assert d.replies(1) == b"535 5.7.8 Authentication credentials invalid\r\n"
     assert d.replies(1) == b"421 4.7.0 Error: too many failed authentications; closing connection\r\n"
     assert time.time() - start >= 2.5   # paused 1 s after the first failure, 2 s after the second
     assert d.closed()
@@ -80,11 +82,16 @@ def test_auth_exchange_errors(policy_relay):
     relay = policy_relay(AUTH_POLICY)
     d = Dialog(relay.port)
     d.ehlo()
-    d.send(b"AUTH CRAM-MD5\r\nAUTH PLAIN\r\n")
-    assert d.replies(2) == b"504 5.5.4 Unrecognized authentication type; use PLAIN or LOGIN\r\n334 \r\n"
-    d.send(b"not base64!\r\nAUTH LOGIN\r\n*\r\n")
-    assert d.replies(3) == (b"501 5.5.2 Error: invalid base64 in the authentication exchange\r\n"
-                            b"334 VXNlcm5hbWU6\r\n501 5.0.0 Authentication cancelled\r\n")
+    d.send(b"AUTH CRAM-MD5\r\n")
+    assert d.replies(1) == b"504 5.5.4 Unrecognized authentication type; use PLAIN or LOGIN\r\n"
+    d.send(b"AUTH PLAIN\r\n")
+    assert d.replies(1) == b"334 \r\n"
+    d.send(b"not base64!\r\n")
+    assert d.replies(1) == b"501 5.5.2 Error: invalid base64 in the authentication exchange\r\n"
+    d.send(b"AUTH LOGIN\r\n")
+    assert d.replies(1) == b"334 VXNlcm5hbWU6\r\n"
+    d.send(b"*\r\n")
+    assert d.replies(1) == b"501 5.0.0 Authentication cancelled\r\n"
 
 
 def test_auth_hook_errors_are_temporary(policy_relay):

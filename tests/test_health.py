@@ -73,8 +73,9 @@ def test_stalled_primary_is_skipped_once_down(policy_relay, servers):
     elapsed = time.time() - started
     # Before the breaker, every message waited for the stalled greeting: 300 / 10 × 2 s = 60 s.
     assert elapsed < 15, elapsed
-    # The first connections (max_connections), and none once they failed.
-    assert stalled.accepted <= 10, stalled.accepted
+    # The first wave (max_connections) and at most the one retry allowed
+    # while failures are being counted; none once the breaker opened.
+    assert stalled.accepted <= 11, stalled.accepted
     assert relay.log.count("upstream down") == 1
     assert "upstream=stalled" in relay.log and "timeout waiting for the reply to greeting" in relay.log
     assert relay.wait_spool_empty() == []

@@ -24,6 +24,8 @@ ENVELOPES = [
 MESSAGE = b"From: a@example.com\r\nTo: b@example.net\r\nSubject: parity\r\nX-Internal: yes\r\n\r\nbody\r\n"
 # A mail loop: more Received fields than any relay passes on (simulate once skipped this check).
 LOOPING = b"Received: from a by b; Tue, 1 Dec 2026 00:00:00 +0000\r\n" * 101 + MESSAGE
+# A header section with a line that is neither a field nor a continuation.
+MALFORMED = b"Subject: parity\r\nnot a header line\r\n\r\nbody\r\n"
 REPLY = re.compile(r"(\d{3})(?: (\d\.\d{1,3}\.\d{1,3}))?")
 
 
@@ -76,7 +78,7 @@ def real(port, sender, recipients, message):
 @pytest.mark.parametrize("policy", POLICIES)
 def test_simulate_gives_the_replies_of_a_real_session(policy, start_relay, tmp_path):
     relay = start_relay("--greeting-delay", "0", config=EXAMPLES / policy)
-    for text in (MESSAGE, LOOPING):
+    for text in (MESSAGE, LOOPING, MALFORMED):
         for sender, recipients in ENVELOPES:
             expected = real(relay.port, sender, recipients, text)
             assert simulated(policy, sender, recipients, text, tmp_path) == expected, (sender, recipients)

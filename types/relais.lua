@@ -103,7 +103,7 @@ function Message:remove_recipient(address) end
 ---@field hostname string?
 ---@field listen string[]?            "HOST:PORT" listeners
 ---@field listen_tls string[]?        implicit TLS listeners
----@field tls { cert: string, key: string }?  PEM files; STARTTLS is offered with them
+---@field tls { cert: string, key: string, groups: string[]? }?  PEM files; STARTTLS is offered with them; groups default X25519, P-256, P-384
 ---@field spool string?               spool folder; the default maildir is its sibling "mail"
 ---@field maildir string?             the default local maildir
 ---@field relay_networks string[]?    CIDRs whose clients may relay
@@ -119,6 +119,9 @@ function Message:remove_recipient(address) end
 ---@field lua { max_instructions: integer?, max_memory: integer? }?
 ---@field admin string|{ listen: string?, token: string? }?  the admin HTTP endpoint (metrics, health, queue API)
 ---@field log_format "text"|"json"?
+---@field header_syntax "strict"|"accept"?  refuse (default) or pass header lines that are neither fields nor continuations
+---@field max_data_time number?   seconds a DATA/BDAT transfer may take, plus 1 s per 10 KiB (default 600)
+---@field max_session_time number? seconds a session may last (default 3600)
 ---@field queue { retry_min: number?, retry_max: number?, max_age: number?, delay_notice: number?, delay_notice_all: boolean? }?  seconds
 
 ---@alias relais.Stage "connect"|"helo"|"auth"|"mail"|"rcpt"|"data"|"route"

@@ -16,6 +16,13 @@ static inline void relais_ssl_ctx_harden(SSL_CTX *ctx) {
 static inline int relais_ssl_set_host_name(SSL *ssl, const char *name) {
     return (int)SSL_set_tlsext_host_name(ssl, name);
 }
+static inline int relais_ssl_ctx_set_groups(SSL_CTX *ctx, const char *groups) {
+    return (int)SSL_CTX_set1_groups_list(ctx, groups);
+}
+/* The leaf certificate's subject (one line) and notAfter, for `relais check`. */
+static inline X509 *relais_ssl_ctx_certificate(SSL_CTX *ctx) {
+    return SSL_CTX_get0_certificate(ctx);
+}
 static inline size_t relais_bio_pending(BIO *bio) {
     return BIO_ctrl_pending(bio);
 }

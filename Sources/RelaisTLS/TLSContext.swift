@@ -9,9 +9,18 @@ public final class TLSContext: @unchecked Sendable {
     /// For clients: check the peer's certificate and name.
     public let verifiesPeer: Bool
 
-    /// A server context with the certificate chain and key (PEM files).
-    public static func server(certificateChain: String, privateKey: String) throws -> TLSContext {
+    /// The key-exchange groups a server offers by default (Mozilla's
+    /// intermediate profile): no X448, no P-521.
+    public static let defaultGroups = ["X25519", "P-256", "P-384"]
+
+    /// A server context with the certificate chain and key (PEM files),
+    /// offering the key-exchange `groups` (OpenSSL names).
+    public static func server(certificateChain: String, privateKey: String,
+                              groups: [String] = TLSContext.defaultGroups) throws -> TLSContext {
         let context = try TLSContext(server: true, verify: false)
+        guard !groups.isEmpty, relais_ssl_ctx_set_groups(context.context, groups.joined(separator: ":")) == 1 else {
+            throw TLSError.fromQueue("cannot offer the groups \(groups.joined(separator: ", "))")
+        }
         // TLS 1.2 suites with forward secrecy and AEAD only; TLS 1.3 suites are all modern.
         guard SSL_CTX_set_cipher_list(context.context, "ECDHE+AESGCM:ECDHE+CHACHA20:DHE+AESGCM:DHE+CHACHA20") == 1 else {
             throw TLSError.fromQueue("cannot set the cipher suites")
@@ -26,6 +35,21 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSError.fromQueue("the private key \(privateKey) does not match the certificate")
         }
         return context
+    }
+
+    /// The server certificate's subject (`/CN=...`) and expiry
+    /// (`Dec  1 00:00:00 2027 GMT`), for `relais check`.
+    public var certificate: (subject: String, expires: String)? {
+        guard let certificate = relais_ssl_ctx_certificate(context) else { return nil }
+        var name = [CChar](repeating: 0, count: 512)
+        X509_NAME_oneline(X509_get_subject_name(certificate), &name, Int32(name.count))
+        guard let bio = BIO_new(BIO_s_mem()) else { return nil }
+        defer { BIO_free(bio) }
+        ASN1_TIME_print(bio, X509_get0_notAfter(certificate))
+        var time = [UInt8](repeating: 0, count: 128)
+        let count = BIO_read(bio, &time, Int32(time.count))
+        return (String(decoding: name.prefix(while: { $0 != 0 }).map { UInt8(bitPattern: $0) }, as: UTF8.self),
+                String(decoding: time.prefix(max(0, Int(count))), as: UTF8.self))
     }
 
     /// A client context trusting `caFile` (PEM), or the system store.

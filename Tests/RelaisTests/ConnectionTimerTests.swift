@@ -31,10 +31,15 @@ struct ConnectionTimerTests {
         #expect(timer(greetingDelay: .zero).phase == .commands)
     }
 
-    @Test func inputExtendsTheIdleLimit() {
+    @Test func aWholeCommandExtendsTheLimitAndBytesDoNot() {
         var timer = timer()
+        clock.advance(by: .seconds(200))
+        timer.received(1, at: clock.now)
+        clock.advance(by: .seconds(100))
+        #expect(timer.due(at: clock.now) == .timeout)
+        timer = self.timer()
         clock.advance(by: .seconds(299))
-        timer.received(at: clock.now)
+        timer.commandCompleted(at: clock.now)
         clock.advance(by: .seconds(299))
         #expect(timer.due(at: clock.now) == nil)
         clock.advance(by: .seconds(1))
@@ -52,10 +57,46 @@ struct ConnectionTimerTests {
         #expect(timer.due(at: clock.now) == .timeout)
     }
 
+    @Test func aTricklingTransferMeetsItsDeadline() {
+        var timer = ConnectionTimer(now: clock.now, greetingDelay: nil, commandTimeout: .seconds(300),
+                                    dataTimeout: .seconds(600), maxDataTime: .seconds(60))
+        timer.enter(.message, at: clock.now)
+        // One byte every 5 s keeps the idle limit happy but buys only 1/10240 s each.
+        for _ in 0..<14 {
+            clock.advance(by: .seconds(5))
+            if timer.due(at: clock.now) != nil { break }
+            timer.received(1, at: clock.now)
+        }
+        #expect(timer.phase == .closed)
+    }
+
+    @Test func aFastTransferEarnsMoreTime() {
+        var timer = ConnectionTimer(now: clock.now, greetingDelay: nil, commandTimeout: .seconds(300),
+                                    dataTimeout: .seconds(600), maxDataTime: .seconds(60))
+        timer.enter(.message, at: clock.now)
+        timer.received(10 * 1024 * 100, at: clock.now)     // 100 s worth at the minimum rate
+        clock.advance(by: .seconds(150))
+        #expect(timer.due(at: clock.now) == nil)
+        clock.advance(by: .seconds(11))
+        #expect(timer.due(at: clock.now) == .timeout)
+    }
+
+    @Test func theSessionEnds() {
+        var timer = ConnectionTimer(now: clock.now, greetingDelay: nil, commandTimeout: .seconds(300),
+                                    dataTimeout: .seconds(600), maxSessionTime: .seconds(500))
+        for _ in 0..<4 {
+            clock.advance(by: .seconds(120))
+            timer.commandCompleted(at: clock.now)
+            #expect(timer.due(at: clock.now) == nil)
+        }
+        clock.advance(by: .seconds(20))
+        #expect(timer.due(at: clock.now) == .timeout)
+    }
+
     @Test func waitingForTheSpoolNeverTimesOut() {
         var timer = timer()
         timer.enter(.waiting, at: clock.now)
-        clock.advance(by: .hours(2))
+        clock.advance(by: .minutes(20))
         #expect(timer.due(at: clock.now) == nil)
         #expect(timer.nextCheck == nil)
         timer.enter(.commands, at: clock.now)

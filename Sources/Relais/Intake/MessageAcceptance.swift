@@ -1,3 +1,4 @@
+import NIOCore
 import SMTPCore
 
 /// The rules that decide, once the message text is in, what the client
@@ -21,6 +22,15 @@ enum MessageAcceptance {
     /// loop. Checked before any hook runs.
     static func loopRefusal(receivedFields: Int, limits: SMTPLimits) -> SMTPReply? {
         receivedFields > limits.maxReceivedHeaders ? .mailLoop : nil
+    }
+
+    /// chasquid's rule, on by default (`header_syntax = "strict"`): a
+    /// header-section line that is neither a field nor a continuation
+    /// refuses the message, rather than passing on text whose headers
+    /// another parser would read differently. Checked before any hook runs.
+    static func headerRefusal(_ message: ByteBuffer, from offset: Int, strict: Bool) -> SMTPReply? {
+        guard strict, let line = HeaderSection.firstMalformedLine(in: message, from: offset) else { return nil }
+        return SMTPReply(550, EnhancedStatusCode(5, 6, 0), "Error: header line \(line) is neither a field nor a continuation")
     }
 
     /// What the policy's decision about a message of `size` octets comes to.

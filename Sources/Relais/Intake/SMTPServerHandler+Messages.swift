@@ -86,6 +86,10 @@ extension SMTPServerHandler {
         }
         let hops = HeaderSection.count(of: "Received", in: messageContent, from: current.traceLength)
         if let loop = MessageAcceptance.loopRefusal(receivedFields: hops, limits: limits) { return refuseMessage(loop, context) }
+        if let malformed = MessageAcceptance.headerRefusal(messageContent, from: current.traceLength,
+                                                           strict: configuration.strictHeaderSyntax) {
+            return refuseMessage(malformed, context)
+        }
         let trace = messageContent.getSlice(at: messageContent.readerIndex, length: current.traceLength) ?? ByteBuffer()
         let text = messageContent.getSlice(at: messageContent.readerIndex + current.traceLength,
                                            length: messageContent.readableBytes - current.traceLength) ?? ByteBuffer()

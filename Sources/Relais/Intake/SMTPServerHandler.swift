@@ -89,7 +89,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
         self.connectedAt = now
         let configuration = policy.configuration
         self.timer = ConnectionTimer(now: now, greetingDelay: policy.relayAllowed ? nil : configuration.greetingDelay,
-                                     commandTimeout: configuration.commandTimeout, dataTimeout: configuration.dataTimeout)
+                                     commandTimeout: configuration.commandTimeout, dataTimeout: configuration.dataTimeout,
+                                     maxDataTime: configuration.maxDataTime, maxSessionTime: configuration.maxSessionTime)
     }
 
     var configuration: ServerConfiguration { policy.configuration }
@@ -124,7 +125,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var bytes = unwrapInboundIn(data)
-        timer.received(at: services.clock.now)
+        timer.received(bytes.readableBytes, at: services.clock.now)
         switch mode {
         case .closed:
             return
@@ -196,7 +197,18 @@ final class SMTPServerHandler: ChannelInboundHandler {
             switch mode {
             case .commands:
                 guard let frame = framer.next(&input) else { break loop }
-                if case .line(let line) = frame { stage = Self.stage(of: line) }
+                timer.commandCompleted(at: services.clock.now)
+                if case .line(let line) = frame {
+                    stage = Self.stage(of: line)
+                    if let refusal = pipeliningRefusal(after: line) {
+                        services.logger.info("refused pipelining before a reply", metadata: [
+                            "client": "\(clientIP)", "command": "\(line.prefix(4).uppercased())", "bytes": "\(input.readableBytes)"])
+                        countRefusal(refusal)
+                        send(refusal)
+                        close(context)
+                        break loop
+                    }
+                }
                 for action in session.handle(frame) { perform(action, context) }
             case .data(var reader):
                 guard input.readableBytes > 0 else { break loop }
@@ -274,6 +286,18 @@ final class SMTPServerHandler: ChannelInboundHandler {
         let now = services.clock.now
         timer.enter(.paused(until: now + .seconds(Int64(seconds))), at: now)
         armTimer(context)
+    }
+
+    /// Postfix's `smtpd_forbid_unauth_pipelining`: a client that may not
+    /// relay and sent more bytes behind a command after which RFC 2920
+    /// forbids pipelining (EHLO, HELO, DATA, AUTH) is refused before the
+    /// command is answered, so that message text sent before the 354 is
+    /// never read as a message. Trusted clients pipeline freely.
+    func pipeliningRefusal(after line: String) -> SMTPReply? {
+        guard !policy.relayAllowed, input.readableBytes > 0 else { return nil }
+        let verb = line.prefix(4).uppercased()
+        guard ["EHLO", "HELO", "DATA", "AUTH"].contains(verb), line.count == 4 || line.dropFirst(4).first == " " else { return nil }
+        return SMTPReply(554, EnhancedStatusCode(5, 5, 0), "Error: command pipelining before \(verb) reply")
     }
 
     /// The stage a command line belongs to, for the refusal metric.

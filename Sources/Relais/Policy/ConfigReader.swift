@@ -18,12 +18,13 @@ enum ConfigReader {
             case "listen_tls": settings.listenTLS = try listenAddresses(fields, key)
             case "tls":
                 guard let tls = try fields.table(key, "tls must be { cert = ..., key = ... }") else { break }
-                try tls.rejectUnknownKeys(["cert", "key"])
+                try tls.rejectUnknownKeys(["cert", "key", "groups"])
                 guard let cert = tls.string("cert"), let key = tls.string("key") else {
                     throw fields.error("tls needs cert and key (PEM files)")
                 }
                 settings.tlsCertificate = cert
                 settings.tlsKey = key
+                if tls.has("groups") { settings.tlsGroups = try strings(tls, "groups") }
             case "relay_networks":
                 settings.relayNetworks = try strings(fields, key).map { text in
                     guard let network = IPNetwork(cidr: text) else {
@@ -56,6 +57,14 @@ enum ConfigReader {
                 }
             case "admin":
                 (settings.adminListen, settings.adminToken) = try admin(fields)
+            case "header_syntax":
+                switch fields.string(key) {
+                case "strict": settings.strictHeaderSyntax = true
+                case "accept": settings.strictHeaderSyntax = false
+                default: throw fields.error("header_syntax must be \"strict\" or \"accept\"")
+                }
+            case "max_data_time": settings.maxDataTime = try duration(fields, key)
+            case "max_session_time": settings.maxSessionTime = try duration(fields, key)
             case "log_format":
                 let format = try fields.requiredString(key, "log_format must be \"text\" or \"json\"")
                 guard let known = LogFormat(rawValue: format) else { throw fields.error("log_format must be \"text\" or \"json\"") }
@@ -69,10 +78,10 @@ enum ConfigReader {
 
     private static func strings(_ fields: LuaTableReader, _ key: String) throws -> [String] {
         guard let list = fields.table[key].tableValue, list.isArray else {
-            throw fields.error("\(key) must be a list of strings, like { \"...\" }")
+            throw fields.error("\(fields.prefix)\(key) must be a list of strings, like { \"...\" }")
         }
         return try list.array.map { item in
-            guard let text = item.stringValue else { throw fields.error("\(key) must hold strings") }
+            guard let text = item.stringValue else { throw fields.error("\(fields.prefix)\(key) must hold strings") }
             return text
         }
     }

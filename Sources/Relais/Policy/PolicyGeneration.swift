@@ -37,7 +37,8 @@ public final class PolicyGeneration: Sendable {
             configuration.tlsCertificate = resolve(certificate)
             configuration.tlsKey = resolve(key)
             do {
-                tlsContext = try TLSContext.server(certificateChain: resolve(certificate), privateKey: resolve(key))
+                tlsContext = try TLSContext.server(certificateChain: resolve(certificate), privateKey: resolve(key),
+                                                   groups: configuration.tlsGroups)
             } catch {
                 throw ConfigurationError("relais.config: tls: \(error)")
             }

@@ -10,6 +10,13 @@ public struct PolicyReport {
         var lines = ["policy \(generation.source.displayName): loaded"]
         lines.append("hostname       \(configuration.hostname)")
         lines.append("listen         \(configuration.listen.joined(separator: ", "))")
+        if !configuration.listenTLS.isEmpty {
+            lines.append("listen_tls     \(configuration.listenTLS.joined(separator: ", "))")
+        }
+        if let certificate = generation.tlsContext?.certificate {
+            lines.append("tls            \(certificate.subject), expires \(certificate.expires); "
+                + "groups \(configuration.tlsGroups.joined(separator: ", "))")
+        }
         lines.append("relay networks \(configuration.relayNetworks.map(\.description).joined(separator: ", "))")
         lines.append("spool          \(configuration.spoolDirectory)")
         lines.append("limits         max_message_size=\(configuration.limits.maxMessageSize) "

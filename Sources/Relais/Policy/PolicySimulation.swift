@@ -156,6 +156,11 @@ private struct SimulationRun {
             report.lines.append("result    refused: \(loop)")
             return refuse()
         }
+        if let malformed = MessageAcceptance.headerRefusal(content, from: 0, strict: policy.configuration.strictHeaderSyntax) {
+            line("data", size, "malformed header section")
+            report.lines.append("result    refused: \(malformed)")
+            return refuse()
+        }
         let draft = MessageDraft(id: "SIMULATION", sender: transaction.sender, recipients: transaction.recipients,
                                  content: content, smtpUTF8: transaction.smtpUTF8)
         let decision = policy.decide(draft)

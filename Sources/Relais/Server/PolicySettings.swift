@@ -23,9 +23,13 @@ public struct PolicySettings: Sendable {
     public var listenTLS: [String]?
     public var tlsCertificate: String?
     public var tlsKey: String?
+    public var tlsGroups: [String]?
     public var adminListen: String?
     public var adminToken: String?
     public var logFormat: LogFormat?
+    public var strictHeaderSyntax: Bool?
+    public var maxDataTime: TimeAmount?
+    public var maxSessionTime: TimeAmount?
 
     public init() {}
 }
@@ -57,9 +61,13 @@ extension ServerConfiguration {
         if let value = settings.listenTLS { result.listenTLS = value }
         if let value = settings.tlsCertificate { result.tlsCertificate = value }
         if let value = settings.tlsKey { result.tlsKey = value }
+        if let value = settings.tlsGroups { result.tlsGroups = value }
         if let value = settings.adminListen { result.adminListen = value }
         if let value = settings.adminToken { result.adminToken = value }
         if let value = settings.logFormat { result.logFormat = value }
+        if let value = settings.strictHeaderSyntax { result.strictHeaderSyntax = value }
+        if let value = settings.maxDataTime { result.maxDataTime = value }
+        if let value = settings.maxSessionTime { result.maxSessionTime = value }
         return result
     }
 }

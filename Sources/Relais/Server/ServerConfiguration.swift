@@ -1,4 +1,5 @@
 import NIOCore
+import RelaisTLS
 import SMTPCore
 #if canImport(Glibc)
 import Glibc
@@ -25,6 +26,8 @@ public struct ServerConfiguration: Sendable {
     /// PEM certificate chain and key; with them, STARTTLS is offered.
     public var tlsCertificate: String?
     public var tlsKey: String?
+    /// Key-exchange groups offered to clients (OpenSSL names).
+    public var tlsGroups = TLSContext.defaultGroups
     public var limits = SMTPLimits()
     public var relayNetworks: [IPNetwork] = IPNetwork.loopback
     /// Clients outside `relayNetworks` wait this long for the greeting; any
@@ -34,6 +37,16 @@ public struct ServerConfiguration: Sendable {
     public var commandTimeout: TimeAmount = .minutes(5)
     /// RFC 5321 4.5.3.2.6 allows 10 minutes between blocks of message text.
     public var dataTimeout: TimeAmount = .minutes(10)
+    /// A whole DATA or BDAT transfer must end within this, plus one second
+    /// per `ConnectionTimer.minimumDataRate` octets received: a trickling
+    /// client cannot hold a connection with a byte now and then.
+    public var maxDataTime: TimeAmount = .minutes(10)
+    /// A whole session ends after this, whatever it is doing.
+    public var maxSessionTime: TimeAmount = .hours(1)
+    /// Refuse messages whose header section has lines that are neither
+    /// fields nor continuations (`header_syntax = "strict"`, the default);
+    /// `"accept"` passes them on.
+    public var strictHeaderSyntax = true
     /// Error replies one connection may earn before it is disconnected.
     public var maxErrors: Int = 20
     public var maxConnections: Int = 10_000
