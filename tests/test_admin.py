@@ -206,6 +206,7 @@ end)''')
     cells = re.findall(r"<td[^>]*>(.*?)</td>", dead_row)
     assert cells[0] == "dead" and cells[3] == "2"          # deferred
     assert "cannot connect" in dom                          # the latest failures list the reply
+    assert 'data-series="queued" data-value="2"' in dom     # the queue depth in the chart
     assert TOKEN not in dom
     screenshot = tmp_path / "status.png"
     subprocess.run([chromium, *flags, f"--screenshot={screenshot}", "--window-size=1000,900", url],

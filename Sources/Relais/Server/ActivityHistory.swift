@@ -12,6 +12,8 @@ final class ActivityHistory: Sendable {
         var delivered = 0
         var deferred = 0
         var failed = 0
+        /// The queue depth last seen in this minute (when the API or a scrape counted it).
+        var queued: Int?
     }
 
     struct UpstreamTotals: ResultCounts, Encodable, Sendable {
@@ -60,6 +62,11 @@ final class ActivityHistory: Sendable {
 
     func accepted(at now: Double = Date().timeIntervalSince1970) {
         update(now) { $0.accepted += 1 }
+    }
+
+    /// The queue depth counted at `now`.
+    func queueDepth(_ count: Int, at now: Double = Date().timeIntervalSince1970) {
+        update(now) { $0.queued = count }
     }
 
     func attempt(upstream: String, result: String, seconds: Double, reply: String,

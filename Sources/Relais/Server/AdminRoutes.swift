@@ -115,7 +115,7 @@ struct AdminRoutes: Sendable {
         let offset = max(0, Int(query["offset"] ?? "") ?? 0)
         let limit = min(max(1, Int(query["limit"] ?? "") ?? 100), 1000)
         let (upstream, state, spool) = (query["upstream"], query["state"], self.spool)
-        return try await threadPool.runIfActive {
+        let page = try await threadPool.runIfActive {
             var matching: [QueuedMessage] = []
             var total = 0
             for id in try spool.queuedIDs() {
@@ -129,6 +129,8 @@ struct AdminRoutes: Sendable {
             }
             return QueuePage(total: total, offset: offset, messages: matching)
         }
+        if upstream == nil && state == nil { metrics.activity.queueDepth(page.total) }
+        return page
     }
 
     private func message(_ id: String) async throws -> QueuedMessage? {
@@ -177,6 +179,7 @@ struct AdminRoutes: Sendable {
             return (ids.count, Date().timeIntervalSince1970 - oldest)
         }) ?? (0, 0)
         metrics.set("relais_queue_messages", to: Double(depth))
+        metrics.activity.queueDepth(depth)
         metrics.set("relais_queue_oldest_message_age_seconds", to: oldest)
         let now = Date().timeIntervalSince1970
         for (name, record) in await queue.ledger.snapshot(at: now) {

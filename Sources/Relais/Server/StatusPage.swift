@@ -33,9 +33,10 @@ enum StatusPage {
           <span class="figure">delivered, last hour <b id="delivered">–</b></span>
           <span class="figure">deferred or failed, last hour <b id="problems">–</b></span>
         </div>
-        <h2>Throughput, last hour (messages per minute)</h2>
-        <svg id="chart" width="720" height="160" role="img" aria-label="accepted and delivered per minute"></svg>
-        <p><span style="color:#36c">■</span> accepted <span style="color:#393">■</span> delivered</p>
+        <h2>Throughput and queue, last hour (per minute)</h2>
+        <svg id="chart" width="720" height="160" role="img" aria-label="accepted and delivered per minute, queue depth"></svg>
+        <p><span style="color:#36c">■</span> accepted <span style="color:#393">■</span> delivered
+          <span style="color:#c60">●</span> queued</p>
         <h2>Upstreams</h2>
         <table id="upstreams"><thead><tr><th>upstream</th><th>state</th><th>delivered</th><th>deferred</th>
           <th>failed</th><th>mean latency</th><th>quota</th><th></th></tr></thead><tbody></tbody></table>
@@ -64,7 +65,7 @@ enum StatusPage {
         function chart(minutes) {
           const svg = document.getElementById("chart");
           svg.textContent = "";
-          const top = Math.max(1, ...minutes.map(m => Math.max(m.accepted, m.delivered)));
+          const top = Math.max(1, ...minutes.map(m => Math.max(m.accepted, m.delivered, m.queued || 0)));
           const now = Math.floor(Date.now() / 60000) * 60;
           for (const [key, color, offset] of [["accepted", "#36c", -5], ["delivered", "#393", 0]]) {
             for (const m of minutes) {
@@ -78,6 +79,16 @@ enum StatusPage {
               bar.setAttribute("data-series", key);
               svg.appendChild(bar);
             }
+          }
+          for (const m of minutes.filter(m => m.queued !== undefined && m.queued !== null)) {
+            const dot = document.createElementNS("http://www.w3.org/2000/svg", "circle");
+            dot.setAttribute("cx", (700 - (now - m.start) / 60 * (680 / 59) + 7).toFixed(1));
+            dot.setAttribute("cy", (150 - m.queued / top * 140).toFixed(1));
+            dot.setAttribute("r", "3");
+            dot.setAttribute("fill", "#c60");
+            dot.setAttribute("data-series", "queued");
+            dot.setAttribute("data-value", String(m.queued));
+            svg.appendChild(dot);
           }
         }
         async function refresh() {
