@@ -46,20 +46,34 @@ struct UpstreamHealth: Codable, Sendable, Equatable {
     init() {}
 
     mutating func admit(at now: Double, _ settings: UpstreamHealthSettings) -> (Admission, Transition?) {
-        if let pausedUntil, now < pausedUntil {
-            return (.skip(reason: "paused after a throttling reply until \(Self.clock(pausedUntil))", retryAt: pausedUntil), nil)
-        }
-        switch state {
-        case .up:
-            return (.connect, nil)
-        case .down(let until) where now < until:
-            return (.skip(reason: "down until \(Self.clock(until))" + (lastFailure.map { " (\($0))" } ?? ""), retryAt: until), nil)
-        case .down:
+        if case .down(let until) = state, now >= until, !isPaused(at: now) {
             state = .probing
             return (.probe, .probing)
-        case .probing:
-            return (.skip(reason: "down, a probe connection is under way", retryAt: now + settings.downMin), nil)
         }
+        if let (reason, retryAt) = refusal(at: now, settings) { return (.skip(reason: reason, retryAt: retryAt), nil) }
+        return (.connect, nil)
+    }
+
+    /// Why nobody may open a connection at `now` (paused, down, a probe
+    /// under way; once a down period is over only `admit`'s probe may), and
+    /// when to try again; nil when up.
+    func refusal(at now: Double, _ settings: UpstreamHealthSettings) -> (reason: String, retryAt: Double)? {
+        if let pausedUntil, isPaused(at: now) {
+            return ("paused after a throttling reply until \(Self.clock(pausedUntil))", pausedUntil)
+        }
+        switch state {
+        case .up: return nil
+        case .down(let until): return ("down until \(Self.clock(until))" + (lastFailure.map { " (\($0))" } ?? ""), until)
+        case .probing: return ("down, a probe connection is under way", now + settings.downMin)
+        }
+    }
+
+    private func isPaused(at now: Double) -> Bool { pausedUntil.map { now < $0 } ?? false }
+
+    /// `up`, `down` (probing included) or `paused`, as the metrics label it.
+    func stateClass(at now: Double) -> String {
+        if isPaused(at: now) { return "paused" }
+        return state == .up ? "up" : "down"
     }
 
     /// A connection opened: the breaker closes. A `delivered` transaction

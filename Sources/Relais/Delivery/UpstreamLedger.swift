@@ -95,15 +95,10 @@ actor UpstreamLedger {
 
     /// Why no new connection may be opened now (down, probing, paused); nil when one may.
     func connectRefusal(_ smarthost: Smarthost, at now: Double) -> Refusal? {
-        guard let health = records[smarthost.name]?.health else { return nil }
-        if let pausedUntil = health.pausedUntil, now < pausedUntil {
-            return Refusal(description: "\(smarthost.name) is \(health.summary(at: now))", retryAt: pausedUntil)
+        guard let (reason, retryAt) = records[smarthost.name]?.health.refusal(at: now, smarthost.healthSettings) else {
+            return nil
         }
-        switch health.state {
-        case .up: return nil
-        case .down(let until): return Refusal(description: "\(smarthost.name) is \(health.summary(at: now))", retryAt: until)
-        case .probing: return Refusal(description: "\(smarthost.name) is probing", retryAt: now + smarthost.healthSettings.downMin)
-        }
+        return Refusal(description: "\(smarthost.name) is \(reason)", retryAt: retryAt)
     }
 
     /// How many connections the pool may have open now, and whether the

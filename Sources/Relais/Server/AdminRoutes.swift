@@ -183,7 +183,7 @@ struct AdminRoutes: Sendable {
         metrics.set("relais_queue_oldest_message_age_seconds", to: oldest)
         let now = Date().timeIntervalSince1970
         for (name, record) in await queue.ledger.snapshot(at: now) {
-            let state = record.held == true || record.state.hasPrefix("paused") ? "paused" : record.state.hasPrefix("down") ? "down" : "up"
+            let state = record.held == true ? "paused" : record.health.stateClass(at: now)
             for candidate in ["up", "down", "paused"] {
                 metrics.set("relais_upstream_state", [("upstream", name), ("state", candidate)], to: candidate == state ? 1 : 0)
             }
