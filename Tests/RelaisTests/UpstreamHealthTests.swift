@@ -47,6 +47,8 @@ struct UpstreamHealthTests {
         var health = UpstreamHealth()
         #expect(health.throttled("421", at: 0, settings, maxConnections: 10) == .paused(until: 10, reason: "421"))
         #expect(health.connectionCap == 5)
+        #expect(health.throttled("421", at: 2, settings, maxConnections: 10) == nil, "a late reply from before the pause")
+        #expect(health.connectionCap == 5)
         #expect(health.admit(at: 5, settings).0 == .skip(reason: "paused after a throttling reply until 00:00:10Z", retryAt: 10))
         #expect(health.admit(at: 10, settings).0 == .connect)
         #expect(health.throttled("421", at: 10, settings, maxConnections: 10) == .paused(until: 30, reason: "421"))

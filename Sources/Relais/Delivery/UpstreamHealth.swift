@@ -107,9 +107,12 @@ struct UpstreamHealth: Codable, Sendable, Equatable {
     }
 
     /// The upstream said to slow down (RFC 5321 421, or 4.7.x / rate wording):
-    /// pause it for a growing interval and halve its connections.
+    /// pause it for a growing interval and halve its connections. A second
+    /// such reply while already paused (a transaction that began before the
+    /// pause) is the same event: no longer pause, no second log line.
     mutating func throttled(_ reason: String, at now: Double, _ settings: UpstreamHealthSettings,
                             maxConnections: Int) -> Transition? {
+        guard !isPaused(at: now) else { return nil }
         let pause = min(settings.downMin * Double(1 << min(throttles, 20)), settings.downMax)
         throttles += 1
         connectionCap = max(1, (connectionCap ?? maxConnections) / 2)
