@@ -86,6 +86,7 @@ static int relais_trampoline(lua_State *L) {
     limits->enforcing = 0;
     int results = dispatcher ? dispatcher(L, id) : -1;
     limits->enforcing = was_enforcing;
+    if (results == RELAIS_LUA_SUSPEND) return lua_yield(L, 0);
     if (results < 0) {
         if (!dispatcher) lua_pushstring(L, "no Swift dispatcher installed");
         luaL_where(L, 1);
@@ -175,6 +176,50 @@ int relais_lua_load_text(lua_State *L, const char *buffer, size_t length, const 
     return luaL_loadbufferx(L, buffer, length, chunkname, "t");
 }
 
+/* Resets the per-call accounting before an outermost call or resume. */
+static void begin_call(lua_State *L, relais_lua_limits *limits, long long instruction_budget) {
+    limits->depth = 1;
+    /* Garbage left by an earlier call must not count against this one. */
+    if (limits->memory_limit && limits->memory_used > limits->memory_limit / 2) lua_gc(L, LUA_GCCOLLECT);
+    limits->instructions_left = instruction_budget;
+    limits->budget_exhausted = 0;
+    limits->memory_exceeded = 0;
+    lua_sethook(L, relais_count_hook, LUA_MASKCOUNT, RELAIS_HOOK_STEP);
+    limits->enforcing = 1;
+}
+
+/* Ends an outermost call: a script that caught a budget error still failed. */
+static int end_call(lua_State *L, relais_lua_limits *limits, int status, int nresults) {
+    limits->enforcing = 0;
+    limits->depth = 0;
+    lua_sethook(L, NULL, 0, 0);
+    if ((status == LUA_OK || status == LUA_YIELD) && (limits->budget_exhausted || limits->memory_exceeded)) {
+        lua_pop(L, nresults);
+        lua_pushstring(L, limits->budget_exhausted ? "instruction budget exhausted" : "memory limit exceeded");
+        status = LUA_ERRRUN;
+    }
+    if (status == LUA_ERRMEM) {
+        lua_pop(L, 1);
+        lua_pushstring(L, "memory limit exceeded");
+    }
+    return status;
+}
+
+int relais_lua_resume(lua_State *co, lua_State *from, int nargs, int *nresults, long long *instructions_left) {
+    relais_lua_limits *limits = limits_of(co);
+    *nresults = 0;
+    if (limits->depth > 0) {
+        lua_pushstring(co, "a coroutine cannot be resumed while Lua runs");
+        return LUA_ERRRUN;
+    }
+    begin_call(co, limits, *instructions_left);
+    int status = lua_resume(co, from, nargs, nresults);
+    *instructions_left = limits->instructions_left;
+    status = end_call(co, limits, status, status == LUA_OK || status == LUA_YIELD ? *nresults : 0);
+    if (status != LUA_OK && status != LUA_YIELD) *nresults = 0;
+    return status;
+}
+
 int relais_lua_pcall(lua_State *L, int nargs, int nresults, long long instruction_budget) {
     relais_lua_limits *limits = limits_of(L);
     if (limits->depth > 0) {
@@ -186,29 +231,9 @@ int relais_lua_pcall(lua_State *L, int nargs, int nresults, long long instructio
         limits->enforcing = was_enforcing;
         return status;
     }
-    limits->depth = 1;
-    /* Garbage left by an earlier call must not count against this one. */
-    if (limits->memory_limit && limits->memory_used > limits->memory_limit / 2) lua_gc(L, LUA_GCCOLLECT);
-    limits->instructions_left = instruction_budget;
-    limits->budget_exhausted = 0;
-    limits->memory_exceeded = 0;
-    lua_sethook(L, relais_count_hook, LUA_MASKCOUNT, RELAIS_HOOK_STEP);
-    limits->enforcing = 1;
+    begin_call(L, limits, instruction_budget);
     int status = lua_pcall(L, nargs, nresults, 0);
-    limits->enforcing = 0;
-    limits->depth = 0;
-    lua_sethook(L, NULL, 0, 0);
-    if (status == LUA_OK && (limits->budget_exhausted || limits->memory_exceeded)) {
-        /* The script caught the error itself; it still failed. */
-        lua_pop(L, nresults == LUA_MULTRET ? 0 : nresults);
-        lua_pushstring(L, limits->budget_exhausted ? "instruction budget exhausted" : "memory limit exceeded");
-        status = LUA_ERRRUN;
-    }
-    if (status == LUA_ERRMEM) {
-        lua_pop(L, 1);
-        lua_pushstring(L, "memory limit exceeded");
-    }
-    return status;
+    return end_call(L, limits, status, nresults == LUA_MULTRET ? 0 : nresults);
 }
 
 static int tostring_protected(lua_State *L) {

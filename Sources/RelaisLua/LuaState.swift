@@ -14,7 +14,9 @@ public final class LuaState {
     /// The thread Swift works on: the main thread, or the coroutine that
     /// called the Swift function now running.
     private(set) var L: OpaquePointer
-    private let mainThread: OpaquePointer
+    let mainThread: OpaquePointer
+    /// The coroutine being driven now, if any (see `LuaCoroutine`).
+    var runningCoroutine: LuaCoroutine?
     private let limitsPointer: UnsafeMutablePointer<relais_lua_limits>
     public let limits: LuaLimits
     var functions: [SwiftFunction] = []
@@ -143,10 +145,19 @@ public final class LuaState {
         index <= argumentCount ? value(at: index) : .nil
     }
 
-    func dispatch(_ id: Int32, on thread: OpaquePointer) -> Int32 {
+    /// Runs `body` with `thread` as the thread the stack functions use.
+    func on<T>(_ thread: OpaquePointer, _ body: () throws -> T) rethrows -> T {
         let saved = L
         L = thread
         defer { L = saved }
+        return try body()
+    }
+
+    func dispatch(_ id: Int32, on thread: OpaquePointer) -> Int32 {
+        on(thread) { dispatchHere(id) }
+    }
+
+    private func dispatchHere(_ id: Int32) -> Int32 {
         guard Int(id) < functions.count else {
             lua_pushstring(L, "unknown Swift function")
             return -1

@@ -28,7 +28,12 @@ typedef struct relais_lua_limits {
 /// A Swift function callable from Lua. It returns the number of results it
 /// pushed, or -1 with an error message on top of the stack; the C
 /// trampoline then raises the error, so no longjmp crosses a Swift frame.
+/// It returns RELAIS_LUA_SUSPEND to suspend the coroutine that called it
+/// (the trampoline yields; the values the coroutine is resumed with become
+/// the function's results).
 typedef int (*relais_swift_function)(lua_State *L, int function_id);
+
+#define RELAIS_LUA_SUSPEND (-2)
 
 /// Installs the one dispatcher through which every Swift function is called.
 void relais_lua_set_dispatcher(relais_swift_function dispatcher);
@@ -53,6 +58,13 @@ int relais_lua_load_text(lua_State *L, const char *buffer, size_t length, const 
 /// instruction budget and the memory cap enforced. Returns a Lua status;
 /// on error the message (with file:line where Lua knows it) is on the stack.
 int relais_lua_pcall(lua_State *L, int nargs, int nresults, long long instruction_budget);
+
+/// Starts or resumes coroutine `co` with `nargs` values on its stack, with
+/// the memory cap enforced and `*instructions_left` as the instruction
+/// budget (what is left is written back, so a call's budget counts Lua work
+/// across its waits). Returns LUA_OK (results on `co`'s stack, their count
+/// in `*nresults`), LUA_YIELD, or an error status with the message on top.
+int relais_lua_resume(lua_State *co, lua_State *from, int nargs, int *nresults, long long *instructions_left);
 
 /// Lua's `tostring` on the value at `index`, in protected mode; pushes the
 /// resulting string (or an error message) and returns a Lua status.
