@@ -18,7 +18,7 @@ struct BounceSender: Sendable {
     let hostname: String
     /// Where a report goes (the running policy's route hook, then its
     /// default route); called on the given event loop.
-    let route: @Sendable (Envelope, ByteBuffer, any EventLoop) -> [RouteTarget]
+    let route: @Sendable (Envelope, ByteBuffer, any EventLoop) -> EventLoopFuture<[RouteTarget]>
     /// Where spooled reports go next (the delivery queue).
     let handOff: AsyncStream<SpooledMessage>.Continuation
     let logger: Logger
@@ -33,8 +33,10 @@ struct BounceSender: Sendable {
                                    failures: reports, id: QueueID.make(), time: Int(Date().timeIntervalSince1970))
         let (logger, handOff, spool, route) = (self.logger, self.handOff, self.spool, self.route)
         return loop.flatSubmit {
+            route(bounce.envelope, bounce.content, loop)
+        }.flatMap { targets in
             var envelope = bounce.envelope
-            envelope.routes = [route(envelope, bounce.content, loop)]
+            envelope.routes = [targets]
             let spooled = SpooledMessage(envelope: envelope, content: bounce.content)
             return spool.store(envelope, content: spooled.content, on: loop).map { spooled }
         }.map { spooled in

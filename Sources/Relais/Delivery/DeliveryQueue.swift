@@ -32,7 +32,7 @@ public final class DeliveryQueue: Sendable, Service {
     /// `defaultRoute` serves messages queued without stored routes;
     /// `reportRoute` gives the route of each new report (on the loop given).
     init(spool: Spool, hostname: String, defaultRoute: [RouteTarget],
-         reportRoute: @escaping @Sendable (Envelope, ByteBuffer, any EventLoop) -> [RouteTarget],
+         reportRoute: @escaping @Sendable (Envelope, ByteBuffer, any EventLoop) -> EventLoopFuture<[RouteTarget]>,
          schedule: QueueSchedule, threadPool: NIOThreadPool, group: any EventLoopGroup,
          retryDelay: TimeAmount = .seconds(60), metrics: RelayMetrics? = nil, logger: Logger,
          credentials: @escaping @Sendable (Smarthost) async throws -> String) {

@@ -95,9 +95,22 @@ extension SMTPServerHandler {
                                            length: messageContent.readableBytes - current.traceLength) ?? ByteBuffer()
         let draft = MessageDraft(id: current.id, sender: transaction.sender, recipients: transaction.recipients,
                                  content: text, smtpUTF8: transaction.smtpUTF8)
+        mode = .consulting
+        timer.enter(.waiting, at: services.clock.now)
+        policy.decide(draft) { [self] decision in
+            guard !isClosed else { return }
+            decided(decision, draft: draft, current, transaction, trace: trace, context)
+            carryOn(context)
+        }
+        pauseReadsIfConsulting(context)
+    }
+
+    /// The data and route hooks decided: refuse, discard, or spool and queue.
+    func decided(_ decision: MessageDecision, draft: MessageDraft, _ current: IncomingMessage,
+                 _ transaction: SMTPServerSession.Transaction, trace: ByteBuffer, _ context: ChannelHandlerContext) {
         let routed: [RecipientRoute]
         let refused: [RecipientRoute]
-        switch MessageAcceptance.outcome(of: policy.decide(draft), size: text.readableBytes) {
+        switch MessageAcceptance.outcome(of: decision, size: draft.size) {
         case .refuse(let reply):
             return refuseMessage(reply, context)
         case .disconnect(let reply):
@@ -129,8 +142,8 @@ extension SMTPServerHandler {
         let dsn = routed.map { transaction.recipientDSN[$0.recipient] ?? RecipientDSN() }
         if dsn.contains(where: { $0 != RecipientDSN() }) { envelope.recipientDSN = dsn }
         mode = .waiting
-        timer.enter(.waiting, at: services.clock.now)
         flush(context)
+        readsPaused = true
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
         services.spool.store(envelope, content: content, on: context.eventLoop).assumeIsolated().whenComplete { [self] result in
             spooled(envelope, content: content, result: result, context)
@@ -165,7 +178,7 @@ extension SMTPServerHandler {
         }
         guard !isClosed else { return }
         endMessage(context)
-        context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+        resumeReads(context)
         if case .success = result {
             send(reply)
         } else {

@@ -37,6 +37,9 @@ final class SMTPServerHandler: ChannelInboundHandler {
         /// The spool is making the message durable, or the client is made to
         /// wait after a failed authentication; input waits.
         case waiting
+        /// A policy hook is deciding (it may wait on DNS, HTTP or Redis);
+        /// input waits.
+        case consulting
         case closed
     }
 
@@ -72,6 +75,11 @@ final class SMTPServerHandler: ChannelInboundHandler {
     var stage = "connect"
     var messagesQueued = 0
     let connectedAt: NIODeadline
+    /// `process` is running: an answer that arrives now is carried out by
+    /// its loop, one that arrives later starts it again.
+    var processing = false
+    /// Reading was stopped while a hook waits, so input cannot pile up.
+    var readsPaused = false
 
     init(services: ServerServices, channel: any Channel) {
         self.services = services
@@ -108,19 +116,25 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
         admitted = true
         services.metrics.connectionOpened()
-        if let verdict = policy.connect(), let refusal = verdict.refusal {
-            services.metrics.connectionRefused("policy")
-            services.logger.info("connection refused by policy", metadata: ["client": "\(clientIP)", "reply": "\(refusal)"])
-            send(refusal)
-            close(context)
-            return
+        mode = .consulting
+        policy.connect { [self] verdict in
+            guard !isClosed else { return }
+            resumeReads(context)
+            if let refusal = verdict?.refusal {
+                services.metrics.connectionRefused("policy")
+                services.logger.info("connection refused by policy", metadata: ["client": "\(clientIP)", "reply": "\(refusal)"])
+                send(refusal)
+                close(context)
+                return
+            }
+            if case .greeting = timer.phase {
+                mode = .awaitingGreeting
+                armTimer(context)
+            } else {
+                greet(context)
+            }
         }
-        if case .greeting = timer.phase {
-            mode = .awaitingGreeting
-            armTimer(context)
-        } else {
-            greet(context)
-        }
+        pauseReadsIfConsulting(context)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -193,6 +207,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     /// Consumes as much buffered input as the current mode allows, then sends
     /// the replies gathered on the way in one write.
     func process(_ context: ChannelHandlerContext) {
+        processing = true
+        defer { processing = false }
         loop: while true {
             switch mode {
             case .commands:
@@ -221,7 +237,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
                 if let chunk = input.readSlice(length: taken), refusal == nil { take(chunk) }
                 mode = .chunk(remaining: remaining - taken, last: last, refusal: refusal)
                 if remaining == taken { chunkEnded(last: last, refusal: refusal, context) }
-            case .awaitingGreeting, .waiting, .closed:
+            case .awaitingGreeting, .waiting, .consulting, .closed:
                 break loop
             }
         }
@@ -255,7 +271,44 @@ final class SMTPServerHandler: ChannelInboundHandler {
             startTLS(reply, context)
         case .pause(let seconds):
             pause(seconds, context)
+        case .consult(let question):
+            consult(question, context)
         }
+    }
+
+    /// Asks the policy; input waits for the answer, which carries the
+    /// session on (at once when no hook waits).
+    func consult(_ question: PolicyQuestion, _ context: ChannelHandlerContext) {
+        mode = .consulting
+        policy.ask(question) { [self] answer in
+            guard !isClosed else { return }
+            mode = .commands
+            for action in session.answer(question, answer) { perform(action, context) }
+            carryOn(context)
+        }
+        pauseReadsIfConsulting(context)
+    }
+
+    /// After an answer: a loop already running goes on by itself; otherwise
+    /// reading resumes and buffered input is processed.
+    func carryOn(_ context: ChannelHandlerContext) {
+        guard !processing else { return }
+        resumeReads(context)
+        process(context)
+    }
+
+    /// A hook is waiting: stop reading (and send what is gathered) until it answers.
+    func pauseReadsIfConsulting(_ context: ChannelHandlerContext) {
+        guard case .consulting = mode, !readsPaused else { return }
+        readsPaused = true
+        flush(context)
+        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+    }
+
+    func resumeReads(_ context: ChannelHandlerContext) {
+        guard readsPaused else { return }
+        readsPaused = false
+        context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
     }
 
     /// RFC 3207: the 220 goes out in plaintext, then TLS starts. Anything

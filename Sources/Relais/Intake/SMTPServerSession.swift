@@ -1,7 +1,9 @@
 import Foundation
 import SMTPCore
 
-/// The decisions the session asks of the policy, and the limits it enforces.
+/// What the session knows of the policy without running a hook: limits,
+/// what is offered, whether the client may relay. Hook decisions come back
+/// as answers to `SMTPServerSession.Action.consult`.
 protocol SessionPolicy: AnyObject {
     var hostname: String { get }
     var limits: SMTPLimits { get }
@@ -16,12 +18,25 @@ protocol SessionPolicy: AnyObject {
     /// AUTH may be used on this connection now (TLS, or a loopback client).
     var authPermitted: Bool { get }
     var isAuthenticated: Bool { get }
-    func authenticate(mechanism: String, username: String, password: String) -> PolicyVerdict?
     /// A new transaction starts: use the newest policy from here on.
     func beginTransaction()
-    func helo(_ name: String) -> PolicyVerdict?
-    func mail(_ sender: inout ReversePath, _ parameters: ESMTPParameters) -> PolicyVerdict?
-    func rcpt(_ recipient: inout MailboxAddress, _ parameters: ESMTPParameters) -> PolicyVerdict?
+}
+
+/// A decision only the policy's hooks can make; the handler runs them
+/// (they may wait on DNS, HTTP or Redis) and hands back a `PolicyAnswer`.
+enum PolicyQuestion: Equatable {
+    case helo(name: String, extended: Bool)
+    case mail(ReversePath, ESMTPParameters, smtpUTF8: Bool, declaredSize: Int?)
+    case rcpt(MailboxAddress, ESMTPParameters, RecipientDSN)
+    case auth(mechanism: String, username: String, password: String)
+}
+
+/// What the hooks decided: the verdict (nil when no hook had an opinion)
+/// and the address a mail or rcpt hook rewrote.
+struct PolicyAnswer: Equatable {
+    var verdict: PolicyVerdict?
+    var sender: ReversePath?
+    var recipient: MailboxAddress?
 }
 
 /// The server side of one SMTP conversation as a plain state machine: it takes
@@ -55,6 +70,8 @@ struct SMTPServerSession {
         case startTLS(SMTPReply)
         /// Stop reading input for a while (after a failed authentication).
         case pause(seconds: Int)
+        /// Ask the policy; input waits until `answer` is called.
+        case consult(PolicyQuestion)
     }
 
     let policy: any SessionPolicy
@@ -103,6 +120,7 @@ struct SMTPServerSession {
             do {
                 let command = try parser.parse(line)
                 let action = handle(command)
+                if case .consult = action { return [action] }
                 if case .auth = command { return decided(action) }
                 return counted(action)
             } catch {
@@ -127,12 +145,7 @@ struct SMTPServerSession {
     private mutating func handle(_ command: SMTPCommand) -> Action {
         switch command {
         case .helo(let name), .ehlo(let name):
-            let extended = command != .helo(name)
-            if let verdict = policy.helo(name), let refusal = refusalAction(verdict) { return refusal }
-            helo = name
-            usedEHLO = extended
-            transaction = nil
-            return .reply(extended ? SMTPReply(250, nil, ["\(hostname) greets \(name)"] + extensions) : SMTPReply(250, nil, hostname))
+            return .consult(.helo(name: name, extended: command != .helo(name)))
         case .mail(let sender, let parameters):
             return mail(sender, parameters)
         case .rcpt(let recipient, let parameters):
@@ -209,14 +222,16 @@ struct SMTPServerSession {
         if line == "*" { return counted(.reply(.authenticationCancelled)) }
         switch exchange {
         case .plain:
-            return decided(finishPlain(line))
+            let action = finishPlain(line)
+            if case .consult = action { return [action] }
+            return decided(action)
         case .loginUsername:
             guard let username = Self.base64Text(line) else { return counted(.reply(.authenticationBadBase64)) }
             authExchange = .loginPassword(username)
             return [.reply(SMTPReply(334, nil, "UGFzc3dvcmQ6"))]
         case .loginPassword(let username):
             guard let password = Self.base64Text(line) else { return counted(.reply(.authenticationBadBase64)) }
-            return decided(authenticate("LOGIN", username, password))
+            return [.consult(.auth(mechanism: "LOGIN", username: username, password: password))]
         }
     }
 
@@ -225,11 +240,38 @@ struct SMTPServerSession {
         guard let bytes = Self.base64Bytes(response) else { return .reply(.authenticationBadBase64) }
         let parts = bytes.split(separator: 0, omittingEmptySubsequences: false)
         guard parts.count == 3, !parts[1].isEmpty else { return .reply(.authenticationFailed) }
-        return authenticate("PLAIN", String(decoding: parts[1], as: UTF8.self), String(decoding: parts[2], as: UTF8.self))
+        return .consult(.auth(mechanism: "PLAIN", username: String(decoding: parts[1], as: UTF8.self),
+                              password: String(decoding: parts[2], as: UTF8.self)))
     }
 
-    private mutating func authenticate(_ mechanism: String, _ username: String, _ password: String) -> Action {
-        switch policy.authenticate(mechanism: mechanism, username: username, password: password) {
+    // MARK: - Answers
+
+    /// Carries on with the command that asked `question`, now that the
+    /// policy answered.
+    mutating func answer(_ question: PolicyQuestion, _ answer: PolicyAnswer) -> [Action] {
+        switch question {
+        case .helo(let name, let extended):
+            return counted(greeted(name, extended: extended, answer.verdict))
+        case .mail(let sender, let parameters, let smtpUTF8, let declaredSize):
+            return counted(mailDecided(answer.sender ?? sender, parameters, smtpUTF8: smtpUTF8,
+                                       declaredSize: declaredSize, answer.verdict))
+        case .rcpt(let recipient, _, let dsn):
+            return counted(rcptDecided(answer.recipient ?? recipient, dsn, answer.verdict))
+        case .auth:
+            return decided(authenticated(answer.verdict))
+        }
+    }
+
+    private mutating func greeted(_ name: String, extended: Bool, _ verdict: PolicyVerdict?) -> Action {
+        if let verdict, let refusal = refusalAction(verdict) { return refusal }
+        helo = name
+        usedEHLO = extended
+        transaction = nil
+        return .reply(extended ? SMTPReply(250, nil, ["\(hostname) greets \(name)"] + extensions) : SMTPReply(250, nil, hostname))
+    }
+
+    private mutating func authenticated(_ verdict: PolicyVerdict?) -> Action {
+        switch verdict {
         case .accept?:
             return .reply(.authenticationSucceeded)
         case .tempfail(let reply)?, .disconnect(let reply)?:
@@ -304,8 +346,11 @@ struct SMTPServerSession {
         }
         let smtpUTF8 = parameters.contains("SMTPUTF8")
         if sender.mailbox?.needsSMTPUTF8 == true && !smtpUTF8 { return .reply(.needSMTPUTF8) }
-        var sender = sender
-        let verdict = policy.mail(&sender, parameters)
+        return .consult(.mail(sender, parameters, smtpUTF8: smtpUTF8, declaredSize: declaredSize))
+    }
+
+    private mutating func mailDecided(_ sender: ReversePath, _ parameters: ESMTPParameters, smtpUTF8: Bool,
+                                      declaredSize: Int?, _ verdict: PolicyVerdict?) -> Action {
         if let verdict, let refusal = refusalAction(verdict) { return refusal }
         if sender.mailbox?.needsSMTPUTF8 == true && !smtpUTF8 { return .reply(.needSMTPUTF8) }
         transaction = Transaction(sender: sender, parameters: parameters, smtpUTF8: smtpUTF8, declaredSize: declaredSize)
@@ -333,8 +378,11 @@ struct SMTPServerSession {
         }
         if recipient.needsSMTPUTF8 && !current.smtpUTF8 { return .reply(.needSMTPUTF8) }
         guard current.recipients.count < limits.maxRecipients else { return .reply(.tooManyRecipients) }
-        var recipient = recipient
-        let verdict = policy.rcpt(&recipient, parameters)
+        return .consult(.rcpt(recipient, parameters, dsn))
+    }
+
+    private mutating func rcptDecided(_ recipient: MailboxAddress, _ dsn: RecipientDSN, _ verdict: PolicyVerdict?) -> Action {
+        guard let current = transaction else { return .reply(.needMail) }
         if let verdict, let refusal = refusalAction(verdict) { return refusal }
         if verdict == nil && !policy.relayAllowed { return .reply(.relayDenied) }
         if recipient.needsSMTPUTF8 && !current.smtpUTF8 { return .reply(.needSMTPUTF8) }

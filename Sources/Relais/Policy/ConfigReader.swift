@@ -46,7 +46,10 @@ enum ConfigReader {
                 settings.queue = try schedule(queue)
             case "lua":
                 guard let lua = try fields.table(key, "lua must be a table") else { break }
-                try lua.rejectUnknownKeys(["max_instructions", "max_memory"])
+                try lua.rejectUnknownKeys(["max_instructions", "max_memory", "max_hook_time"])
+                if let seconds = try lua.seconds("max_hook_time", maximum: 3600) {
+                    settings.maxHookTime = .nanoseconds(Int64(seconds * 1e9))
+                }
                 if let number = lua.table["max_instructions"].integerValue {
                     guard number >= 1000 else { throw fields.error("lua.max_instructions must be at least 1000") }
                     settings.luaInstructions = number

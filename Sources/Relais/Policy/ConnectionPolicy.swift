@@ -17,6 +17,9 @@ final class ConnectionPolicy: SessionPolicy {
     private var session: SessionObject?
     private var sessionReference: LuaReference?
     private(set) var info: SessionInfo
+    /// The hook call this connection waits on, to cancel when it closes.
+    private var inFlight: HookRun?
+    private var closed = false
 
     init(store: PolicyStore, loop: any EventLoop, info: SessionInfo, timings: HookTimings, logger: Logger) {
         let generation = store.generation
@@ -42,21 +45,44 @@ final class ConnectionPolicy: SessionPolicy {
     /// RFC 4954 and the design: AUTH only over TLS, loopback clients excepted.
     var authPermitted: Bool { info.tls || IPNetwork.loopback.contains(ip: info.remoteIP) }
 
+    /// Answers a question of the session by running its hook; `done` runs
+    /// on this loop, at once when the hook does not wait.
+    func ask(_ question: PolicyQuestion, _ done: @escaping (PolicyAnswer) -> Void) {
+        switch question {
+        case .helo(let name, _):
+            helo(name) { done(PolicyAnswer(verdict: $0)) }
+        case .mail(let sender, let parameters, _, _):
+            let address = AddressObject(kind: .sender, path: sender, parameters: parameters, writable: true)
+            run(.mail, objects: [address]) { verdict in
+                done(PolicyAnswer(verdict: verdict, sender: address.rewritten ? address.path : nil))
+            }
+        case .rcpt(let recipient, let parameters, _):
+            let address = AddressObject(kind: .recipient, path: .mailbox(recipient), parameters: parameters, writable: true)
+            run(.rcpt, objects: [address]) { verdict in
+                done(PolicyAnswer(verdict: verdict, recipient: address.rewritten ? address.path.mailbox : nil))
+            }
+        case .auth(let mechanism, let username, let password):
+            authenticate(mechanism: mechanism, username: username, password: password) { done(PolicyAnswer(verdict: $0)) }
+        }
+    }
+
     /// Runs the auth hook with `creds` (username, password, mechanism); the
     /// password never reaches a log line from here.
-    func authenticate(mechanism: String, username: String, password: String) -> PolicyVerdict? {
+    private func authenticate(mechanism: String, username: String, password: String,
+                              _ done: @escaping (PolicyVerdict?) -> Void) {
         let creds = LuaValue.table(.record([("username", .text(username)), ("password", .text(password)),
                                             ("mechanism", .text(mechanism))]))
-        let verdict = run(.auth, [creds])
-        if case .accept? = verdict {
-            info.authUser = username
-            session?.info = info
-            logger.info("authenticated", metadata: ["session": "\(info.id)", "user": "\(username)", "mechanism": "\(mechanism)"])
-        } else {
-            logger.warning("authentication failed", metadata: ["session": "\(info.id)", "user": "\(username)",
-                                                               "client": "\(info.remoteIP)"])
+        run(.auth, [creds]) { [self] verdict in
+            if case .accept? = verdict {
+                info.authUser = username
+                session?.info = info
+                logger.info("authenticated", metadata: ["session": "\(info.id)", "user": "\(username)", "mechanism": "\(mechanism)"])
+            } else {
+                logger.warning("authentication failed", metadata: ["session": "\(info.id)", "user": "\(username)",
+                                                                   "client": "\(info.remoteIP)"])
+            }
+            done(verdict)
         }
-        return verdict
     }
 
     /// The handshake finished: the session is encrypted from here on.
@@ -76,7 +102,7 @@ final class ConnectionPolicy: SessionPolicy {
     func adopt(_ newer: PolicyGeneration) {
         guard newer.number != generation.number else { return }
         let notes = session.flatMap { session in runtime?.state.value(of: session.notes) }
-        detach()
+        releaseSession()
         generation = newer
         info.relayAllowed = newer.configuration.relayNetworks.contains(ip: info.remoteIP)
         attach(notes: notes)
@@ -91,8 +117,15 @@ final class ConnectionPolicy: SessionPolicy {
         sessionReference = runtime.state.register(session)
     }
 
-    /// Lets the Lua state forget this connection.
+    /// Lets the Lua state forget this connection; a hook still waiting is
+    /// cancelled (its result, when it comes, is dropped).
     func detach() {
+        closed = true
+        inFlight?.cancel("the connection closed")
+        releaseSession()
+    }
+
+    private func releaseSession() {
         if let runtime, let session, let sessionReference {
             runtime.state.release(sessionReference)
             runtime.state.release(session.notes)
@@ -103,84 +136,102 @@ final class ConnectionPolicy: SessionPolicy {
 
     // MARK: - Stages
 
-    func connect() -> PolicyVerdict? {
-        run(.connect, [])
+    func connect(_ done: @escaping (PolicyVerdict?) -> Void) {
+        run(.connect, [], objects: [], done)
     }
 
-    func helo(_ name: String) -> PolicyVerdict? {
+    private func helo(_ name: String, _ done: @escaping (PolicyVerdict?) -> Void) {
         var proposed = info
         proposed.helo = name
         session?.info = proposed
-        let verdict = run(.helo, [.text(name)])
-        if verdict?.refusal == nil { info.helo = name }
-        session?.info = info
-        return verdict
+        run(.helo, [.text(name)]) { [self] verdict in
+            if verdict?.refusal == nil { info.helo = name }
+            session?.info = info
+            done(verdict)
+        }
     }
 
-    func mail(_ sender: inout ReversePath, _ parameters: ESMTPParameters) -> PolicyVerdict? {
-        let address = AddressObject(kind: .sender, path: sender, parameters: parameters, writable: true)
-        let verdict = run(.mail, objects: [address])
-        if address.rewritten { sender = address.path }
-        return verdict
-    }
-
-    func rcpt(_ recipient: inout MailboxAddress, _ parameters: ESMTPParameters) -> PolicyVerdict? {
-        let address = AddressObject(kind: .recipient, path: .mailbox(recipient), parameters: parameters, writable: true)
-        let verdict = run(.rcpt, objects: [address])
-        if address.rewritten, let mailbox = address.path.mailbox { recipient = mailbox }
-        return verdict
-    }
-
-    /// The data hook, then the route hook for each recipient.
-    func decide(_ draft: MessageDraft) -> MessageDecision {
-        guard let runtime else { return MessageDecision(verdict: .tempfail(PolicyVerdict.hookFailed), routes: []) }
+    /// The data hook, then the route hook for each recipient in turn.
+    func decide(_ draft: MessageDraft, _ done: @escaping (MessageDecision) -> Void) {
+        guard let runtime else { return done(MessageDecision(verdict: .tempfail(PolicyVerdict.hookFailed), routes: [])) }
+        let defaultRoute = configuration.effectiveDefaultRoute
         guard runtime.hasHooks(.data) || runtime.hasHooks(.route) else {
-            let route = configuration.effectiveDefaultRoute
-            return MessageDecision(verdict: nil, routes: draft.recipients.map { RecipientRoute(recipient: $0, targets: route) })
+            return done(MessageDecision(verdict: nil, routes: draft.recipients.map { RecipientRoute(recipient: $0, targets: defaultRoute) }))
         }
         let notes = runtime.state.makeTableReference()
-        defer { runtime.state.release(notes) }
         let message = MessageObject(draft: draft, notes: notes, editable: true)
-        let verdict = run(.data, objects: [message])
-        if let verdict, verdict.refusal != nil || verdict == .discard {
-            return MessageDecision(verdict: verdict, routes: [])
+        let finish = { (decision: MessageDecision) in
+            runtime.state.release(notes)
+            done(decision)
         }
-        message.editable = false
-        let routes = draft.recipients.map { recipient in
-            let (route, failure) = timings.measure(.route) {
-                runtime.route(recipient, of: message, defaultRoute: configuration.effectiveDefaultRoute)
+        run(.data, objects: [message]) { [self] verdict in
+            if let verdict, verdict.refusal != nil || verdict == .discard {
+                return finish(MessageDecision(verdict: verdict, routes: []))
             }
-            if let failure { logHookFailure(.route, failure) }
-            return route
+            message.editable = false
+            route(draft.recipients[...], of: message, runtime: runtime, defaultRoute: defaultRoute, routed: []) { routes in
+                finish(MessageDecision(verdict: verdict, routes: routes))
+            }
         }
-        return MessageDecision(verdict: verdict, routes: routes)
+    }
+
+    private func route(_ recipients: ArraySlice<MailboxAddress>, of message: MessageObject, runtime: PolicyRuntime,
+                       defaultRoute: [RouteTarget], routed: [RecipientRoute], _ done: @escaping ([RecipientRoute]) -> Void) {
+        guard let recipient = recipients.first else { return done(routed) }
+        guard !closed else { return done(routed + recipients.map { RecipientRoute(recipient: $0, refusal: PolicyVerdict.hookFailed) }) }
+        timed(.route, { finish in
+            runtime.route(recipient, of: message, defaultRoute: defaultRoute) { finish(($0, $1)) }
+        }) { [self] (route: RecipientRoute, failure: String?) in
+            if let failure { logHookFailure(.route, failure) }
+            self.route(recipients.dropFirst(), of: message, runtime: runtime, defaultRoute: defaultRoute,
+                       routed: routed + [route], done)
+        }
     }
 
     // MARK: - Running hooks
 
-    private func run(_ stage: HookStage, _ arguments: [LuaValue] = [], objects: [any LuaObject] = []) -> PolicyVerdict? {
-        switch outcome(stage, arguments, objects: objects) {
-        case .noOpinion, .routes: return nil
-        case .verdict(let verdict): return verdict
-        case .failed: return .tempfail(PolicyVerdict.hookFailed)
+    private func run(_ stage: HookStage, _ arguments: [LuaValue] = [], objects: [any LuaObject] = [],
+                     _ done: @escaping (PolicyVerdict?) -> Void) {
+        outcome(stage, arguments, objects: objects) { outcome in
+            switch outcome {
+            case .noOpinion, .routes: done(nil)
+            case .verdict(let verdict): done(verdict)
+            case .failed: done(.tempfail(PolicyVerdict.hookFailed))
+            }
         }
     }
 
     /// Calls the stage's handlers with `session` first, then `arguments`,
     /// then the objects; failures are logged here.
-    private func outcome(_ stage: HookStage, _ arguments: [LuaValue], objects: [any LuaObject]) -> HookOutcome {
-        guard let runtime, runtime.hasHooks(stage), let sessionReference else { return .noOpinion }
+    private func outcome(_ stage: HookStage, _ arguments: [LuaValue], objects: [any LuaObject],
+                         _ done: @escaping (HookOutcome) -> Void) {
+        guard let runtime, runtime.hasHooks(stage), let sessionReference else { return done(.noOpinion) }
         let state = runtime.state
         let references = objects.map { state.register($0) }
-        defer { references.forEach(state.release) }
-        let outcome = timings.measure(stage) {
-            runtime.run(stage, [.reference(sessionReference)] + arguments + references.map { .reference($0) })
+        let arguments = [.reference(sessionReference)] + arguments + references.map { .reference($0) }
+        timed(stage, { finish in
+            runtime.run(stage, arguments) { outcome in
+                references.forEach(state.release)
+                finish(outcome)
+            }
+        }) { [self] outcome in
+            if case .failed(let message) = outcome { logHookFailure(stage, message) }
+            done(outcome)
         }
-        if case .failed(let message) = outcome { logHookFailure(stage, message) }
-        return outcome
+    }
+
+    /// Starts one hook call with the wall-clock limit; remembers it while
+    /// it waits, so that closing the connection cancels it.
+    private func timed<Result>(_ stage: HookStage, _ start: (@escaping (Result) -> Void) -> HookRun?,
+                               _ done: @escaping (Result) -> Void) {
+        inFlight = HookRun.timed(stage, limit: configuration.maxHookTime, on: loop, timings: timings, start) { [self] result in
+            inFlight = nil
+            done(result)
+        }
     }
 
     private func logHookFailure(_ stage: HookStage, _ message: String) {
+        guard !closed else { return }
         logger.error("policy hook failed; answering 451 4.3.0", metadata: [
             "stage": "\(stage.rawValue)", "session": "\(info.id)", "error": "\(message)",
         ])

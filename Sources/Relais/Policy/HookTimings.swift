@@ -47,15 +47,12 @@ public final class HookTimings: Sendable {
         }
     }
 
-    /// Times `body`, a call of the `stage` hooks, and records it.
-    func measure<T>(_ stage: HookStage, _ body: () throws -> T) rethrows -> T {
-        let start = NIODeadline.now()
-        defer {
-            let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
-            record(seconds)
-            metrics?.hookCall(stage: stage.rawValue, seconds: seconds)
-        }
-        return try body()
+    /// Records a call of the `stage` hooks that began at `start` and has
+    /// just ended (waits on DNS, HTTP or Redis included).
+    func record(_ stage: HookStage, since start: NIODeadline) {
+        let seconds = Double((NIODeadline.now() - start).nanoseconds) / 1e9
+        record(seconds)
+        metrics?.hookCall(stage: stage.rawValue, seconds: seconds)
     }
 
     public var summary: Summary {

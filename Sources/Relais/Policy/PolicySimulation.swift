@@ -37,22 +37,34 @@ public struct PolicySimulation {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let generation = try PolicyGeneration.load(source, overrides: overrides, base: ServerConfiguration(),
                                                    loops: [loop], number: 1, logger: logger)
-        return try loop.submit { simulate(generation, input: input, loop: loop, logger: logger) }.wait()
+        return try loop.flatSubmit {
+            let promise = loop.makePromise(of: Report.self)
+            simulate(generation, input: input, loop: loop, logger: logger) { promise.succeed($0) }
+            return promise.futureResult
+        }.wait()
     }
 
+    /// Runs the stages one after another; hooks may wait on real DNS, HTTP
+    /// and Redis services, as they would in the server.
     private static func simulate(_ generation: PolicyGeneration, input: Input, loop: any EventLoop,
-                                 logger: Logger) -> Report {
+                                 logger: Logger, done: @escaping (Report) -> Void) {
         var info = SessionInfo(id: "simulation", remoteIP: input.clientIP, remotePort: 0, localIP: "127.0.0.1",
                                localPort: 25, relayAllowed: false)
         info.authUser = input.authUser
         let policy = ConnectionPolicy(store: PolicyStore(generation), loop: loop, info: info, timings: HookTimings(),
                                       logger: logger)
-        defer { policy.detach() }
-        var run = SimulationRun(policy: policy, input: input)
-        if run.connect(), let transaction = run.envelope() {
-            run.message(transaction)
+        let run = SimulationRun(policy: policy, input: input)
+        run.connect { connected in
+            let finish = {
+                policy.detach()
+                done(run.report)
+            }
+            guard connected else { return finish() }
+            run.envelope { transaction in
+                guard let transaction else { return finish() }
+                run.message(transaction, finish)
+            }
         }
-        return run.report
     }
 
     /// Turns bare LF line ends into CRLF, as a mail client would send them.
@@ -70,7 +82,7 @@ public struct PolicySimulation {
 }
 
 /// One simulated session, stage by stage, writing the report as it goes.
-private struct SimulationRun {
+private final class SimulationRun {
     let policy: ConnectionPolicy
     let input: PolicySimulation.Input
     var session: SMTPServerSession
@@ -82,88 +94,117 @@ private struct SimulationRun {
         self.session = SMTPServerSession(policy: policy)
     }
 
-    private mutating func line(_ stage: String, _ subject: String, _ outcome: String) {
+    private func line(_ stage: String, _ subject: String, _ outcome: String) {
         let padded = subject.count < 28 ? subject.padding(toLength: 28, withPad: " ", startingAt: 0) : subject
         report.lines.append("\(stage.padding(toLength: 9, withPad: " ", startingAt: 0)) \(padded) -> \(outcome)")
     }
 
     /// The message is not delivered to anyone.
-    private mutating func refuse() {
+    private func refuse() {
         report.refused = true
     }
 
-    mutating func connect() -> Bool {
-        if let verdict = policy.connect(), let refusal = verdict.refusal {
-            line("connect", input.clientIP, "\(refusal) (connection closed)")
-            refuse()
-            return false
+    func connect(_ done: @escaping (Bool) -> Void) {
+        policy.connect { [self] verdict in
+            if let refusal = verdict?.refusal {
+                line("connect", input.clientIP, "\(refusal) (connection closed)")
+                refuse()
+                return done(false)
+            }
+            line("connect", input.clientIP, "accepted (\(policy.relayAllowed ? "relay allowed" : "relay not allowed"))")
+            done(true)
         }
-        line("connect", input.clientIP, "accepted (\(policy.relayAllowed ? "relay allowed" : "relay not allowed"))")
-        return true
     }
 
     /// EHLO, MAIL and every RCPT through the session state machine; the
     /// transaction when a recipient was accepted.
-    mutating func envelope() -> SMTPServerSession.Transaction? {
-        guard step("helo", input.helo, "EHLO \(input.helo)") else {
-            refuse()
-            return nil
+    func envelope(_ done: @escaping (SMTPServerSession.Transaction?) -> Void) {
+        step("helo", input.helo, "EHLO \(input.helo)") { [self] greeted in
+            guard greeted else {
+                refuse()
+                return done(nil)
+            }
+            let utf8 = (input.sender + input.recipients.joined()).utf8.contains { $0 >= 0x80 }
+            step("mail", "<\(input.sender)>", "MAIL FROM:<\(input.sender)>" + (utf8 ? " SMTPUTF8" : "")) { [self] accepted in
+                guard accepted else {
+                    refuse()
+                    return done(nil)
+                }
+                if let sender = session.transaction?.sender, sender.description != input.sender {
+                    line("", "", "sender rewritten to <\(sender)>")
+                }
+                recipients(input.recipients[...]) { [self] in
+                    guard let transaction = session.transaction, !transaction.recipients.isEmpty else {
+                        line("data", "", "not reached: no recipient accepted")
+                        refuse()
+                        return done(nil)
+                    }
+                    done(transaction)
+                }
+            }
         }
-        let utf8 = (input.sender + input.recipients.joined()).utf8.contains { $0 >= 0x80 }
-        guard step("mail", "<\(input.sender)>", "MAIL FROM:<\(input.sender)>" + (utf8 ? " SMTPUTF8" : "")) else {
-            refuse()
-            return nil
-        }
-        if let sender = session.transaction?.sender, sender.description != input.sender {
-            line("", "", "sender rewritten to <\(sender)>")
-        }
-        for recipient in input.recipients {
-            _ = step("rcpt", "<\(recipient)>", "RCPT TO:<\(recipient)>")
-        }
-        guard let transaction = session.transaction, !transaction.recipients.isEmpty else {
-            line("data", "", "not reached: no recipient accepted")
-            refuse()
-            return nil
-        }
-        return transaction
+    }
+
+    private func recipients(_ remaining: ArraySlice<String>, _ done: @escaping () -> Void) {
+        guard let recipient = remaining.first else { return done() }
+        step("rcpt", "<\(recipient)>", "RCPT TO:<\(recipient)>") { [self] _ in recipients(remaining.dropFirst(), done) }
     }
 
     /// Sends one command line; false when the session refused it.
-    private mutating func step(_ stage: String, _ subject: String, _ command: String) -> Bool {
-        for action in session.handle(.line(command)) {
+    private func step(_ stage: String, _ subject: String, _ command: String, _ done: @escaping (Bool) -> Void) {
+        settle(session.handle(.line(command)), stage, subject, done)
+    }
+
+    /// Reports the session's actions; a question goes to the policy and
+    /// its answer's actions are reported in turn.
+    private func settle(_ actions: [SMTPServerSession.Action], _ stage: String, _ subject: String,
+                        _ done: @escaping (Bool) -> Void) {
+        for action in actions {
             switch action {
             case .reply(let reply):
                 line(stage, subject, reply.code == 250 && reply.lines.count > 1 ? "250 \(reply.lines[0])" : reply.description)
-                if !reply.isPositive { return false }
+                if !reply.isPositive { return done(false) }
             case .close(let reply):
                 line(stage, subject, "\(reply) (connection closed)")
-                return false
+                return done(false)
+            case .consult(let question):
+                return policy.ask(question) { [self] answer in
+                    settle(session.answer(question, answer), stage, subject, done)
+                }
             case .receiveData, .receiveChunk, .startTLS, .pause:
                 break
             }
         }
-        return true
+        done(true)
     }
 
     /// The message text through the loop check, the data and route hooks
     /// and the acceptance rules the server uses.
-    mutating func message(_ transaction: SMTPServerSession.Transaction) {
+    func message(_ transaction: SMTPServerSession.Transaction, _ done: @escaping () -> Void) {
         let content = ByteBuffer(bytes: PolicySimulation.crlf(input.message))
         let size = "(\(content.readableBytes) bytes)"
         let hops = HeaderSection.count(of: "Received", in: content, from: 0)
         if let loop = MessageAcceptance.loopRefusal(receivedFields: hops, limits: policy.limits) {
             line("data", size, "mail loop")
             report.lines.append("result    refused: \(loop)")
-            return refuse()
+            refuse()
+            return done()
         }
         if let malformed = MessageAcceptance.headerRefusal(content, from: 0, strict: policy.configuration.strictHeaderSyntax) {
             line("data", size, "malformed header section")
             report.lines.append("result    refused: \(malformed)")
-            return refuse()
+            refuse()
+            return done()
         }
         let draft = MessageDraft(id: "SIMULATION", sender: transaction.sender, recipients: transaction.recipients,
                                  content: content, smtpUTF8: transaction.smtpUTF8)
-        let decision = policy.decide(draft)
+        policy.decide(draft) { [self] decision in
+            report(decision, of: draft, size: size)
+            done()
+        }
+    }
+
+    private func report(_ decision: MessageDecision, of draft: MessageDraft, size: String) {
         switch decision.verdict {
         case .reject(let reply), .tempfail(let reply), .disconnect(let reply):
             line("data", size, reply.description)
@@ -173,7 +214,7 @@ private struct SimulationRun {
             line("data", size, decision.verdict == nil ? "accepted (no verdict)" : "accepted")
             describe(draft, decision)
         }
-        switch MessageAcceptance.outcome(of: decision, size: content.readableBytes) {
+        switch MessageAcceptance.outcome(of: decision, size: draft.size) {
         case .refuse(let reply), .disconnect(let reply):
             let deferred = decision.verdict == nil && decision.routes.contains { ($0.refusal?.code ?? 500) < 500 }
             report.lines.append("result    " + (deferred ? "the whole message is deferred (a route deferred): \(reply)"
@@ -189,7 +230,7 @@ private struct SimulationRun {
     }
 
     /// The envelope and headers after the data hook, and each recipient's route.
-    private mutating func describe(_ draft: MessageDraft, _ decision: MessageDecision) {
+    private func describe(_ draft: MessageDraft, _ decision: MessageDecision) {
         report.lines.append("envelope  from <\(draft.sender)> to \(draft.recipients.map { "<\($0)>" }.joined(separator: ", "))")
         report.lines.append("headers" + (draft.headersChanged ? " (changed by the data hook)" : ""))
         for field in draft.headers.fields {

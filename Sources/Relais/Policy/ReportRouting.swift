@@ -10,23 +10,28 @@ extension PolicyGeneration {
     /// dropped: a refusal or a failing hook is logged and the default route
     /// taken. Call on `loop`.
     func route(report envelope: Envelope, content: ByteBuffer, on loop: any EventLoop, timings: HookTimings,
-               logger: Logger) -> [RouteTarget] {
+               logger: Logger) -> EventLoopFuture<[RouteTarget]> {
         let defaultRoute = configuration.effectiveDefaultRoute
         guard hasHooks(.route), let runtime = runtime(on: loop), let recipient = envelope.recipients.first else {
-            return defaultRoute
+            return loop.makeSucceededFuture(defaultRoute)
         }
+        let promise = loop.makePromise(of: [RouteTarget].self)
         let notes = runtime.state.makeTableReference()
-        defer { runtime.state.release(notes) }
         let draft = MessageDraft(id: envelope.id, sender: .null, recipients: [MailboxAddress(storedText: recipient)],
                                  content: content, smtpUTF8: envelope.smtpUTF8)
         let message = MessageObject(draft: draft, notes: notes, editable: false, isReport: true)
-        let (route, failure) = timings.measure(.route) { runtime.route(draft.recipients[0], of: message, defaultRoute: defaultRoute) }
-        if let refusal = route.refusal {
-            logger.error("the route hook refused a report; it takes the default route", metadata: [
-                "id": "\(envelope.id)", "reply": "\(refusal)", "error": "\(failure ?? "")",
-            ])
-            return defaultRoute
+        _ = HookRun.timed(.route, limit: configuration.maxHookTime, on: loop, timings: timings, { finish in
+            runtime.route(draft.recipients[0], of: message, defaultRoute: defaultRoute) { finish(($0, $1)) }
+        }) { (route: RecipientRoute, failure: String?) in
+            runtime.state.release(notes)
+            if let refusal = route.refusal {
+                logger.error("the route hook refused a report; it takes the default route", metadata: [
+                    "id": "\(envelope.id)", "reply": "\(refusal)", "error": "\(failure ?? "")",
+                ])
+                return promise.succeed(defaultRoute)
+            }
+            promise.succeed(route.targets)
         }
-        return route.targets
+        return promise.futureResult
     }
 }

@@ -19,6 +19,7 @@ public struct PolicySettings: Sendable {
     public var maxErrors: Int?
     public var luaInstructions: Int64?
     public var luaMemory: Int?
+    public var maxHookTime: TimeAmount?
     public var queue: QueueSchedule?
     public var listenTLS: [String]?
     public var tlsCertificate: String?
@@ -57,6 +58,7 @@ extension ServerConfiguration {
         if let value = settings.maxErrors { result.maxErrors = value }
         if let value = settings.luaInstructions { result.hookInstructionLimit = value }
         if let value = settings.luaMemory { result.policyMemoryLimit = value }
+        if let value = settings.maxHookTime { result.maxHookTime = value }
         if let value = settings.queue { result.queue = value }
         if let value = settings.listenTLS { result.listenTLS = value }
         if let value = settings.tlsCertificate { result.tlsCertificate = value }

@@ -16,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     /// Where a recipient goes when no `route` hook decides; nil means the
     /// local maildir.
     public var defaultRoute: [RouteTarget]?
+    /// Wall-clock time one hook call may take, waits included (`lua.max_hook_time`).
+    public var maxHookTime: TimeAmount = .seconds(10)
     /// Lua instructions one hook call may run (`lua.max_instructions`).
     public var hookInstructionLimit: Int64 = 10_000_000
     /// Bytes one policy state may allocate (`lua.max_memory`).
