@@ -31,6 +31,14 @@ let package = Package(
             dependencies: ["CLuaBridge", "CLua"]
         ),
         .target(
+            name: "RelaisDNS",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
+        .target(
             name: "SMTPCore",
             dependencies: [.product(name: "NIOCore", package: "swift-nio")]
         ),
@@ -38,6 +46,7 @@ let package = Package(
             name: "Relais",
             dependencies: [
                 "SMTPCore",
+                "RelaisDNS",
                 "RelaisLua",
                 "RelaisTLS",
                 "CSystemShims",
@@ -66,6 +75,7 @@ let package = Package(
         ),
         .testTarget(name: "SMTPCoreTests", dependencies: ["SMTPCore"]),
         .testTarget(name: "RelaisLuaTests", dependencies: ["RelaisLua"]),
+        .testTarget(name: "RelaisDNSTests", dependencies: ["RelaisDNS", .product(name: "NIOCore", package: "swift-nio")]),
         .testTarget(name: "RelaisTests", dependencies: ["Relais", "SMTPCore", "CLua", "COpenSSL"]),
         .testTarget(
             name: "RelaisTLSTests",

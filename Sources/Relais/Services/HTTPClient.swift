@@ -4,18 +4,20 @@ import NIOHTTP1
 import NIOPosix
 import RelaisTLS
 
-/// A minimal HTTP client for OAuth2 token endpoints (HTTPS) and for
-/// `relais queue` talking to a running relay's admin endpoint: the relay's
-/// own TLS handler (for https) under SwiftNIO's HTTP/1.1 client codecs
-/// (which handle Content-Length and chunked bodies), one request per
-/// connection, the body at most `maxBody` bytes.
+/// A minimal HTTP client for `relais.http.request` in hooks, OAuth2 token
+/// endpoints (HTTPS) and `relais queue` talking to a running relay's admin
+/// endpoint: the relay's own TLS handler (for https) under SwiftNIO's
+/// HTTP/1.1 client codecs (which handle Content-Length and chunked bodies),
+/// one request per connection, the body at most `maxBody` bytes.
 public enum HTTPClient {
     public struct Response: Sendable {
         public var status: Int
+        /// Header fields in the order received.
+        public var headers: [(name: String, value: String)] = []
         public var body: [UInt8]
     }
 
-    /// Largest response body read.
+    /// Largest response body read unless the caller says otherwise.
     static let maxBody = 1024 * 1024
 
     /// POSTs `form` as `application/x-www-form-urlencoded`.
@@ -31,6 +33,15 @@ public enum HTTPClient {
     public static func request(_ method: HTTPMethod, _ url: URL, headers extra: [(String, String)] = [], body: String = "",
                                tls: TLSContext? = nil, group: any EventLoopGroup,
                                timeout: TimeAmount = .seconds(30)) async throws -> Response {
+        try await request(method, url, headers: extra, body: Array(body.utf8), tls: tls, group: group,
+                          timeout: timeout, maxBody: maxBody)
+    }
+
+    /// One request with a byte body, answered with at most `maxBody` bytes;
+    /// `timeout` bounds the connection and, from there, the whole exchange.
+    public static func request(_ method: HTTPMethod, _ url: URL, headers extra: [(String, String)], body: [UInt8],
+                               tls: TLSContext?, group: any EventLoopGroup, timeout: TimeAmount,
+                               maxBody: Int) async throws -> Response {
         guard let host = url.host, url.scheme == "https" || url.scheme == "http" else {
             throw HTTPClientError("\(url) is not an http or https URL")
         }
@@ -41,7 +52,7 @@ public enum HTTPClient {
         var headers = HTTPHeaders()
         headers.add(name: "Host", value: host)
         for (name, value) in extra { headers.add(name: name, value: value) }
-        headers.add(name: "Content-Length", value: "\(body.utf8.count)")
+        if !headers.contains(name: "Content-Length") { headers.add(name: "Content-Length", value: "\(body.count)") }
         headers.add(name: "Connection", value: "close")
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
         let channel = try await ClientBootstrap(group: group)
@@ -52,7 +63,7 @@ public enum HTTPClient {
                         try channel.pipeline.syncOperations.addHandler(TLSHandler(context: secure, serverName: host))
                     }
                     try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector())
+                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(maxBody: maxBody))
                 }
             }
             .connect(host: host, port: port)
@@ -61,10 +72,10 @@ public enum HTTPClient {
         try await channel.eventLoop.submit {
             try channel.pipeline.syncOperations.handler(type: ResponseCollector.self).done = done
             channel.write(HTTPClientRequestPart.head(head), promise: nil)
-            channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(string: body))), promise: nil)
+            channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
             channel.eventLoop.scheduleTask(in: timeout) {
-                done.fail(HTTPClientError("timeout waiting for \(host)"))
+                done.fail(HTTPClientError("timeout"))
                 channel.close(promise: nil)
             }
         }.get()
@@ -88,20 +99,25 @@ struct HTTPClientError: Error, CustomStringConvertible {
 private final class ResponseCollector: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
     var done: EventLoopPromise<HTTPClient.Response>?
-    private var status = 0
-    private var body: [UInt8] = []
+    private let maxBody: Int
+    private var response = HTTPClient.Response(status: 0, body: [])
+
+    init(maxBody: Int) {
+        self.maxBody = maxBody
+    }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         switch unwrapInboundIn(data) {
         case .head(let head):
-            status = Int(head.status.code)
+            response.status = Int(head.status.code)
+            response.headers = head.headers.map { ($0.name, $0.value) }
         case .body(let part):
-            guard body.count + part.readableBytes <= HTTPClient.maxBody else {
-                return fail(HTTPClientError("response body larger than \(HTTPClient.maxBody) bytes"), context)
+            guard response.body.count + part.readableBytes <= maxBody else {
+                return fail(HTTPClientError("response body larger than \(maxBody) bytes"), context)
             }
-            body += part.readableBytesView
+            response.body += part.readableBytesView
         case .end:
-            done?.succeed(HTTPClient.Response(status: status, body: body))
+            done?.succeed(response)
             done = nil
             context.close(promise: nil)
         }
