@@ -15,9 +15,19 @@ public protocol LuaObject: AnyObject {
     func luaSetField(_ name: String, _ value: LuaValue, state: LuaState) throws
     /// `obj:name(arguments...)`; returns the results.
     func luaCall(_ method: String, _ arguments: [LuaValue], state: LuaState) throws -> [LuaValue]
+    /// `obj:name(arguments...)` for a method that may wait: pushes the
+    /// results and returns their count, or returns what `LuaState.suspend`
+    /// returned. By default, `luaCall`'s results.
+    func luaCallPushing(_ method: String, _ arguments: [LuaValue], state: LuaState) throws -> Int
 }
 
 extension LuaObject {
+    public func luaCallPushing(_ method: String, _ arguments: [LuaValue], state: LuaState) throws -> Int {
+        let results = try luaCall(method, arguments, state: state)
+        for result in results { state.push(result) }
+        return results.count
+    }
+
     public func luaSetField(_ name: String, _ value: LuaValue, state: LuaState) throws {
         throw LuaError("\(luaTypeName).\(name) cannot be assigned")
     }
@@ -122,9 +132,7 @@ extension LuaState {
             let method = state.popString()
             let object = try state.objectArgument(1)
             let arguments = state.argumentCount > 1 ? (2...state.argumentCount).map { state.argument($0) } : []
-            let results = try object.luaCall(method, arguments, state: state)
-            for result in results { state.push(result) }
-            return results.count
+            return try object.luaCallPushing(method, arguments, state: state)
         }
         let ids = ObjectFunctionIDs(metatableReference: reference, methodCaller: Int32(functions.count - 1))
         objectFunctions = ids

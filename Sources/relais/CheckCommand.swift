@@ -19,7 +19,7 @@ struct CheckCommand: ParsableCommand {
         let logger = CommandLogging.logger()
         do {
             let generation = try PolicyGeneration.load(.file(config), overrides: PolicySettings(), base: ServerConfiguration(),
-                                                       loops: [MultiThreadedEventLoopGroup.singleton.next()], number: 1, logger: logger)
+                                                       loops: [MultiThreadedEventLoopGroup.singleton.next()], number: 1, services: HookServices(), logger: logger)
             print(PolicyReport(generation).text)
         } catch {
             CommandLogging.fail("\(error)")

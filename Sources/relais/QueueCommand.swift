@@ -27,7 +27,7 @@ struct QueueCommand: ParsableCommand {
             guard let config else { return ServerConfiguration() }
             do {
                 return try PolicyGeneration.load(.file(config), overrides: PolicySettings(), base: ServerConfiguration(),
-                                                 loops: [], number: 1, logger: CommandLogging.logger(level: .error)).configuration
+                                                 loops: [], number: 1, services: HookServices(), logger: CommandLogging.logger(level: .error)).configuration
             } catch {
                 CommandLogging.fail("\(error)")
             }

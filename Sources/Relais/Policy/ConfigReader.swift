@@ -1,4 +1,5 @@
 import NIOCore
+import RelaisDNS
 import RelaisLua
 
 /// Reads a `relais.config{...}` table into `PolicySettings`; every error
@@ -58,6 +59,19 @@ enum ConfigReader {
                     guard number >= 1 << 20 else { throw fields.error("lua.max_memory must be at least 1 MiB") }
                     settings.luaMemory = Int(number)
                 }
+            case "dns":
+                guard let dns = try fields.table(key, "dns must be { servers = { \"HOST:PORT\" }, timeout = SECONDS }") else { break }
+                try dns.rejectUnknownKeys(["servers", "timeout"])
+                if dns.has("servers") {
+                    let servers = try strings(dns, "servers")
+                    for server in servers {
+                        do { _ = try DNSResolver.serverAddress(server) } catch {
+                            throw fields.error("dns.servers: \(server.debugDescription) is not an address like \"127.0.0.1:53\"")
+                        }
+                    }
+                    settings.dnsServers = servers
+                }
+                settings.dnsTimeout = try dns.seconds("timeout", maximum: 60).map { .nanoseconds(Int64($0 * 1e9)) }
             case "admin":
                 (settings.adminListen, settings.adminToken) = try admin(fields)
             case "header_syntax":

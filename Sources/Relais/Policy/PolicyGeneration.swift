@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import RelaisDNS
 import RelaisLua
 import RelaisTLS
 
@@ -26,7 +27,8 @@ public final class PolicyGeneration: Sendable {
     /// loop with the configured Lua limits. Throws with `file:line`.
     /// Blocking (reads files): call off the event loops.
     public static func load(_ source: PolicySource, overrides: PolicySettings, base: ServerConfiguration,
-                            loops: [any EventLoop], number: Int, logger: Logger) throws -> PolicyGeneration {
+                            loops: [any EventLoop], number: Int, services: HookServices,
+                            logger: Logger) throws -> PolicyGeneration {
         let probe = try PolicyRuntime(source: source, limits: base.luaLimits, logger: logger)
         var configuration = (probe.settings + [overrides]).reduce(base) { $0.applying($1) }
         configuration.defaultRoute = configuration.effectiveDefaultRoute
@@ -46,10 +48,17 @@ public final class PolicyGeneration: Sendable {
         } else if !configuration.listenTLS.isEmpty {
             throw ConfigurationError("relais.config: listen_tls needs tls = { cert = ..., key = ... }")
         }
+        let resolver: DNSResolver
+        do {
+            resolver = try services.resolver(servers: configuration.dnsServers, timeout: configuration.dnsTimeout)
+        } catch {
+            throw ConfigurationError("relais.config: dns.servers: \(error)")
+        }
         var runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>] = [:]
         for loop in loops {
             let runtime = try PolicyRuntime(source: source, limits: configuration.luaLimits, logger: logger,
-                                            quietWhileLoading: true)
+                                            quietWhileLoading: true,
+                                            io: HookIO(loop: loop, resolver: resolver, services: services))
             runtimes[ObjectIdentifier(loop)] = NIOLoopBoundBox.makeBoxSendingValue(runtime, eventLoop: loop)
         }
         return PolicyGeneration(number: number, source: source, configuration: configuration,

@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import NIOCore
+import RelaisDNS
 import RelaisLua
 import SMTPCore
 
@@ -31,12 +33,18 @@ final class PolicyRuntime {
     /// Whether `relais.log` and `print` are silent while the policy loads
     /// (a generation loads it once per event loop; one copy speaks).
     let quietWhileLoading: Bool
+    /// The loop and services the hooks' DNS, HTTP and Redis calls use; nil
+    /// for a state that only loads the policy (`check`, the first load).
+    let io: HookIO?
+    /// One Redis connection per server and login, for this loop.
+    var redisClients: [RedisEndpoint: RedisClient] = [:]
 
     /// Loads and runs the policy. Errors carry `file:line`.
-    init(source: PolicySource, limits: LuaLimits, logger: Logger, quietWhileLoading: Bool = false) throws {
+    init(source: PolicySource, limits: LuaLimits, logger: Logger, quietWhileLoading: Bool = false, io: HookIO? = nil) throws {
         self.source = source
         self.logger = logger
         self.quietWhileLoading = quietWhileLoading
+        self.io = io
         self.state = try LuaState(limits: limits)
         installAPI()
         let text: [UInt8]
@@ -66,7 +74,7 @@ final class PolicyRuntime {
 
     /// Installs the `relais` table, `print` and `require`, one area at a time.
     private func installAPI() {
-        let api = configAPI() + verdictAPI() + targetAPI() + helperAPI()
+        let api = configAPI() + verdictAPI() + targetAPI() + helperAPI() + servicesAPI()
         state.setGlobal("relais", .table(.record(api)))
         state.setGlobal("print", state.makeFunction { [unowned self] state in
             logFromLua(.info, state)
@@ -84,7 +92,23 @@ final class PolicyRuntime {
     }
 }
 
+/// Where a runtime's hooks do their I/O: its event loop (results resume
+/// the hook there), the generation's resolver, the server's services.
+struct HookIO {
+    let loop: any EventLoop
+    let resolver: DNSResolver
+    let services: HookServices
+}
+
 extension PolicyRuntime {
+    /// This loop's connection to `endpoint`, made on first use.
+    func redisClient(for endpoint: RedisEndpoint, on loop: any EventLoop) -> RedisClient {
+        if let client = redisClients[endpoint] { return client }
+        let client = RedisClient(endpoint: endpoint, loop: loop)
+        redisClients[endpoint] = client
+        return client
+    }
+
     /// The password, the token the policy's function returns now, or the
     /// OAuth2 source to ask (over HTTPS, off this loop).
     func credential(for smarthost: String) throws -> Credential {

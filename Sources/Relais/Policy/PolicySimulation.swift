@@ -36,7 +36,7 @@ public struct PolicySimulation {
                            logger: Logger) throws -> Report {
         let loop = MultiThreadedEventLoopGroup.singleton.next()
         let generation = try PolicyGeneration.load(source, overrides: overrides, base: ServerConfiguration(),
-                                                   loops: [loop], number: 1, logger: logger)
+                                                   loops: [loop], number: 1, services: HookServices(), logger: logger)
         return try loop.flatSubmit {
             let promise = loop.makePromise(of: Report.self)
             simulate(generation, input: input, loop: loop, logger: logger) { promise.succeed($0) }

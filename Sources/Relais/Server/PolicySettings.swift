@@ -20,6 +20,8 @@ public struct PolicySettings: Sendable {
     public var luaInstructions: Int64?
     public var luaMemory: Int?
     public var maxHookTime: TimeAmount?
+    public var dnsServers: [String]?
+    public var dnsTimeout: TimeAmount?
     public var queue: QueueSchedule?
     public var listenTLS: [String]?
     public var tlsCertificate: String?
@@ -59,6 +61,8 @@ extension ServerConfiguration {
         if let value = settings.luaInstructions { result.hookInstructionLimit = value }
         if let value = settings.luaMemory { result.policyMemoryLimit = value }
         if let value = settings.maxHookTime { result.maxHookTime = value }
+        if let value = settings.dnsServers { result.dnsServers = value }
+        if let value = settings.dnsTimeout { result.dnsTimeout = value }
         if let value = settings.queue { result.queue = value }
         if let value = settings.listenTLS { result.listenTLS = value }
         if let value = settings.tlsCertificate { result.tlsCertificate = value }

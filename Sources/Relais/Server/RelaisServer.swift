@@ -33,6 +33,8 @@ public final class RelaisServer: Service {
     private let adminHTTP = NIOLockedValueBox<(any Channel)?>(nil)
     private let services = NIOLockedValueBox<ServerServices?>(nil)
     private let deliveryQueue = NIOLockedValueBox<DeliveryQueue?>(nil)
+    /// The DNS cache and TLS contexts every generation's hooks share.
+    private let hookServices: HookServices
     /// Serialises reloads (SIGHUP and file changes may coincide).
     private let reloading = NIOLock()
 
@@ -44,12 +46,14 @@ public final class RelaisServer: Service {
         let metrics = RelayMetrics()
         self.metrics = metrics
         self.hookTimings = HookTimings(metrics: metrics)
+        let hookServices = HookServices()
+        self.hookServices = hookServices
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.group = group
         self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         do {
             let generation = try PolicyGeneration.load(source, overrides: overrides, base: ServerConfiguration(),
-                                                       loops: Array(group.makeIterator()), number: 1, logger: logger)
+                                                       loops: Array(group.makeIterator()), number: 1, services: hookServices, logger: logger)
             self.store = PolicyStore(generation)
         } catch {
             try? group.syncShutdownGracefully()
@@ -167,7 +171,8 @@ public final class RelaisServer: Service {
             let next: PolicyGeneration
             do {
                 next = try PolicyGeneration.load(source, overrides: overrides, base: ServerConfiguration(),
-                                                 loops: Array(group.makeIterator()), number: current.number + 1, logger: logger)
+                                                 loops: Array(group.makeIterator()), number: current.number + 1,
+                                                 services: hookServices, logger: logger)
             } catch {
                 logger.error("policy reload failed; generation \(current.number) keeps serving", metadata: ["error": "\(error)"])
                 metrics.reloadFailed()

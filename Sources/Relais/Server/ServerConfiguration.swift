@@ -16,6 +16,10 @@ public struct ServerConfiguration: Sendable {
     /// Where a recipient goes when no `route` hook decides; nil means the
     /// local maildir.
     public var defaultRoute: [RouteTarget]?
+    /// DNS servers for `relais.dns.lookup` (`dns.servers`); nil: /etc/resolv.conf.
+    public var dnsServers: [String]?
+    /// How long one DNS server has to answer (`dns.timeout`).
+    public var dnsTimeout: TimeAmount = .seconds(2)
     /// Wall-clock time one hook call may take, waits included (`lua.max_hook_time`).
     public var maxHookTime: TimeAmount = .seconds(10)
     /// Lua instructions one hook call may run (`lua.max_instructions`).
