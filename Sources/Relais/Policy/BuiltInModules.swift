@@ -1,5 +1,6 @@
 /// Lua modules shipped inside the binary, found by `require` before the
-/// modules beside the policy: `relais.lists` and the provider presets.
+/// modules beside the policy: `relais.lists` and the provider presets; and
+/// the helpers every state runs first.
 /// Their sources are the `.lua` files in `Modules/`, embedded at build time.
 enum BuiltInModules {
     /// Every built-in module by name.
@@ -8,6 +9,9 @@ enum BuiltInModules {
         for (name, bytes) in PresetSources.bytes { all["presets." + name] = bytes }
         return all.mapValues { String(decoding: $0, as: UTF8.self) }
     }()
+
+    /// `relais.dnsbl` and `relais.rate`, run in every state before the policy.
+    static let helpers = String(decoding: PackageResources.relais_helpers_lua, as: UTF8.self)
 }
 
 /// The provider presets, Lua modules `presets.<name>` shipped in the binary

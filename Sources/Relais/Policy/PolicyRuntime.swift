@@ -47,6 +47,7 @@ final class PolicyRuntime {
         self.io = io
         self.state = try LuaState(limits: limits)
         installAPI()
+        try state.run(Array(BuiltInModules.helpers.utf8), chunkName: "@(built-in)/relais.helpers")
         let text: [UInt8]
         switch source {
         case .file(let path):
