@@ -34,7 +34,7 @@ extension PolicyRuntime {
     /// its value through `results`, or `nil, reason`.
     func wait<Value: Sendable>(_ function: String, _ start: (HookIO) throws -> EventLoopFuture<Value>,
                                results: @escaping @Sendable (Value) -> [LuaValue]) throws -> Int {
-        guard let io else { throw LuaError("\(function) can only be called inside a hook") }
+        guard let io else { throw LuaError("\(function) can only wait inside a hook") }
         var failure: (any Error)?
         let count = try state.suspend(function) { suspension in
             let future: EventLoopFuture<Value>
