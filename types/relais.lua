@@ -116,7 +116,8 @@ function Message:remove_recipient(address) end
 ---@field command_timeout number?
 ---@field data_timeout number?
 ---@field default_route relais.Target|relais.Target[]?
----@field lua { max_instructions: integer?, max_memory: integer? }?
+---@field lua { max_instructions: integer?, max_memory: integer?, max_hook_time: number? }?  max_hook_time: seconds one hook call may take, waits included (default 10; past it 451 4.3.0)
+---@field dns { servers: string[]?, timeout: number? }?  servers for relais.dns ("HOST:PORT"; default those of /etc/resolv.conf), seconds per server (default 2)
 ---@field admin string|{ listen: string?, token: string? }?  the admin HTTP endpoint (metrics, health, queue API)
 ---@field log_format "text"|"json"?
 ---@field header_syntax "strict"|"accept"?  refuse (default) or pass header lines that are neither fields nor continuations
@@ -133,7 +134,86 @@ function Message:remove_recipient(address) end
 
 ---@class relais
 ---@field log relais.Log
+---@field dns relais.DNS
+---@field http relais.HTTP
 relais = {}
+
+---Lookups that make the hook wait (not the relay); answers are cached for their TTL.
+---@class relais.DNS
+local DNS = {}
+
+---@alias relais.DNSType "A"|"AAAA"|"MX"|"TXT"|"PTR"|"CNAME"|"NS"|"TLSA"
+
+---Records of `type` for `name` (a CNAME chain is followed). A and AAAA: address strings; MX: { preference, host }
+---sorted by preference; TXT: one string per record (its strings joined); PTR (name may be an IP address), CNAME, NS:
+---host names; TLSA: { usage, selector, matching_type, data (hex) }. An empty list when the name has no such records.
+---@param name string
+---@param type relais.DNSType?  default "A"
+---@return (string|table)[]? records
+---@return "NXDOMAIN"|"SERVFAIL"|"timeout"|string? err
+function DNS.lookup(name, type) end
+
+---The name an address is looked up under in reverse: "4.3.2.1" for 1.2.3.4, nibbles for IPv6; nil if not an address.
+---@param ip string
+---@return string?
+function DNS.reverse(ip) end
+
+---@class relais.HTTP
+local HTTP = {}
+
+---@class relais.HTTPRequest
+---@field url string                  http:// or https:// (verified against ca_file or the system store)
+---@field method string?              default "GET"
+---@field headers table<string, string>?
+---@field body string?
+---@field timeout number?             seconds for the connection and the whole exchange, default 10
+---@field ca_file string?
+---@field max_size integer?           largest body accepted, default 1 MiB
+---@field follow_redirects integer?   redirects to follow (same scheme only), default 0
+
+---@class relais.HTTPResponse
+---@field status integer
+---@field headers table<string, string>  lower-case names; repeated fields joined with ", "
+---@field body string
+
+---One request; the hook waits for the answer.
+---@param request relais.HTTPRequest
+---@return relais.HTTPResponse? response
+---@return string? err  "connection refused", "timeout", ...
+function HTTP.request(request) end
+
+---@class relais.Redis
+local Redis = {}
+
+---Sends one command on this event loop's connection; the hook waits for the reply. Strings and integers come back
+---as they are, a null reply as nil, arrays as lists (null items as false); an error reply is `nil, "ERR ..."`.
+---@param command string
+---@param ... string|number
+---@return any value
+---@return string? err
+function Redis:call(command, ...) end
+
+---A Redis client ("HOST:PORT", port 6379 by default); connects on first use, and again after a failure.
+---@param address string
+---@param options { password: string?, username: string?, db: integer?, timeout: number? }?  timeout: seconds per command, default 2
+---@return relais.Redis
+function relais.redis(address, options) end
+
+---Looks `ip` up in DNS blocklists, in order: the first zone that lists it and the address it answered; nil when
+---none does; nil and an error when none does and some could not be asked.
+---@param ip string
+---@param zones string|string[]
+---@return string? zone
+---@return string? code_or_err
+function relais.dnsbl(ip, zones) end
+
+---Counts one event under `key` in a fixed window of `window` seconds in Redis; returns the count in this window.
+---@param redis relais.Redis
+---@param key string
+---@param window integer
+---@return integer? count
+---@return string? err
+function relais.rate(redis, key, window) end
 
 ---@class relais.Log
 ---@field info fun(...: any)
