@@ -152,13 +152,20 @@ extension LuaState {
     /// return what this returns. Throws where Lua cannot wait (outside a
     /// hook, inside a coroutine the script made, inside a metamethod).
     public func suspend(_ function: String, _ begin: (LuaSuspension) -> Void) throws -> Int {
-        guard let coroutine = runningCoroutine, coroutine.thread == L, lua_isyieldable(L) != 0 else {
-            throw LuaError("\(function) can only wait inside a hook (not while the policy loads, "
-                + "nor inside coroutine.wrap, a metamethod or a sort comparator)")
-        }
+        try requireSuspendable(function)
+        guard let coroutine = runningCoroutine else { return 0 }
         coroutine.awaitsResult = true
         coroutine.waitNumber += 1
         begin(LuaSuspension(coroutine: coroutine, wait: coroutine.waitNumber))
         return Int(RELAIS_LUA_SUSPEND)
+    }
+
+    /// Throws unless the running Swift function could suspend its caller:
+    /// check before starting work whose result must resume it.
+    public func requireSuspendable(_ function: String) throws {
+        guard let coroutine = runningCoroutine, coroutine.thread == L, lua_isyieldable(L) != 0 else {
+            throw LuaError("\(function) can only wait inside a hook (not while the policy loads, "
+                + "nor inside coroutine.wrap, a metamethod or a sort comparator)")
+        }
     }
 }

@@ -35,13 +35,9 @@ extension PolicyRuntime {
     func wait<Value: Sendable>(_ function: String, _ start: (HookIO) throws -> EventLoopFuture<Value>,
                                results: @escaping @Sendable (Value) -> [LuaValue]) throws -> Int {
         guard let io else { throw LuaError("\(function) can only wait inside a hook") }
-        var failure: (any Error)?
-        let count = try state.suspend(function) { suspension in
-            let future: EventLoopFuture<Value>
-            do { future = try start(io) } catch {
-                failure = error
-                return suspension.resume([])
-            }
+        try state.requireSuspendable(function)
+        let future = try start(io)
+        return try state.suspend(function) { suspension in
             let waiting = NIOLoopBound(suspension, eventLoop: io.loop)
             future.hop(to: io.loop).whenComplete { result in
                 switch result {
@@ -50,8 +46,6 @@ extension PolicyRuntime {
                 }
             }
         }
-        if let failure { throw failure }
-        return count
     }
 
     // MARK: - DNS
