@@ -99,7 +99,7 @@ class HTTPServer:
     request as JSON (method, path, headers, body), `/big` with 2 MiB,
     `/redirect` with a 302 to /json; counts the requests."""
 
-    def __init__(self):
+    def __init__(self, tls_folder: Path | None = None):
         self.requests = 0
         self.lock = threading.Lock()
         server = self
@@ -148,11 +148,18 @@ class HTTPServer:
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
+        self.scheme = "http"
+        if tls_folder:
+            import ssl
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(tls_folder / "cert.pem", tls_folder / "key.pem")
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
+            self.scheme = "https"
         threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{self.scheme}://127.0.0.1:{self.port}"
 
     def stop(self):
         self.server.shutdown()

@@ -63,7 +63,7 @@ def rcpt_text(relay, recipient="b@example.com") -> str:
         client.ehlo("client.example")
         client.mail("a@example.org")
         code, text = client.rcpt(recipient)
-        assert code == 250, (code, text)
+        assert code == 250, (code, text, [line for line in relay.log.splitlines() if "error" in line][-3:])
         return text.decode().removeprefix("2.1.5 ")
 
 
@@ -87,6 +87,19 @@ def test_dns_lookups_by_type(policy_relay, dns_server):
       return table.concat(out, " ")''', config=f'dns = {{ servers = {{ "{dns_server.address}" }}, timeout = 2 }}')
     assert rcpt_text(relay) == ("A=192.0.2.10 AAAA=2001:db8::10 MX=10:mx1.example.org,20:mx2.example.org "
                                 "TXT=v=spf1 -all PTR=host.example CNAME=host.example NX=nil/NXDOMAIN")
+
+
+def test_large_answers_come_over_tcp(policy_relay, tmp_path):
+    """An answer past the 1232-byte EDNS0 size is truncated over UDP and asked again over TCP."""
+    strings = ",".join(chr(97 + i % 26) * 250 for i in range(12))
+    server = DNSServer(tmp_path / "large", [f"txt-record=big.example,{strings}"])
+    try:
+        relay = start_answering(policy_relay, '''
+          local txt, err = relais.dns.lookup("big.example", "TXT")
+          return txt and (txt[1] and #txt[1] or "no record") or err''', config=f'dns = {{ servers = {{ "{server.address}" }} }}')
+        assert rcpt_text(relay) == "3000"
+    finally:
+        server.stop()
 
 
 def test_dns_cache_answers_without_asking_again(policy_relay, dns_server):
@@ -159,6 +172,42 @@ def test_http_failures_and_redirects(policy_relay, http_server):
       out[#out + 1] = followed.status
       return table.concat(out, "|")''')
     assert rcpt_text(relay) == ("connection refused|timeout|response body larger than 1000 bytes|302:/json|200")
+
+
+def test_https_verifies_against_the_ca_file(policy_relay, tmp_path):
+    from certificates import make_certificates
+    folder = tmp_path / "tls"
+    folder.mkdir()
+    ca = make_certificates(folder)
+    other = tmp_path / "other"
+    other.mkdir()
+    other_ca = make_certificates(other)
+    server = HTTPServer(tls_folder=folder)
+    try:
+        relay = start_answering(policy_relay, f'''
+          local good = relais.http.request {{ url = "{server.url}/json", ca_file = "{ca}" }}
+          local _, wrong = relais.http.request {{ url = "{server.url}/json", ca_file = "{other_ca}" }}
+          local _, system = relais.http.request {{ url = "{server.url}/json" }}
+          return good.status .. "|" .. tostring(wrong ~= nil) .. "|" .. tostring(system ~= nil)''')
+        assert rcpt_text(relay) == "200|true|true"
+        assert server.requests == 1, "only the verified connection reached the server"
+    finally:
+        server.stop()
+
+
+def test_customer_api_example(policy_relay, http_server):
+    """examples/customer-api.lua: MAIL waits for the API; an API that cannot be reached defers."""
+    from conftest import ROOT
+    text = (ROOT / "examples" / "customer-api.lua").read_text().replace('listen = { "127.0.0.1:2525" },', "")
+    closed = free_port()
+    for api, expected in ((http_server.url, 250), (f"http://127.0.0.1:{closed}", 451)):
+        relay = policy_relay(text.replace('relais.env("CUSTOMER_API", "http://127.0.0.1:8080")', f'"{api}"')
+                             .replace('relais.env("APP_PASSWORD", "")', '"pw"'))
+        with smtplib.SMTP("127.0.0.1", relay.port, timeout=30) as client:
+            client.ehlo("client.example")
+            client.login("app", "pw")
+            assert client.mail("a@example.org")[0] == expected
+    assert http_server.requests == 1
 
 
 def test_twenty_sessions_wait_on_http_at_once(policy_relay, http_server):
@@ -324,3 +373,24 @@ def test_waiting_is_refused_while_loading(tmp_path, http_server):
     result = subprocess.run([str(BINARY), "check", str(policy)], capture_output=True)
     assert result.returncode != 0
     assert "policy.lua:1: relais.http.request can only wait inside a hook" in result.stderr.decode()
+
+
+def test_calls_are_counted_in_the_metrics(policy_relay, dns_server, http_server):
+    from test_admin import call, samples
+    port = free_port()
+    relay = start_answering(policy_relay, f'''
+      relais.dns.lookup("host.example", "A")
+      relais.dns.lookup("nothing.missing.example", "A")
+      relais.http.request {{ url = "{http_server.url}/json" }}
+      return "ok"''', config=f'dns = {{ servers = {{ "{dns_server.address}" }} }}, admin = "127.0.0.1:{port}"')
+    for _ in range(2):
+        assert rcpt_text(relay) == "ok"
+    relay.wait_log("admin endpoint listening")
+    values = samples(port)
+
+    def count(service, result):
+        return values.get(("relais_hook_io_calls_total", (("result", result), ("service", service))), 0)
+    # Each lookup goes out once; the second session's come from the cache (NXDOMAIN included).
+    assert (count("dns", "ok"), count("dns", "error"), count("dns", "cached")) == (1, 1, 2)
+    assert count("http", "ok") == 2
+    assert values[("relais_hook_io_duration_seconds_count", (("service", "http"),))] == 2

@@ -32,17 +32,25 @@ extension PolicyRuntime {
 
     /// Suspends the running hook until the future `start` makes completes:
     /// its value through `results`, or `nil, reason`.
-    func wait<Value: Sendable>(_ function: String, _ start: (HookIO) throws -> EventLoopFuture<Value>,
+    /// `service` (`dns`, `http`, `redis`) labels the call in the metrics.
+    func wait<Value: Sendable>(_ function: String, service: String, _ start: (HookIO) throws -> EventLoopFuture<Value>,
                                results: @escaping @Sendable (Value) -> [LuaValue]) throws -> Int {
         guard let io else { throw LuaError("\(function) can only wait inside a hook") }
         try state.requireSuspendable(function)
+        let started = NIODeadline.now()
         let future = try start(io)
+        let metrics = io.services.metrics
         return try state.suspend(function) { suspension in
             let waiting = NIOLoopBound(suspension, eventLoop: io.loop)
             future.hop(to: io.loop).whenComplete { result in
+                let seconds = Double((NIODeadline.now() - started).nanoseconds) / 1e9
                 switch result {
-                case .success(let value): waiting.value.resume(results(value))
-                case .failure(let error): waiting.value.resume([.nil, .text(NetworkFailure.describe(error))])
+                case .success(let value):
+                    metrics?.hookIOCall(service: service, result: "ok", seconds: seconds)
+                    waiting.value.resume(results(value))
+                case .failure(let error):
+                    metrics?.hookIOCall(service: service, result: "error", seconds: seconds)
+                    waiting.value.resume([.nil, .text(NetworkFailure.describe(error))])
                 }
             }
         }
@@ -60,12 +68,13 @@ extension PolicyRuntime {
                 + Self.lookupTypes.map(\.name).joined(separator: ", ") + ")")
         }
         if type == .ptr, let pointer = ReverseName.pointer(name) { name = pointer }
-        if let cached = io?.resolver.cached(name, type) {
+        if let io, let cached = io.resolver.cached(name, type) {
+            io.services.metrics?.hookIOCall(service: "dns", result: "cached", seconds: nil)
             let values = Self.luaResults(cached)
             for value in values { state.push(value) }
             return values.count
         }
-        return try wait("relais.dns.lookup", { io in io.resolver.lookup(name, type, on: io.loop) },
+        return try wait("relais.dns.lookup", service: "dns", { io in io.resolver.lookup(name, type, on: io.loop) },
                         results: { Self.luaResults(.success($0)) })
     }
 
@@ -109,9 +118,12 @@ extension PolicyRuntime {
             throw LuaError("relais.http.request expects a table: { url = ..., method = ..., ... }")
         }
         let request = try HTTPRequestReader.read(LuaTableReader(table, function: "relais.http.request"))
-        return try wait("relais.http.request", { io in
-            let tls = request.url.scheme == "https" ? try io.services.tlsContext(caFile: request.caFile) : nil
-            return io.loop.makeFutureWithTask { try await request.send(tls: tls, group: io.loop) }
+        return try wait("relais.http.request", service: "http", { io in
+            // Off the loop: the first request for a CA file reads it.
+            io.loop.makeFutureWithTask { [services = io.services, loop = io.loop] in
+                let tls = request.url.scheme == "https" ? try services.tlsContext(caFile: request.caFile) : nil
+                return try await request.send(tls: tls, group: loop)
+            }
         }, results: { response in
             var headers: [(String, LuaValue)] = []
             for (name, value) in response.headers {

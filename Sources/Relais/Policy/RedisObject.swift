@@ -35,7 +35,7 @@ final class RedisObject: LuaObject {
             }
         }
         let endpoint = endpoint
-        return try runtime.wait("redis:call", { [runtime] io in
+        return try runtime.wait("redis:call", service: "redis", { [runtime] io in
             runtime.redisClient(for: endpoint, on: io.loop).call(command)
         }, results: { [Self.luaValue($0, nested: false)] })
     }

@@ -46,7 +46,7 @@ public final class RelaisServer: Service {
         let metrics = RelayMetrics()
         self.metrics = metrics
         self.hookTimings = HookTimings(metrics: metrics)
-        let hookServices = HookServices()
+        let hookServices = HookServices(metrics: metrics)
         self.hookServices = hookServices
         let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.group = group

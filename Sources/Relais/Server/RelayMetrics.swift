@@ -72,6 +72,15 @@ public final class RelayMetrics: Sendable {
         timer("relais_hook_duration_seconds", [("stage", stage)]).recordNanoseconds(Int64(seconds * 1e9))
     }
 
+    /// A DNS, HTTP or Redis call from a hook ended: `ok`, `error`, or
+    /// `cached` (a DNS answer from the cache, no time recorded).
+    func hookIOCall(service: String, result: String, seconds: Double?) {
+        counter("relais_hook_io_calls_total", [("service", service), ("result", result)]).increment()
+        if let seconds {
+            timer("relais_hook_io_duration_seconds", [("service", service)]).recordNanoseconds(Int64(seconds * 1e9))
+        }
+    }
+
     func policyLoaded(generation: Int) {
         gauge("relais_policy_generation").record(generation)
     }

@@ -12,8 +12,12 @@ import RelaisTLS
 public final class HookServices: Sendable {
     public let dnsCache = DNSCache()
     private let tlsContexts = NIOLockedValueBox([String: TLSContext]())
+    /// Where each call is counted (`relais_hook_io_calls_total`), when the server has metrics.
+    let metrics: RelayMetrics?
 
-    public init() {}
+    public init(metrics: RelayMetrics? = nil) {
+        self.metrics = metrics
+    }
 
     /// A verifying client context trusting `caFile`, or the system store.
     func tlsContext(caFile: String?) throws -> TLSContext {
