@@ -1,8 +1,10 @@
 """A real upstream SMTP server for the tests: aiosmtpd (nobody here wrote
 it), with behaviours chosen per test: accept, answer 421/451 at MAIL,
 refuse one recipient, drop the connection in the middle of DATA."""
+import asyncio
 import socket
 import threading
+import time
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP
@@ -17,11 +19,15 @@ def free_port() -> int:
 class Recorder:
     """Keeps every message the upstream accepted, with its envelope."""
 
-    def __init__(self, mail_reply=None, refuse=(), drop_in_data=False):
+    def __init__(self, mail_reply=None, refuse=(), drop_in_data=False, data_delay=None):
         self.mail_reply = mail_reply
         self.refuse = set(refuse)
         self.drop_in_data = drop_in_data
+        # content -> seconds to wait before answering DATA
+        self.data_delay = data_delay
         self.messages = []
+        # when each message was accepted (time.time())
+        self.times = []
         self.mail_commands = 0
 
     async def handle_MAIL(self, server, session, envelope, address, options):
@@ -39,10 +45,13 @@ class Recorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay(envelope.original_content))
         if self.drop_in_data:
             server.transport.close()
             return "421 closing"
         self.messages.append((envelope.mail_from, list(envelope.rcpt_tos), envelope.original_content))
+        self.times.append(time.time())
         return "250 2.0.0 Accepted by the test upstream"
 
 

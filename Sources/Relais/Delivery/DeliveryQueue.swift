@@ -34,7 +34,7 @@ public final class DeliveryQueue: Sendable, Service {
     init(spool: Spool, hostname: String, defaultRoute: [RouteTarget],
          reportRoute: @escaping @Sendable (Envelope, ByteBuffer, any EventLoop) -> EventLoopFuture<[RouteTarget]>,
          schedule: QueueSchedule, threadPool: NIOThreadPool, group: any EventLoopGroup,
-         retryDelay: TimeAmount = .seconds(60), metrics: RelayMetrics? = nil, logger: Logger,
+         retryDelay: TimeAmount = .seconds(60), metrics: RelayMetrics? = nil, shared: SharedLimits? = nil, logger: Logger,
          credentials: @escaping @Sendable (Smarthost) async throws -> String) {
         self.spool = spool
         self.threadPool = threadPool
@@ -45,7 +45,7 @@ public final class DeliveryQueue: Sendable, Service {
         ledger = UpstreamLedger(folder: spool.upstreamsFolder, threadPool: threadPool, logger: logger)
         let couriers = Couriers(maildirWriter: writer,
                                 pools: UpstreamPools(ledger: ledger, heloName: hostname, group: group, metrics: metrics,
-                                                     credentials: credentials),
+                                                     shared: shared, credentials: credentials),
                                 threadPool: threadPool)
         let loop = group.next()
         relay = RelayQueue(spool: spool, couriers: couriers, bounces: bounces, schedule: schedule,

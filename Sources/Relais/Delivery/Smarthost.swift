@@ -39,11 +39,15 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
     /// Header fields added to every message sent there (e.g. Postmark's
     /// `X-PM-Message-Stream`), as name and value.
     public var headers: [[String]]?
+    /// `shared = true`: rate, quota and max_connections are counted across
+    /// the cluster's nodes in Redis (`cluster` in `relais.config`).
+    public var shared: Bool?
 
     public var description: String { "smarthost:\(name)(\(host):\(port))" }
 
     var healthSettings: UpstreamHealthSettings { health ?? UpstreamHealthSettings() }
     var connectionTimeout: Double { connectTimeout ?? 30 }
+    var isShared: Bool { shared ?? false }
 }
 
 /// A credential as the delivery needs it: ready, or to be fetched over HTTPS.

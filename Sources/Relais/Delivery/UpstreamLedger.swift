@@ -27,6 +27,8 @@ actor UpstreamLedger {
         var probe: Bool
         /// When a quota reservation was made (to give back if nothing was sent).
         var reservedAt: Double?
+        /// When the cluster's shared quota was reserved in Redis (Redis' clock).
+        var sharedReservation: Double?
     }
 
     /// Refused for now; the route's next upstream is tried, or the
@@ -53,12 +55,15 @@ actor UpstreamLedger {
     }
 
     /// The health check and the quota reservation before a delivery.
-    func admit(_ smarthost: Smarthost, at now: Double) throws(Refusal) -> Pass {
+    /// `quotaShare` divides the quota (a cluster node's share while Redis is
+    /// away); nil when the cluster counts the quota (then it is only recorded here).
+    func admit(_ smarthost: Smarthost, at now: Double, quotaShare: Int? = 1) throws(Refusal) -> Pass {
         var record = records[smarthost.name] ?? Record()
         if record.held == true {
             throw Refusal(description: "\(smarthost.name) is paused by an operator", retryAt: now + 60)
         }
-        if let quota = smarthost.quota, let (reason, opensAt) = record.usage.refusal(at: now, quota) {
+        if let share = quotaShare, let quota = smarthost.quota?.divided(by: share),
+           let (reason, opensAt) = record.usage.refusal(at: now, quota) {
             throw Refusal(description: "\(smarthost.name): \(reason); the window opens at \(UpstreamHealth.clock(opensAt))",
                           retryAt: opensAt)
         }

@@ -22,11 +22,16 @@ actor UpstreamPool {
     private var sweeping = false
     private var tlsContext: TLSContext?
     private let credential: @Sendable () async throws -> String
+    /// The cluster's limits, for a `shared = true` smarthost with a cluster configured.
+    private let shared: SharedLimits?
+    /// The cluster lease each open connection holds, by connection.
+    private var leases: [ObjectIdentifier: String] = [:]
 
     init(smarthost: Smarthost, ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup, metrics: RelayMetrics?,
-         credential: @escaping @Sendable () async throws -> String) {
+         shared: SharedLimits?, credential: @escaping @Sendable () async throws -> String) {
         self.smarthost = smarthost
         self.ledger = ledger
+        self.shared = smarthost.isShared ? shared : nil
         self.metrics = metrics
         self.heloName = heloName
         self.group = group
@@ -47,18 +52,31 @@ actor UpstreamPool {
     /// start the transaction (down, paused, over quota, connection failure,
     /// timeout, 4xx at MAIL).
     func deliver(_ message: OutboundMessage) async throws -> [String: RecipientOutcome] {
-        let pass: UpstreamLedger.Pass
+        let mode = await shared?.mode
+        var pass: UpstreamLedger.Pass
         do {
-            pass = try await ledger.admit(smarthost, at: Self.now)
+            // A shared quota is counted in Redis; while Redis is away, this node keeps its share.
+            pass = try await ledger.admit(smarthost, at: Self.now, quotaShare: Self.quotaShare(mode))
         } catch {
             throw UpstreamTransaction.FailoverReason(description: error.description, retryAt: error.retryAt)
         }
-        await waitForRate()
+        if let shared, mode == .shared, let quota = smarthost.quota {
+            switch await shared.reserveQuota(smarthost.name, quota) {
+            case .reserved(let at):
+                pass.sharedReservation = at
+            case .refused(let reason, let opensAt):
+                await ledger.release(smarthost, pass, at: Self.now)
+                throw UpstreamTransaction.FailoverReason(description: "\(smarthost.name): \(reason)", retryAt: opensAt)
+            case .fallback:
+                break
+            }
+        }
+        await waitForRate(mode)
         let connection: SMTPClientConnection
         do {
             connection = try await acquire(probe: pass.probe)
         } catch {
-            await ledger.release(smarthost, pass, at: Self.now)
+            await giveBack(pass)
             let refusal = error as? UpstreamLedger.Refusal
             throw UpstreamTransaction.FailoverReason(description: refusal?.description ?? "\(error)", retryAt: refusal?.retryAt)
         }
@@ -68,12 +86,12 @@ actor UpstreamPool {
             if outcomes.values.contains(where: { if case .delivered = $0 { true } else { false } }) {
                 await ledger.succeeded(smarthost, delivered: true, at: Self.now)
             } else {
-                await ledger.release(smarthost, pass, at: Self.now)
+                await giveBack(pass)
             }
             return outcomes
         } catch let reason as UpstreamTransaction.FailoverReason {
             await release(connection)
-            await ledger.release(smarthost, pass, at: Self.now)
+            await giveBack(pass)
             if let reply = reason.reply, UpstreamFailure.isThrottle(reply) {
                 await ledger.failed(smarthost, .throttle(reason.description), at: Self.now)
             }
@@ -83,12 +101,40 @@ actor UpstreamPool {
 
     private static var now: Double { Date().timeIntervalSince1970 }
 
-    private func waitForRate() async {
+    /// How many nodes a quota is split between: 1 alone, nil when Redis counts it.
+    private static func quotaShare(_ mode: SharedLimits.Mode?) -> Int? {
+        switch mode {
+        case nil: 1
+        case .shared: nil
+        case .fallback(let nodes): nodes
+        }
+    }
+
+    /// Gives back the quota a delivery that sent nothing had reserved.
+    private func giveBack(_ pass: UpstreamLedger.Pass) async {
+        await ledger.release(smarthost, pass, at: Self.now)
+        if let shared, let at = pass.sharedReservation, let quota = smarthost.quota {
+            await shared.releaseQuota(smarthost.name, quota, reservedAt: at)
+        }
+    }
+
+    /// Waits for this message's send slot: the cluster's schedule in Redis
+    /// for a shared rate, else this node's own (its share while Redis is away).
+    private func waitForRate(_ mode: SharedLimits.Mode?) async {
         guard let rate = smarthost.rate else { return }
-        let now = Date()
-        let slot = max(now, nextSlot)
-        nextSlot = slot.addingTimeInterval(1 / rate)
-        let wait = slot.timeIntervalSince(now)
+        var wait: Double
+        if let shared, mode == .shared, let slot = await shared.rateWait(smarthost.name, interval: 1 / rate) {
+            wait = slot
+        } else {
+            let nodes = (await shared?.mode).flatMap { mode -> Int? in
+                if case .fallback(let nodes) = mode { return nodes }
+                return nil
+            } ?? 1
+            let now = Date()
+            let slot = max(now, nextSlot)
+            nextSlot = slot.addingTimeInterval(Double(nodes) / rate)
+            wait = slot.timeIntervalSince(now)
+        }
         if wait > 0 { try? await Task.sleep(nanoseconds: UInt64(wait * 1e9)) }
     }
 
@@ -104,9 +150,9 @@ actor UpstreamPool {
                     if await reset(candidate.connection) { return candidate.connection }
                 }
                 candidate.connection.close()
-                open -= 1
+                await closed(candidate.connection)
             }
-            let (limit, failing) = await ledger.connectionLimit(smarthost)
+            var (limit, failing) = await ledger.connectionLimit(smarthost)
             // Once connections fail, one attempt at a time until one succeeds:
             // the others go elsewhere instead of each waiting out a timeout.
             if failing && open > 0 && !probe {
@@ -114,22 +160,46 @@ actor UpstreamPool {
                 throw UpstreamLedger.Refusal(description: "\(smarthost.name): connections are failing",
                                              retryAt: Self.now + smarthost.healthSettings.downMin)
             }
+            var lease: String?
+            if open < limit, let shared {
+                switch await shared.acquireLease(smarthost.name, limit: smarthost.maxConnections) {
+                case .granted(let granted):
+                    lease = granted
+                case .busy:
+                    // Every connection of the cluster is in use: look again shortly.
+                    try? await Task.sleep(nanoseconds: 100_000_000)
+                    continue
+                case .fallback(let nodes):
+                    limit = min(limit, max(1, smarthost.maxConnections / nodes))
+                }
+            }
             if open < limit {
                 open += 1
                 do {
                     let connection = try await SMTPClientConnection.open(to: smarthost, heloName: heloName, group: group,
                                                                          tlsContext: try clientContext(), credential: credential)
+                    if let lease { leases[ObjectIdentifier(connection)] = lease }
                     await ledger.succeeded(smarthost, delivered: false, at: Self.now)
                     return connection
                 } catch {
                     open -= 1
+                    if let lease { await shared?.releaseLease(smarthost.name, lease) }
                     // Counted before the next waiter runs, so it sees the breaker open.
                     await ledger.failed(smarthost, UpstreamFailure.classify(error), at: Self.now)
                     wakeOne()
                     throw error
                 }
             }
+            if let lease { await shared?.releaseLease(smarthost.name, lease) }
             await withCheckedContinuation { waiters.append($0) }
+        }
+    }
+
+    /// A connection is gone: one fewer open, and its cluster lease back.
+    private func closed(_ connection: SMTPClientConnection) async {
+        open -= 1
+        if let lease = leases.removeValue(forKey: ObjectIdentifier(connection)) {
+            await shared?.releaseLease(smarthost.name, lease)
         }
     }
 
@@ -147,7 +217,7 @@ actor UpstreamPool {
             idle.append((connection, Date()))
             scheduleSweep()
         } else {
-            open -= 1
+            await closed(connection)
             if connection.isUsable { await connection.quit() } else { connection.close() }
         }
         wakeOne()
@@ -172,8 +242,10 @@ actor UpstreamPool {
         let cutoff = Date().addingTimeInterval(-smarthost.idleTimeout)
         let stale = idle.filter { $0.since <= cutoff }
         idle.removeAll { $0.since <= cutoff }
-        open -= stale.count
-        for entry in stale { await entry.connection.quit() }
+        for entry in stale {
+            await closed(entry.connection)
+            await entry.connection.quit()
+        }
         if !idle.isEmpty { scheduleSweep() }
         for _ in stale { wakeOne() }
     }
@@ -187,11 +259,13 @@ actor UpstreamPools {
     private let heloName: String
     private let group: any EventLoopGroup
     private let metrics: RelayMetrics?
+    private let shared: SharedLimits?
     private let credentials: @Sendable (Smarthost) async throws -> String
 
-    init(ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup, metrics: RelayMetrics?,
+    init(ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup, metrics: RelayMetrics?, shared: SharedLimits?,
          credentials: @escaping @Sendable (Smarthost) async throws -> String) {
         self.ledger = ledger
+        self.shared = shared
         self.metrics = metrics
         self.heloName = heloName
         self.group = group
@@ -201,7 +275,8 @@ actor UpstreamPools {
     func pool(for smarthost: Smarthost) -> UpstreamPool {
         if let pool = pools[smarthost] { return pool }
         let credentials = self.credentials
-        let pool = UpstreamPool(smarthost: smarthost, ledger: ledger, heloName: heloName, group: group, metrics: metrics) {
+        let pool = UpstreamPool(smarthost: smarthost, ledger: ledger, heloName: heloName, group: group, metrics: metrics,
+                                shared: shared) {
             try await credentials(smarthost)
         }
         pools[smarthost] = pool

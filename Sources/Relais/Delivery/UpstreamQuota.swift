@@ -11,6 +11,13 @@ public struct UpstreamQuota: Codable, Hashable, Sendable {
         self.perDay = perDay
     }
 
+    /// Each limit split between `nodes` (at least one message each).
+    func divided(by nodes: Int) -> UpstreamQuota {
+        guard nodes > 1 else { return self }
+        let share = { (limit: Int?) in limit.map { max(1, $0 / nodes) } }
+        return UpstreamQuota(perMinute: share(perMinute), perHour: share(perHour), perDay: share(perDay))
+    }
+
     /// Each limit with its window length in seconds and its name.
     var windows: [(limit: Int, seconds: Double, name: String)] {
         [(perMinute, 60, "per_minute"), (perHour, 3600, "per_hour"), (perDay, 86400, "per_day")]

@@ -72,6 +72,9 @@ enum ConfigReader {
                     settings.dnsServers = servers
                 }
                 settings.dnsTimeout = try dns.seconds("timeout", maximum: 60).map { .nanoseconds(Int64($0 * 1e9)) }
+            case "cluster":
+                guard let cluster = try fields.table(key, "cluster must be { redis = \"HOST:PORT\", node = ..., password = ... }") else { break }
+                settings.cluster = try self.cluster(cluster)
             case "admin":
                 (settings.adminListen, settings.adminToken) = try admin(fields)
             case "header_syntax":
@@ -141,6 +144,19 @@ enum ConfigReader {
             throw fields.error("admin.listen \(listen) is not a loopback address: set admin.token too")
         }
         return (listen, token)
+    }
+
+    /// `cluster = { redis, node, password, username, db, timeout, lease }`;
+    /// the node defaults to the configured hostname (filled in later).
+    private static func cluster(_ fields: LuaTableReader) throws -> ClusterSettings {
+        try fields.rejectUnknownKeys(["redis", "node", "password", "username", "db", "timeout", "lease"])
+        let address = try fields.requiredString("redis", "cluster.redis must be an address like \"127.0.0.1:6379\"")
+        var settings = ClusterSettings(redis: try RedisObject.endpoint(address, fields), node: fields.string("node") ?? "")
+        if let lease = try fields.seconds("lease", maximum: 3600) {
+            guard lease >= 1 else { throw fields.error("cluster.lease must be at least 1 second") }
+            settings.leaseSeconds = lease
+        }
+        return settings
     }
 
     private static func schedule(_ queue: LuaTableReader) throws -> QueueSchedule {

@@ -32,6 +32,7 @@ public final class PolicyGeneration: Sendable {
         let probe = try PolicyRuntime(source: source, limits: base.luaLimits, logger: logger)
         var configuration = (probe.settings + [overrides]).reduce(base) { $0.applying($1) }
         configuration.defaultRoute = configuration.effectiveDefaultRoute
+        if configuration.cluster?.node.isEmpty == true { configuration.cluster?.node = configuration.hostname }
         var watchedFiles = probe.watchedFiles
         var tlsContext: TLSContext?
         if let certificate = configuration.tlsCertificate, let key = configuration.tlsKey {

@@ -50,24 +50,32 @@ final class RedisObject: LuaObject {
         }
     }
 
-    /// `address` (`HOST:PORT`, port 6379 by default) and `{ password, username, db, timeout }`.
+    /// `address` and the options table of `relais.redis(address, options)`.
     static func endpoint(_ address: LuaValue, _ options: LuaValue) throws -> RedisEndpoint {
         guard let text = address.stringValue else { throw LuaError("relais.redis expects an address like \"127.0.0.1:6379\"") }
-        let socketAddress: SocketAddress
-        do {
-            socketAddress = try ServerConfiguration.socketAddress(text.contains(":") ? text : text + ":6379")
-        } catch {
-            throw LuaError("relais.redis: \(text.debugDescription) is not an address like \"127.0.0.1:6379\"")
-        }
-        var endpoint = RedisEndpoint(address: socketAddress)
-        guard !options.isNil else { return endpoint }
+        guard !options.isNil else { return try endpoint(text, LuaTableReader(LuaTable(), function: "relais.redis")) }
         guard let table = options.tableValue else { throw LuaError("relais.redis: options must be a table") }
         let fields = LuaTableReader(table, function: "relais.redis")
         try fields.rejectUnknownKeys(["password", "username", "db", "timeout"])
+        return try endpoint(text, fields)
+    }
+
+    /// `address` (`HOST:PORT`, port 6379 by default) with `password`,
+    /// `username`, `db` and `timeout` from `fields` (also `relais.config`'s `cluster`).
+    static func endpoint(_ address: String, _ fields: LuaTableReader) throws -> RedisEndpoint {
+        let socketAddress: SocketAddress
+        do {
+            socketAddress = try ServerConfiguration.socketAddress(address.contains(":") ? address : address + ":6379")
+        } catch {
+            throw fields.error("\(fields.prefix.isEmpty ? "" : fields.prefix + "redis: ")\(address.debugDescription) is not an address like \"127.0.0.1:6379\"")
+        }
+        var endpoint = RedisEndpoint(address: socketAddress)
         endpoint.password = fields.string("password")
         endpoint.username = fields.string("username")
         if fields.has("db") {
-            guard let db = table["db"].integerValue, (0...1_000_000).contains(db) else { throw fields.error("db must be a database number") }
+            guard let db = fields.table["db"].integerValue, (0...1_000_000).contains(db) else {
+                throw fields.error("\(fields.prefix)db must be a database number")
+            }
             endpoint.database = Int(db)
         }
         if let seconds = try fields.seconds("timeout", maximum: 3600) { endpoint.timeout = .nanoseconds(Int64(seconds * 1e9)) }

@@ -18,7 +18,7 @@ enum SmarthostReader {
     static let keys = [
         "name", "host", "port", "tls", "max_connections", "rate", "messages_per_connection", "timeout", "idle_timeout",
         "verify_cert", "ca_file", "auth", "allow_insecure_auth", "max_recipients", "max_message_size", "headers",
-        "connect_timeout", "health", "quota",
+        "connect_timeout", "health", "quota", "shared",
     ]
 
     static func read(_ table: LuaTable) throws -> (Smarthost, SmarthostSecret?) {
@@ -59,7 +59,8 @@ enum SmarthostReader {
             idleTimeout: try fields.seconds("idle_timeout", maximum: 3600) ?? 10,
             maxRecipients: try fields.positiveInteger("max_recipients"),
             maxMessageSize: try fields.positiveInteger("max_message_size", below: Int64(Int32.max)),
-            headers: try readHeaders(fields)
+            headers: try readHeaders(fields),
+            shared: try fields.flag("shared", default: false) ? true : nil
         )
         return (smarthost, secret)
     }

@@ -11,6 +11,10 @@ struct AdminRoutes: Sendable {
     let queue: DeliveryQueue
     let spool: SpoolFolder
     let threadPool: NIOThreadPool
+    /// The cluster's shared limits, when this node is in one.
+    var cluster: SharedLimits?
+    /// The `shared = true` smarthosts the running policy declares.
+    var sharedUpstreams: @Sendable () -> [Smarthost] = { [] }
     /// Listening, spool writable, policy loaded: nil when ready, else why not.
     let notReady: @Sendable () -> String?
 
@@ -51,6 +55,9 @@ struct AdminRoutes: Sendable {
                 return try json(metrics.activity.snapshot())
             case (.GET, ["api", "upstreams"]) where path.count == 2:
                 return try json(await upstreams())
+            case (.GET, ["api", "cluster"]) where path.count == 2:
+                guard let cluster else { return AdminResponse(status: .notFound, text: "this node is in no cluster (relais.config{ cluster = ... })\n") }
+                return try json(await cluster.status(of: sharedUpstreams()))
             case (.POST, ["api", "upstreams"]) where path.count == 4 && ["pause", "resume"].contains(path[3]):
                 let pause = path[3] == "pause"
                 await queue.ledger.hold(last, pause, at: Date().timeIntervalSince1970)

@@ -21,6 +21,7 @@ public struct PolicySettings: Sendable {
     public var luaMemory: Int?
     public var maxHookTime: TimeAmount?
     public var dnsServers: [String]?
+    public var cluster: ClusterSettings?
     public var dnsTimeout: TimeAmount?
     public var queue: QueueSchedule?
     public var listenTLS: [String]?
@@ -62,6 +63,7 @@ extension ServerConfiguration {
         if let value = settings.luaMemory { result.policyMemoryLimit = value }
         if let value = settings.maxHookTime { result.maxHookTime = value }
         if let value = settings.dnsServers { result.dnsServers = value }
+        if let value = settings.cluster { result.cluster = value }
         if let value = settings.dnsTimeout { result.dnsTimeout = value }
         if let value = settings.queue { result.queue = value }
         if let value = settings.listenTLS { result.listenTLS = value }

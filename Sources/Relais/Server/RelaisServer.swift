@@ -33,6 +33,8 @@ public final class RelaisServer: Service {
     private let adminHTTP = NIOLockedValueBox<(any Channel)?>(nil)
     private let services = NIOLockedValueBox<ServerServices?>(nil)
     private let deliveryQueue = NIOLockedValueBox<DeliveryQueue?>(nil)
+    /// The cluster's shared limits, when `cluster` is configured (made by `start`).
+    private let sharedLimits = NIOLockedValueBox<SharedLimits?>(nil)
     /// The DNS cache and TLS contexts every generation's hooks share.
     private let hookServices: HookServices
     /// Serialises reloads (SIGHUP and file changes may coincide).
@@ -78,6 +80,10 @@ public final class RelaisServer: Service {
         let spool = try Spool(root: configuration.spoolDirectory, threadPool: threadPool, metrics: metrics)
         let credentialLoop = group.next()
         _ = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
+        let shared = configuration.cluster.map { settings in
+            SharedLimits(settings: settings, loop: group.next(), stateFolder: spool.upstreamsFolder, logger: logger)
+        }
+        sharedLimits.withLockedValue { $0 = shared }
         let queue = DeliveryQueue(spool: spool, hostname: configuration.hostname,
                                   defaultRoute: configuration.effectiveDefaultRoute,
                                   reportRoute: { [store, hookTimings, logger] envelope, content, loop in
@@ -85,7 +91,7 @@ public final class RelaisServer: Service {
                                                              timings: hookTimings, logger: logger)
                                   },
                                   schedule: configuration.queue, threadPool: threadPool, group: group,
-                                  metrics: metrics, logger: logger) { [store] smarthost in
+                                  metrics: metrics, shared: shared, logger: logger) { [store] smarthost in
             // One loop's state answers every time, so a token function can cache its token.
             try await store.generation.credential(for: smarthost.name, on: credentialLoop)
         }
@@ -113,10 +119,18 @@ public final class RelaisServer: Service {
     /// The admin HTTP endpoint (metrics, health, queue and upstream API).
     private func bindAdmin(_ listen: String, token: String?, spool: Spool, queue: DeliveryQueue) throws {
         let (listeners, queueFolder) = (self.listeners, spool.queueFolder)
-        let routes = AdminRoutes(token: token, metrics: metrics, queue: queue, spool: spool.folder, threadPool: threadPool) {
+        var routes = AdminRoutes(token: token, metrics: metrics, queue: queue, spool: spool.folder, threadPool: threadPool) {
             if listeners.withLockedValue({ $0.isEmpty }) { return "not listening" }
             if access(queueFolder, W_OK) != 0 { return "spool not writable" }
             return nil
+        }
+        routes.cluster = sharedLimits.withLockedValue { $0 }
+        routes.sharedUpstreams = { [store] in
+            var seen = Set<String>()
+            return store.generation.declaredTargets.compactMap { target -> Smarthost? in
+                guard case .smarthost(let smarthost) = target, smarthost.isShared, seen.insert(smarthost.name).inserted else { return nil }
+                return smarthost
+            }
         }
         let channel = try AdminServer.bind(try ServerConfiguration.socketAddress(listen), routes: routes, group: group).wait()
         adminHTTP.withLockedValue { $0 = channel }
@@ -232,7 +246,8 @@ public final class RelaisServer: Service {
                                     files: { [store] in store.generation.watchedFiles }) { [self] in
             _ = try? await policyLoader.runIfActive { self.reload() }
         }
-        return (deliveryQueue.withLockedValue { $0 }.map { [$0] } ?? []) + [self, watcher]
+        let cluster: [any Service] = sharedLimits.withLockedValue { $0 }.map { [$0] } ?? []
+        return cluster + (deliveryQueue.withLockedValue { $0 }.map { [$0] } ?? []) + [self, watcher]
     }
 
     /// Serves until the relay shuts down gracefully, then drains.

@@ -16,6 +16,8 @@ public struct ServerConfiguration: Sendable {
     /// Where a recipient goes when no `route` hook decides; nil means the
     /// local maildir.
     public var defaultRoute: [RouteTarget]?
+    /// The cluster this node shares limits with (`cluster`); nil alone.
+    public var cluster: ClusterSettings?
     /// DNS servers for `relais.dns.lookup` (`dns.servers`); nil: /etc/resolv.conf.
     public var dnsServers: [String]?
     /// How long one DNS server has to answer (`dns.timeout`).
