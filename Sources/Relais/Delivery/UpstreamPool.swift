@@ -26,6 +26,7 @@ actor UpstreamPool {
     private let shared: SharedLimits?
     /// The cluster lease each open connection holds, by connection.
     private var leases: [ObjectIdentifier: String] = [:]
+    private var awaitingLease = false
 
     init(smarthost: Smarthost, ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup, metrics: RelayMetrics?,
          shared: SharedLimits?, credential: @escaping @Sendable () async throws -> String) {
@@ -162,15 +163,19 @@ actor UpstreamPool {
             }
             var lease: String?
             if open < limit, let shared {
-                switch await shared.acquireLease(smarthost.name, limit: smarthost.maxConnections) {
-                case .granted(let granted):
-                    lease = granted
-                case .busy:
-                    // Every connection of the cluster is in use: look again shortly.
-                    try? await Task.sleep(nanoseconds: 100_000_000)
+                // One task at a time asks the cluster for a lease; the others wait here.
+                guard !awaitingLease else {
+                    await withCheckedContinuation { waiters.append($0) }
                     continue
-                case .fallback(let nodes):
-                    limit = min(limit, max(1, smarthost.maxConnections / nodes))
+                }
+                awaitingLease = true
+                let answer = await leaseWhenFree(shared)
+                awaitingLease = false
+                wakeOne()
+                switch answer {
+                case .granted(let granted)?: lease = granted
+                case .fallback(let nodes)?: limit = min(limit, max(1, smarthost.maxConnections / nodes))
+                case .busy?, nil: continue
                 }
             }
             if open < limit {
@@ -192,6 +197,17 @@ actor UpstreamPool {
             }
             if let lease { await shared?.releaseLease(smarthost.name, lease) }
             await withCheckedContinuation { waiters.append($0) }
+        }
+    }
+
+    /// Asks for a cluster lease until one is free (polling every 100 ms) or
+    /// Redis is away; nil when a connection of this pool fell idle meanwhile.
+    private func leaseWhenFree(_ shared: SharedLimits) async -> SharedLimits.LeaseAnswer? {
+        while true {
+            let answer = await shared.acquireLease(smarthost.name, limit: smarthost.maxConnections)
+            guard case .busy = answer else { return answer }
+            try? await Task.sleep(nanoseconds: 100_000_000)
+            if !idle.isEmpty { return nil }
         }
     }
 
