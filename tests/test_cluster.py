@@ -159,3 +159,9 @@ def test_cluster_status_api_and_command(policy_relay, redis, upstream, tmp_path)
     json_result = subprocess.run([str(BINARY), "cluster", "status", "--json", "--config", str(nodes[1].config)],
                                  capture_output=True, text=True, timeout=30)
     assert '"mode":"shared"' in json_result.stdout.replace(" ", "")
+    import re
+    from test_admin import samples
+    port = int(re.search(r'admin = "127.0.0.1:(\d+)"', nodes[1].config.read_text()).group(1))
+    values = samples(port)
+    assert values[("relais_cluster_nodes", ())] == 2
+    assert values[("relais_cluster_shared", ())] == 1

@@ -36,6 +36,7 @@
 ---@field idle_timeout number?            seconds an unused connection is kept, default 10
 ---@field health { failures: integer?, down_min: number?, down_max: number? }?  circuit breaker, default 3 failures, 10 s, 600 s
 ---@field quota { per_minute: integer?, per_hour: integer?, per_day: integer? }?  messages per UTC window, kept across restarts
+---@field shared boolean?                 rate, quota and max_connections counted across the cluster's nodes (relais.config cluster)
 
 ---@class relais.Session
 ---@field id string
@@ -117,6 +118,7 @@ function Message:remove_recipient(address) end
 ---@field data_timeout number?
 ---@field default_route relais.Target|relais.Target[]?
 ---@field lua { max_instructions: integer?, max_memory: integer?, max_hook_time: number? }?  max_hook_time: seconds one hook call may take, waits included (default 10; past it 451 4.3.0)
+---@field cluster { redis: string, node: string?, password: string?, username: string?, db: integer?, timeout: number?, lease: number? }?  share the limits of `shared = true` smarthosts with other nodes through Redis; node defaults to the hostname; lease: seconds a killed node's connections stay counted (default 30)
 ---@field dns { servers: string[]?, timeout: number? }?  servers for relais.dns ("HOST:PORT"; default those of /etc/resolv.conf), seconds per server (default 2)
 ---@field admin string|{ listen: string?, token: string? }?  the admin HTTP endpoint (metrics, health, queue API)
 ---@field log_format "text"|"json"?

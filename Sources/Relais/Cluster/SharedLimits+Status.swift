@@ -5,7 +5,7 @@ extension SharedLimits {
     /// smarthosts this node knows), read from Redis.
     func status(of upstreams: [Smarthost]) async -> ClusterStatus {
         var status = ClusterStatus(node: settings.node, mode: mode == .shared ? "shared" : "fallback", knownNodes: nodes,
-                                   redis: "\(settings.redis.address)", nodes: [], upstreams: [])
+                                   redis: settings.redis.addressText, nodes: [], upstreams: [])
         do {
             let now = try await serverTime()
             let info = try await pairs(redis.call(["HGETALL", Self.key("node-info")]))

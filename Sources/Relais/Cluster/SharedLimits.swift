@@ -40,6 +40,8 @@ actor SharedLimits: Service {
     let settings: ClusterSettings
     let redis: SharedRedis
     private let logger: Logger
+    /// `relais_cluster_nodes` and `relais_cluster_shared` (1 shared, 0 fallback).
+    private let metrics: RelayMetrics?
     private let nodeFile: String
     private var reachable = true
     private(set) var nodes: Int
@@ -49,8 +51,9 @@ actor SharedLimits: Service {
     private let startedAt = Date().timeIntervalSince1970
 
     /// `stateFolder` keeps the last known node count (`cluster-nodes`).
-    init(settings: ClusterSettings, loop: any EventLoop, stateFolder: String, logger: Logger) {
+    init(settings: ClusterSettings, loop: any EventLoop, stateFolder: String, metrics: RelayMetrics?, logger: Logger) {
         self.settings = settings
+        self.metrics = metrics
         self.redis = SharedRedis(endpoint: settings.redis, loop: loop)
         self.logger = logger
         nodeFile = stateFolder + "/cluster-nodes"
@@ -140,7 +143,7 @@ actor SharedLimits: Service {
     /// Beats the heartbeat and renews the leases until the relay stops, then
     /// gives this node's leases back and leaves the node set.
     func run() async {
-        logger.info("cluster member", metadata: ["node": "\(settings.node)", "redis": "\(settings.redis.address)"])
+        logger.info("cluster member", metadata: ["node": "\(settings.node)", "redis": "\(settings.redis.addressText)"])
         while !Task.isShuttingDownGracefully && !Task.isCancelled {
             await beat()
             let pause = UInt64(settings.heartbeatSeconds * 1e9)
@@ -163,6 +166,8 @@ actor SharedLimits: Service {
                 reachable = true
                 logger.notice("cluster Redis reachable again; limits are shared", metadata: ["nodes": "\(nodes)"])
             }
+            metrics?.set("relais_cluster_shared", to: 1)
+            metrics?.set("relais_cluster_nodes", to: Double(nodes))
         } catch {
             unreachable(error)
         }
@@ -184,6 +189,7 @@ actor SharedLimits: Service {
     }
 
     private func unreachable(_ error: any Error) {
+        metrics?.set("relais_cluster_shared", to: 0)
         guard reachable else { return }
         reachable = false
         logger.warning("cluster Redis unreachable; each shared limit falls back to this node's share", metadata: [

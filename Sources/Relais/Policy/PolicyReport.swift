@@ -23,7 +23,10 @@ public struct PolicyReport {
             + "max_recipients=\(configuration.limits.maxRecipients) max_connections=\(configuration.maxConnections) "
             + "max_connections_per_ip=\(configuration.maxConnectionsPerIP)")
         lines.append("lua            max_instructions=\(configuration.hookInstructionLimit) "
-            + "max_memory=\(configuration.policyMemoryLimit)")
+            + "max_memory=\(configuration.policyMemoryLimit) max_hook_time=\(configuration.maxHookTime.nanoseconds / 1_000_000)ms")
+        if let cluster = configuration.cluster {
+            lines.append("cluster        node \(cluster.node), redis \(cluster.redis.addressText), lease \(cluster.leaseSeconds)s")
+        }
         lines.append("hooks")
         for stage in HookStage.allCases {
             let places = generation.hookLocations[stage] ?? []
@@ -40,6 +43,9 @@ public struct PolicyReport {
             var limits = "connect_timeout=\(Int(smarthost.connectionTimeout)) timeout=\(Int(smarthost.timeout)) "
                 + "health=\(health.failures)/\(Int(health.downMin))s-\(Int(health.downMax))s"
             for window in smarthost.quota?.windows ?? [] { limits += " quota \(window.name)=\(window.limit)" }
+            if smarthost.isShared {
+                limits += configuration.cluster == nil ? " shared (no cluster configured: local limits)" : " shared across the cluster"
+            }
             let label = smarthost.name.count < 14 ? smarthost.name.padding(toLength: 14, withPad: " ", startingAt: 0) : smarthost.name
             lines.append("  \(label) \(limits)")
         }

@@ -14,7 +14,7 @@ final class RedisObject: LuaObject {
         self.runtime = runtime
     }
 
-    var luaTypeName: String { "redis \(endpoint.address)" }
+    var luaTypeName: String { "redis \(endpoint.addressText)" }
     var luaMethodNames: Set<String> { ["call"] }
 
     func luaField(_ name: String, state: LuaState) throws -> LuaValue { .nil }

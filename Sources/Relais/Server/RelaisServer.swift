@@ -81,7 +81,8 @@ public final class RelaisServer: Service {
         let credentialLoop = group.next()
         _ = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
         let shared = configuration.cluster.map { settings in
-            SharedLimits(settings: settings, loop: group.next(), stateFolder: spool.upstreamsFolder, logger: logger)
+            SharedLimits(settings: settings, loop: group.next(), stateFolder: spool.upstreamsFolder, metrics: metrics,
+                         logger: logger)
         }
         sharedLimits.withLockedValue { $0 = shared }
         let queue = DeliveryQueue(spool: spool, hostname: configuration.hostname,

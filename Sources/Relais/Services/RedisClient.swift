@@ -9,6 +9,12 @@ struct RedisEndpoint: Sendable, Hashable {
     var password: String?
     var database: Int?
     var timeout: TimeAmount = .seconds(2)
+
+    /// `HOST:PORT`, as logs and status show it.
+    var addressText: String {
+        let host = address.ipAddress ?? "?"
+        return (host.contains(":") ? "[\(host)]" : host) + ":\(address.port ?? 0)"
+    }
 }
 
 /// One connection to a Redis server, used from one event loop: commands
