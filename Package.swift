@@ -66,6 +66,7 @@ let package = Package(
             name: "relais",
             dependencies: [
                 "Relais",
+                "RelaisTLS",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "UnixSignals", package: "swift-service-lifecycle"),

@@ -36,6 +36,7 @@
 ---@field idle_timeout number?            seconds an unused connection is kept, default 10
 ---@field health { failures: integer?, down_min: number?, down_max: number? }?  circuit breaker, default 3 failures, 10 s, 600 s
 ---@field quota { per_minute: integer?, per_hour: integer?, per_day: integer? }?  messages per UTC window, kept across restarts
+---@field dkim relais.DKIMSigner|relais.DKIMSigner[]?  sign what is sent here (signatures made once, at acceptance)
 ---@field shared boolean?                 rate, quota and max_connections counted across the cluster's nodes (relais.config cluster)
 
 ---@class relais.Session
@@ -99,6 +100,15 @@ function Message:add_recipient(address) end
 ---@param address string
 ---@return boolean removed
 function Message:remove_recipient(address) end
+---Data stage: sign this message with `signer` for every target (maildir included).
+---@param signer relais.DKIMSigner
+function Message:dkim_sign(signer) end
+
+---@class relais.DKIMSigner
+---@field domain string
+---@field selector string
+---@field dns_name string     "<selector>._domainkey.<domain>"
+---@field dns_record string   the TXT record to publish there
 
 ---@class relais.Config
 ---@field hostname string?
@@ -280,6 +290,11 @@ function relais.oauth2(options) end
 ---@param region string
 ---@return string
 function relais.ses_smtp_password(secret_access_key, region) end
+
+---A DKIM signer (RFC 6376 rsa-sha256, RFC 8463 ed25519-sha256), read at load time; the key is never logged.
+---@param options { domain: string, selector: string, key: string, algorithm: "rsa-sha256"|"ed25519-sha256"?, headers: string[]?, canonicalization: string? }  key: a PEM file (RSA >= 1024 bits, or Ed25519); headers default From, To, Subject, Date, Message-ID, Reply-To (oversigned), Cc, MIME-Version, Content-Type, ...; canonicalization default "relaxed/relaxed"
+---@return relais.DKIMSigner
+function relais.dkim(options) end
 
 ---An upstream SMTP server as a route target; return several in a list for failover.
 ---@param options relais.SmarthostOptions

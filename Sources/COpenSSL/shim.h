@@ -4,6 +4,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509v3.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
 
 /* Macros of the OpenSSL API, as functions Swift can call. */
 static inline int relais_ssl_ctx_set_min_tls12(SSL_CTX *ctx) {
@@ -25,5 +27,12 @@ static inline X509 *relais_ssl_ctx_certificate(SSL_CTX *ctx) {
 }
 static inline size_t relais_bio_pending(BIO *bio) {
     return BIO_ctrl_pending(bio);
+}
+/* EVP_PKEY_Q_keygen is variadic; Swift cannot call it directly. */
+static inline EVP_PKEY *relais_keygen_rsa(unsigned int bits) {
+    return EVP_PKEY_Q_keygen(NULL, NULL, "RSA", (size_t)bits);
+}
+static inline EVP_PKEY *relais_keygen_ed25519(void) {
+    return EVP_PKEY_Q_keygen(NULL, NULL, "ED25519");
 }
 #endif

@@ -7,7 +7,7 @@ struct RelaisCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "relais",
         abstract: "An SMTP relay whose policy is a Lua program.",
-        subcommands: [RunCommand.self, CheckCommand.self, SimulateCommand.self, QueueCommand.self, ClusterCommand.self,
+        subcommands: [RunCommand.self, CheckCommand.self, SimulateCommand.self, QueueCommand.self, ClusterCommand.self, DKIMCommand.self,
                       PresetsCommand.self],
         defaultSubcommand: RunCommand.self
     )

@@ -152,7 +152,8 @@ struct MaildirDelivery {
         for (index, entry) in loaded.enumerated() {
             for folder in folders[index] {
                 do {
-                    files.append(try writer.pendingFile(in: folder, for: entry.envelope, content: entry.content))
+                    let content = entry.envelope.stamped(entry.content, targetSigners: nil)
+                    files.append(try writer.pendingFile(in: folder, for: entry.envelope, content: content))
                     owners.append(index)
                 } catch let error as SystemCallError {
                     failures[index] = error

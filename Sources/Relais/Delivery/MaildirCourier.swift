@@ -13,7 +13,8 @@ struct MaildirCourier: Courier {
         let (path, writer) = (self.path, self.writer)
         do {
             try await threadPool.runIfActive {
-                let file = try writer.pendingFile(in: path, for: parcel.envelope, content: parcel.content)
+                let content = parcel.envelope.stamped(parcel.content, targetSigners: nil)
+                let file = try writer.pendingFile(in: path, for: parcel.envelope, content: content)
                 if case .failure(let error) = DurableFiles.write([file])[0] { throw error }
             }
         } catch {

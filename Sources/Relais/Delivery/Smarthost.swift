@@ -42,6 +42,9 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
     /// `shared = true`: rate, quota and max_connections are counted across
     /// the cluster's nodes in Redis (`cluster` in `relais.config`).
     public var shared: Bool?
+    /// The DKIM signers (their labels, `s1._domainkey.example.org (rsa-sha256)`)
+    /// whose signatures mail sent here carries; made once, at acceptance.
+    public var dkim: [String]?
 
     public var description: String { "smarthost:\(name)(\(host):\(port))" }
 

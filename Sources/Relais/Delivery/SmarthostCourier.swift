@@ -13,7 +13,7 @@ struct SmarthostCourier: Courier {
             dsn[address] = envelope.dsn(index)
         }
         var message = OutboundMessage(id: envelope.id, sender: envelope.sender, recipients: parcel.recipients,
-                                      content: parcel.content, smtpUTF8: envelope.smtpUTF8, body: envelope.body,
+                                      content: envelope.stamped(parcel.content, targetSigners: smarthost.dkim), smtpUTF8: envelope.smtpUTF8, body: envelope.body,
                                       ret: envelope.ret, envid: envelope.envid, dsn: dsn, headers: smarthost.headers)
         var outcomes: [String: RecipientOutcome] = [:]
         let size = smarthost.maxRecipients ?? max(parcel.recipients.count, 1)

@@ -145,9 +145,36 @@ extension SMTPServerHandler {
         flush(context)
         readsPaused = true
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
-        services.spool.store(envelope, content: content, on: context.eventLoop).assumeIsolated().whenComplete { [self] result in
-            spooled(envelope, content: content, result: result, context)
+        let signers = dkimSigners(for: routed, draft: draft)
+        let (spool, loop, message) = (services.spool, context.eventLoop, content)
+        let signed: EventLoopFuture<Envelope> = signers.isEmpty ? loop.makeSucceededFuture(envelope)
+            : spool.threadPool.runIfActive(eventLoop: loop) { [envelope, draft = draft.dkimSigners.map(\.label)] in
+                var signed = envelope
+                try signed.sign(message, with: signers, forAll: draft, time: Int(Date().timeIntervalSince1970))
+                return signed
+            }
+        signed.flatMap { envelope in spool.store(envelope, content: message, on: loop).map { envelope } }
+            .assumeIsolated().whenComplete { [self] result in
+                switch result {
+                case .success(let stored): spooled(stored, content: message, result: .success(()), context)
+                case .failure(let error): spooled(envelope, content: message, result: .failure(error), context)
+                }
+            }
+    }
+
+    /// The signers this message needs: the data hook's, then those of the
+    /// smarthosts its recipients are routed to.
+    func dkimSigners(for routed: [RecipientRoute], draft: MessageDraft) -> [DKIMSigner] {
+        var signers = draft.dkimSigners
+        let known = policy.generation.signers
+        for route in routed {
+            for case .smarthost(let smarthost) in route.targets {
+                for label in smarthost.dkim ?? [] where !signers.contains(where: { $0.label == label }) {
+                    if let signer = known[label] { signers.append(signer) }
+                }
+            }
         }
+        return signers
     }
 
     /// Answers 250 for a message the policy chose not to deliver.

@@ -26,6 +26,11 @@ public struct Envelope: Codable, Sendable, Equatable {
     /// RFC 3461 NOTIFY/ORCPT of each recipient, in the same order; nil when
     /// no recipient gave any.
     public var recipientDSN: [RecipientDSN]?
+    /// `DKIM-Signature:` fields made at acceptance, by signer label: a
+    /// retry sends the same signature.
+    public var dkimSignatures: [String: String]?
+    /// Signers (`msg:dkim_sign`) whose signature goes to every target.
+    public var dkimForAll: [String]?
 
     public init(id: String, sender: String, recipients: [String], smtpUTF8: Bool, body: String?,
                 receivedAt: Double, clientIP: String, helo: String, routes: [[RouteTarget]]? = nil,

@@ -34,6 +34,8 @@ final class MessageDraft {
 
     /// True once a hook changed the header section.
     var headersChanged: Bool { parsedHeaders?.changed ?? false }
+    /// Signers `msg:dkim_sign` asked for: their signature goes to every target.
+    var dkimSigners: [DKIMSigner] = []
 }
 
 /// `msg` in Lua.
@@ -56,7 +58,7 @@ final class MessageObject: LuaObject {
 
     var luaMethodNames: Set<String> {
         ["header", "headers", "add_header", "append_header", "set_header", "remove_header", "body",
-         "add_recipient", "remove_recipient"]
+         "add_recipient", "remove_recipient", "dkim_sign"]
     }
 
     func luaField(_ name: String, state: LuaState) throws -> LuaValue {
@@ -121,6 +123,13 @@ final class MessageObject: LuaObject {
                 try mustEdit()
                 let address = try mailbox(try text(0, "address"))
                 if !draft.recipients.contains(address) { draft.recipients.append(address) }
+                return []
+            case "dkim_sign":
+                try mustEdit()
+                guard case .object(let id)? = arguments.first, let signer = (state.object(id) as? DKIMSignerObject)?.signer else {
+                    throw LuaError("msg:dkim_sign expects a signer made by relais.dkim{...}")
+                }
+                if !draft.dkimSigners.contains(where: { $0.label == signer.label }) { draft.dkimSigners.append(signer) }
                 return []
             case "remove_recipient":
                 try mustEdit()

@@ -21,6 +21,8 @@ public final class PolicyGeneration: Sendable {
     public let declaredTargets: [RouteTarget]
     /// The server TLS context when `tls` is configured (STARTTLS, `listen_tls`).
     public let tlsContext: TLSContext?
+    /// The DKIM signers the policy's smarthosts name, by label.
+    let signers: [String: DKIMSigner]
     private let runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]
 
     /// Loads the policy once to learn its configuration, then once per event
@@ -64,12 +66,14 @@ public final class PolicyGeneration: Sendable {
         }
         return PolicyGeneration(number: number, source: source, configuration: configuration,
                                 watchedFiles: watchedFiles, hookLocations: probe.hookLocations,
-                                declaredTargets: probe.declaredTargets, tlsContext: tlsContext, runtimes: runtimes)
+                                declaredTargets: probe.declaredTargets, tlsContext: tlsContext, signers: probe.signers,
+                                runtimes: runtimes)
     }
 
     private init(number: Int, source: PolicySource, configuration: ServerConfiguration, watchedFiles: [String],
                  hookLocations: [HookStage: [String]], declaredTargets: [RouteTarget], tlsContext: TLSContext?,
-                 runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]) {
+                 signers: [String: DKIMSigner], runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]) {
+        self.signers = signers
         self.number = number
         self.source = source
         self.configuration = configuration

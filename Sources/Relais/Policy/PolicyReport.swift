@@ -49,6 +49,9 @@ public struct PolicyReport {
             let label = smarthost.name.count < 14 ? smarthost.name.padding(toLength: 14, withPad: " ", startingAt: 0) : smarthost.name
             lines.append("  \(label) \(limits)")
         }
+        for signer in generation.signers.values.sorted(by: { $0.label < $1.label }) {
+            lines.append("dkim           \(signer.label)")
+        }
         if generation.watchedFiles.count > 1 {
             lines.append("files          \(generation.watchedFiles.joined(separator: ", "))")
         }

@@ -54,7 +54,11 @@ extension PolicyRuntime {
 
     /// Builds a smarthost from its table, keeps its secret, pushes the target.
     private func pushSmarthost(_ table: LuaTable, _ state: LuaState) throws {
-        let (smarthost, secret) = try SmarthostReader.read(table)
+        var (smarthost, secret) = try SmarthostReader.read(table)
+        let dkim: [DKIMSigner]
+        do { dkim = try dkimSigners(table["dkim"]) } catch { throw LuaError("relais.smarthost: \(error)") }
+        for signer in dkim { signers[signer.label] = signer }
+        smarthost.dkim = dkim.isEmpty ? nil : dkim.map(\.label)
         switch secret {
         case .tokenObject(let id)?:
             guard let object = state.object(id) as? OAuth2Object else {

@@ -25,6 +25,8 @@ final class PolicyRuntime {
     var declaredTargets: [RouteTarget] = []
     /// Upstream credentials by smarthost name.
     var secrets: [String: SmarthostSecret] = [:]
+    /// The DKIM signers smarthosts name, by label.
+    var signers: [String: DKIMSigner] = [:]
     var loading = true
     let logger: Logger
     var modules: [String: LuaValue] = [:]
@@ -75,7 +77,7 @@ final class PolicyRuntime {
 
     /// Installs the `relais` table, `print` and `require`, one area at a time.
     private func installAPI() {
-        let api = configAPI() + verdictAPI() + targetAPI() + helperAPI() + servicesAPI()
+        let api = configAPI() + verdictAPI() + targetAPI() + helperAPI() + servicesAPI() + dkimAPI()
         state.setGlobal("relais", .table(.record(api)))
         state.setGlobal("print", state.makeFunction { [unowned self] state in
             logFromLua(.info, state)

@@ -18,7 +18,7 @@ enum SmarthostReader {
     static let keys = [
         "name", "host", "port", "tls", "max_connections", "rate", "messages_per_connection", "timeout", "idle_timeout",
         "verify_cert", "ca_file", "auth", "allow_insecure_auth", "max_recipients", "max_message_size", "headers",
-        "connect_timeout", "health", "quota", "shared",
+        "connect_timeout", "health", "quota", "shared", "dkim",
     ]
 
     static func read(_ table: LuaTable) throws -> (Smarthost, SmarthostSecret?) {

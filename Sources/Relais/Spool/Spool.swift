@@ -26,7 +26,8 @@ public final class Spool: Sendable {
     }
 
     private let writer: GroupCommitQueue<PendingWrite>
-    private let threadPool: NIOThreadPool
+    /// Also runs other work that must stay off the event loops (DKIM signing).
+    let threadPool: NIOThreadPool
 
     /// Creates the folders and clears writes left unfinished by a crash.
     /// Blocking: call at start-up.

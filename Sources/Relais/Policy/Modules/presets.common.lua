@@ -5,7 +5,7 @@ local common = {}
 local smarthost_keys = {
   "name", "host", "port", "tls", "verify_cert", "ca_file", "max_connections", "rate",
   "messages_per_connection", "timeout", "idle_timeout", "max_recipients", "max_message_size",
-  "allow_insecure_auth", "headers", "connect_timeout", "health", "quota", "shared",
+  "allow_insecure_auth", "headers", "connect_timeout", "health", "quota", "shared", "dkim",
 }
 
 local function fail(preset, message)
