@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
+import RelaisDNS
 import NIOPosix
 import ServiceLifecycle
 
@@ -34,7 +35,8 @@ public final class DeliveryQueue: Sendable, Service {
     init(spool: Spool, hostname: String, defaultRoute: [RouteTarget],
          reportRoute: @escaping @Sendable (Envelope, ByteBuffer, any EventLoop) -> EventLoopFuture<[RouteTarget]>,
          schedule: QueueSchedule, threadPool: NIOThreadPool, group: any EventLoopGroup,
-         retryDelay: TimeAmount = .seconds(60), metrics: RelayMetrics? = nil, shared: SharedLimits? = nil, logger: Logger,
+         retryDelay: TimeAmount = .seconds(60), metrics: RelayMetrics? = nil, shared: SharedLimits? = nil,
+         resolver: DNSResolver, logger: Logger,
          credentials: @escaping @Sendable (Smarthost) async throws -> String) {
         self.spool = spool
         self.threadPool = threadPool
@@ -46,7 +48,7 @@ public final class DeliveryQueue: Sendable, Service {
         let couriers = Couriers(maildirWriter: writer,
                                 pools: UpstreamPools(ledger: ledger, heloName: hostname, group: group, metrics: metrics,
                                                      shared: shared, credentials: credentials),
-                                threadPool: threadPool)
+                                threadPool: threadPool, resolver: resolver, loop: group.next())
         let loop = group.next()
         relay = RelayQueue(spool: spool, couriers: couriers, bounces: bounces, schedule: schedule,
                            defaultRoute: defaultRoute, threadPool: threadPool, loop: loop, metrics: metrics, logger: logger)

@@ -5,11 +5,25 @@ public enum RouteTarget: Codable, Hashable, Sendable, CustomStringConvertible {
     case maildir(path: String)
     /// An upstream SMTP server.
     case smarthost(Smarthost)
+    /// The MX hosts of each recipient's domain.
+    case mx(MXTarget)
 
     public var description: String {
         switch self {
         case .maildir(let path): return "maildir:\(path)"
         case .smarthost(let smarthost): return smarthost.description
+        case .mx(let target): return target.description
+        }
+    }
+}
+
+extension RouteTarget {
+    /// The DKIM signers (labels) whose signatures mail sent here carries.
+    var dkimSigners: [String] {
+        switch self {
+        case .maildir: []
+        case .smarthost(let smarthost): smarthost.dkim ?? []
+        case .mx(let target): target.dkim ?? []
         }
     }
 }

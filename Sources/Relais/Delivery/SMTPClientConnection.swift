@@ -135,10 +135,10 @@ final class SMTPClientConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(SMTPClientHandler())
                     }
                 }
-                .connect(host: smarthost.host, port: smarthost.port)
+                .connect(host: smarthost.address ?? smarthost.host, port: smarthost.port)
                 .get()
         } catch {
-            throw SMTPClientError.connect("\(smarthost.host):\(smarthost.port): \(error)")
+            throw SMTPClientError.connect("\(smarthost.address ?? smarthost.host):\(smarthost.port): \(error)")
         }
         let handler = try await channel.eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SMTPClientHandler.self), eventLoop: channel.eventLoop)

@@ -45,6 +45,11 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
     /// The DKIM signers (their labels, `s1._domainkey.example.org (rsa-sha256)`)
     /// whose signatures mail sent here carries; made once, at acceptance.
     public var dkim: [String]?
+    /// The address to connect to when `host` is the name for TLS only (an
+    /// MX host whose address Relais resolved itself).
+    public var address: String?
+    /// The EHLO name, when not the relay's hostname (`relais.mx{ helo }`).
+    public var heloName: String?
 
     public var description: String { "smarthost:\(name)(\(host):\(port))" }
 

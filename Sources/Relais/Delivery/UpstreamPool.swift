@@ -181,7 +181,7 @@ actor UpstreamPool {
             if open < limit {
                 open += 1
                 do {
-                    let connection = try await SMTPClientConnection.open(to: smarthost, heloName: heloName, group: group,
+                    let connection = try await SMTPClientConnection.open(to: smarthost, heloName: smarthost.heloName ?? heloName, group: group,
                                                                          tlsContext: try clientContext(), credential: credential)
                     if let lease { leases[ObjectIdentifier(connection)] = lease }
                     await ledger.succeeded(smarthost, delivered: false, at: Self.now)

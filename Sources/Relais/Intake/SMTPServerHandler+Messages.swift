@@ -168,8 +168,8 @@ extension SMTPServerHandler {
         var signers = draft.dkimSigners
         let known = policy.generation.signers
         for route in routed {
-            for case .smarthost(let smarthost) in route.targets {
-                for label in smarthost.dkim ?? [] where !signers.contains(where: { $0.label == label }) {
+            for target in route.targets {
+                for label in target.dkimSigners where !signers.contains(where: { $0.label == label }) {
                     if let signer = known[label] { signers.append(signer) }
                 }
             }

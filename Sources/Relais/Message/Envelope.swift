@@ -49,11 +49,11 @@ public struct Envelope: Codable, Sendable, Equatable {
 }
 
 extension Envelope {
-    /// True when some recipient is routed through a smarthost, or asked
-    /// for a success notification: the relay queue handles those.
+    /// True when some recipient leaves over SMTP (a smarthost, its MX
+    /// hosts), or asked for a success notification: the relay queue handles those.
     var needsRelay: Bool {
-        let smarthost = routes?.contains { targets in targets.contains { if case .smarthost = $0 { true } else { false } } }
-        return smarthost == true || (recipientDSN?.contains { $0.wantsSuccess } ?? false)
+        let remote = routes?.contains { targets in targets.contains { if case .maildir = $0 { false } else { true } } }
+        return remote == true || (recipientDSN?.contains { $0.wantsSuccess } ?? false)
     }
 
     /// The route stored for the recipient at `index`; nil when the message

@@ -18,6 +18,17 @@ extension PolicyRuntime {
                 try pushSmarthost(table, state)
                 return 1
             }),
+            ("mx", state.makeFunction { [unowned self] state in
+                let table = state.argument(1).isNil ? LuaTable() : state.argument(1).tableValue
+                guard let table else { throw LuaError("relais.mx expects a table (or nothing)") }
+                var target = try MXTargetReader.read(LuaTableReader(table, function: "relais.mx"))
+                let dkim: [DKIMSigner]
+                do { dkim = try dkimSigners(table["dkim"]) } catch { throw LuaError("relais.mx: \(error)") }
+                for signer in dkim { signers[signer.label] = signer }
+                target.dkim = dkim.isEmpty ? nil : dkim.map(\.label)
+                push(.mx(target), state)
+                return 1
+            }),
             ("preset", state.makeFunction { [unowned self] state in
                 try pushSmarthost(try buildPreset(state.argument(1), options: state.argument(2)), state)
                 return 1

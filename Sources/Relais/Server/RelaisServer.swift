@@ -92,7 +92,10 @@ public final class RelaisServer: Service {
                                                              timings: hookTimings, logger: logger)
                                   },
                                   schedule: configuration.queue, threadPool: threadPool, group: group,
-                                  metrics: metrics, shared: shared, logger: logger) { [store] smarthost in
+                                  metrics: metrics, shared: shared,
+                                  resolver: try hookServices.resolver(servers: configuration.dnsServers,
+                                                                      timeout: configuration.dnsTimeout),
+                                  logger: logger) { [store] smarthost in
             // One loop's state answers every time, so a token function can cache its token.
             try await store.generation.credential(for: smarthost.name, on: credentialLoop)
         }
