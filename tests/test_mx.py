@@ -83,3 +83,18 @@ def test_one_message_to_several_domains(policy_relay, dns, mx_host):
     assert sorted(r for m in mx_host.messages for r in m[1]) == ["b@direct.test", "c@implicit.test"]
     [bounce] = relay.maildir_messages(1, timeout=20)
     assert b"d@nullmx.test" in bounce
+
+
+def test_simulate_shows_the_mx_plan(tmp_path, dns, mx_host):
+    import subprocess
+    from conftest import BINARY
+    policy = tmp_path / "policy.lua"
+    policy.write_text(POLICY.format(dns=dns.address, port=mx_host.port))
+    result = subprocess.run([str(BINARY), "simulate", str(policy), "--from", "a@example.org", "--to", "b@failover.test",
+                             "--to", "c@nullmx.test", "-"], input="Subject: x\n\nhi\n", capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert any(line.startswith("route") and f"mx(port {mx_host.port}, tls opportunistic)" in line for line in lines)
+    assert any(line.startswith("mx") and "failover.test" in line
+               and "dead.failover.test, good.failover.test" in line for line in lines), result.stdout
+    assert any(line.startswith("mx") and "bounce: 556 5.1.10" in line for line in lines), result.stdout

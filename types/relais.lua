@@ -10,7 +10,7 @@
 ---@field text string?
 
 ---@class relais.Target
----@field kind "maildir"|"smarthost"
+---@field kind "maildir"|"smarthost"|"mx"
 ---@field path string?         maildir
 ---@field name string?         smarthost
 ---@field host string?         smarthost
@@ -300,6 +300,11 @@ function relais.dkim(options) end
 ---@param options relais.SmarthostOptions
 ---@return relais.Target
 function relais.smarthost(options) end
+
+---Direct delivery to each recipient domain's MX hosts (RFC 5321 5.1; null MX and NXDOMAIN bounce, DNS failures defer).
+---@param options { port: integer?, tls: "opportunistic"|"starttls"|"none"?, helo: string?, dkim: relais.DKIMSigner|relais.DKIMSigner[]?, max_connections: integer?, timeout: number?, connect_timeout: number? }?  port default 25; tls default "opportunistic"; max_connections per MX host, default 5
+---@return relais.Target
+function relais.mx(options) end
 
 ---A local maildir as a route target.
 ---@param path string

@@ -23,6 +23,8 @@ public final class PolicyGeneration: Sendable {
     public let tlsContext: TLSContext?
     /// The DKIM signers the policy's smarthosts name, by label.
     let signers: [String: DKIMSigner]
+    /// The resolver of this generation's `dns` settings (hooks, `simulate`).
+    let resolver: DNSResolver
     private let runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]
 
     /// Loads the policy once to learn its configuration, then once per event
@@ -67,13 +69,15 @@ public final class PolicyGeneration: Sendable {
         return PolicyGeneration(number: number, source: source, configuration: configuration,
                                 watchedFiles: watchedFiles, hookLocations: probe.hookLocations,
                                 declaredTargets: probe.declaredTargets, tlsContext: tlsContext, signers: probe.signers,
-                                runtimes: runtimes)
+                                resolver: resolver, runtimes: runtimes)
     }
 
     private init(number: Int, source: PolicySource, configuration: ServerConfiguration, watchedFiles: [String],
                  hookLocations: [HookStage: [String]], declaredTargets: [RouteTarget], tlsContext: TLSContext?,
-                 signers: [String: DKIMSigner], runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]) {
+                 signers: [String: DKIMSigner], resolver: DNSResolver,
+                 runtimes: [ObjectIdentifier: NIOLoopBoundBox<PolicyRuntime?>]) {
         self.signers = signers
+        self.resolver = resolver
         self.number = number
         self.source = source
         self.configuration = configuration

@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOPosix
+import RelaisDNS
 import SMTPCore
 
 /// `relais simulate`: runs a message through the policy's hooks and routing
@@ -53,7 +54,7 @@ public struct PolicySimulation {
         info.authUser = input.authUser
         let policy = ConnectionPolicy(store: PolicyStore(generation), loop: loop, info: info, timings: HookTimings(),
                                       logger: logger)
-        let run = SimulationRun(policy: policy, input: input)
+        let run = SimulationRun(policy: policy, input: input, loop: loop)
         run.connect { connected in
             let finish = {
                 policy.detach()
@@ -85,12 +86,14 @@ public struct PolicySimulation {
 private final class SimulationRun {
     let policy: ConnectionPolicy
     let input: PolicySimulation.Input
+    let loop: any EventLoop
     var session: SMTPServerSession
     var report = PolicySimulation.Report()
 
-    init(policy: ConnectionPolicy, input: PolicySimulation.Input) {
+    init(policy: ConnectionPolicy, input: PolicySimulation.Input, loop: any EventLoop) {
         self.policy = policy
         self.input = input
+        self.loop = loop
         self.session = SMTPServerSession(policy: policy)
     }
 
@@ -200,7 +203,23 @@ private final class SimulationRun {
                                  content: content, smtpUTF8: transaction.smtpUTF8)
         policy.decide(draft) { [self] decision in
             report(decision, of: draft, size: size)
-            done()
+            let direct = decision.routes.filter { route in route.targets.contains { if case .mx = $0 { true } else { false } } }
+            describeMX(Set(direct.map { MXCourier.domain(of: $0.recipient.description) }).sorted()[...], done)
+        }
+    }
+
+    /// For recipients routed to their MX hosts: the plan a delivery would
+    /// follow now, from real lookups.
+    private func describeMX(_ domains: ArraySlice<String>, _ done: @escaping () -> Void) {
+        guard let domain = domains.first else { return done() }
+        policy.generation.resolver.lookup(domain, .mx, on: loop).assumeIsolated().whenComplete { [self] result in
+            let answer = result.mapError { $0 as? DNSError ?? .timeout }
+            switch MXPlan.plan(for: domain, answer, shuffle: { $0 }) {
+            case .hosts(let hosts): line("mx", domain, hosts.joined(separator: ", ") + " (in order; equal preferences are shuffled)")
+            case .permanent(let reply): line("mx", domain, "bounce: \(reply)")
+            case .temporary(let reason): line("mx", domain, "deferred: \(reason)")
+            }
+            describeMX(domains.dropFirst(), done)
         }
     }
 
