@@ -99,8 +99,10 @@ class HTTPServer:
     request as JSON (method, path, headers, body), `/big` with 2 MiB,
     `/redirect` with a 302 to /json; counts the requests."""
 
-    def __init__(self, tls_folder: Path | None = None):
+    def __init__(self, tls_folder: Path | None = None, files: dict | None = None):
         self.requests = 0
+        # path -> body answered with 200 (text/plain)
+        self.files = files or {}
         self.lock = threading.Lock()
         server = self
 
@@ -122,6 +124,8 @@ class HTTPServer:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 path, _, query = self.path.partition("?")
+                if path in server.files:
+                    return self.reply(200, server.files[path].encode(), {"Content-Type": "text/plain"})
                 if path == "/slow":
                     time.sleep(float(query.split("=")[1]) if "=" in query else 2)
                     return self.reply(200, b"slow ok")

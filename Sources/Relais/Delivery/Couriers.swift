@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOPosix
 import RelaisDNS
@@ -12,6 +13,8 @@ struct Couriers: Sendable {
     /// Answers the MX and address lookups of direct delivery.
     let resolver: DNSResolver
     let loop: any EventLoop
+    let policies: MTASTSPolicies
+    let logger: Logger
 
     func courier(for target: RouteTarget) async -> any Courier {
         switch target {
@@ -20,7 +23,7 @@ struct Couriers: Sendable {
         case .smarthost(let smarthost):
             return SmarthostCourier(smarthost: smarthost, pool: await pools.pool(for: smarthost))
         case .mx(let target):
-            return MXCourier(target: target, resolver: resolver, loop: loop, pools: pools)
+            return MXCourier(target: target, resolver: resolver, loop: loop, pools: pools, policies: policies, logger: logger)
         }
     }
 }

@@ -48,7 +48,10 @@ public final class DeliveryQueue: Sendable, Service {
         let couriers = Couriers(maildirWriter: writer,
                                 pools: UpstreamPools(ledger: ledger, heloName: hostname, group: group, metrics: metrics,
                                                      shared: shared, credentials: credentials),
-                                threadPool: threadPool, resolver: resolver, loop: group.next())
+                                threadPool: threadPool, resolver: resolver, loop: group.next(),
+                                policies: MTASTSPolicies(folder: spool.folder.root + "/mta-sts", resolver: resolver,
+                                                         loop: group.next(), logger: logger),
+                                logger: logger)
         let loop = group.next()
         relay = RelayQueue(spool: spool, couriers: couriers, bounces: bounces, schedule: schedule,
                            defaultRoute: defaultRoute, threadPool: threadPool, loop: loop, metrics: metrics, logger: logger)

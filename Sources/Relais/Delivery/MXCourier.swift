@@ -1,9 +1,11 @@
+import Logging
 import NIOCore
 import RelaisDNS
 
 /// Delivers straight to each recipient domain's MX hosts: the plan of
-/// `MXPlan`, then every address of every host in order until one takes the
-/// transaction. Each MX host is an upstream of its own (pool, connection
+/// `MXPlan` (narrowed by the domain's MTA-STS policy in enforce mode, which
+/// also makes TLS verified), then every address of every host in order
+/// until one takes the transaction. Each MX host is an upstream of its own (pool, connection
 /// limit, circuit breaker and throttling by `mx:<host>`). When no host of
 /// any domain could be reached, the route's next target is tried.
 struct MXCourier: Courier {
@@ -11,6 +13,8 @@ struct MXCourier: Courier {
     let resolver: DNSResolver
     let loop: any EventLoop
     let pools: UpstreamPools
+    let policies: MTASTSPolicies
+    let logger: Logger
 
     var name: String { target.description }
 
@@ -30,13 +34,37 @@ struct MXCourier: Courier {
                 for recipient in recipients { outcomes[recipient] = .failed(reply) }
             case .temporary(let reason):
                 for recipient in recipients { outcomes[recipient] = .deferred(reason) }
-            case .hosts(let hosts):
-                if let delivered = await deliver(envelope, recipients, parcel.content, to: hosts, domain: domain) {
+            case .hosts(let all):
+                var hosts = all
+                var verifiedTLS = false
+                if target.mtaSTS, let policy = await policies.policy(for: domain, port: target.mtaSTSPort, caFile: target.caFile) {
+                    let allowed = all.filter(policy.allows)
+                    switch policy.mode {
+                    case .enforce:
+                        guard !allowed.isEmpty else {
+                            for recipient in recipients {
+                                outcomes[recipient] = .deferred("451 4.7.5 \(domain): no MX host matches its MTA-STS policy")
+                            }
+                            continue
+                        }
+                        hosts = allowed
+                        verifiedTLS = true
+                    case .testing where allowed.count < all.count:
+                        logger.warning("MTA-STS testing: enforce would skip MX hosts", metadata: [
+                            "domain": "\(domain)", "hosts": "\(all.filter { !policy.allows($0) }.joined(separator: ","))"])
+                    case .testing, .none:
+                        break
+                    }
+                }
+                switch await deliver(envelope, recipients, parcel.content, to: hosts, domain: domain, verifiedTLS: verifiedTLS) {
+                case .success(let delivered):
                     reachedAny = true
                     outcomes.merge(delivered) { $1 }
-                } else {
+                case .failure(let last):
                     unreachable.append(domain)
-                    for recipient in recipients { outcomes[recipient] = .deferred("451 4.4.1 \(domain): no MX host could be reached") }
+                    for recipient in recipients {
+                        outcomes[recipient] = .deferred("451 4.4.1 \(domain): no MX host could be reached (last: \(last.description))")
+                    }
                 }
             }
         }
@@ -46,9 +74,9 @@ struct MXCourier: Courier {
         return outcomes
     }
 
-    /// Tries each address of each host; nil when none took the transaction.
+    /// Tries each address of each host; the last failure when none took the transaction.
     private func deliver(_ envelope: Envelope, _ recipients: [String], _ content: ByteBuffer, to hosts: [String],
-                         domain: String) async -> [String: RecipientOutcome]? {
+                         domain: String, verifiedTLS: Bool) async -> Result<[String: RecipientOutcome], CourierUnavailable> {
         var dsn: [String: RecipientDSN] = [:]
         for (index, address) in envelope.recipients.enumerated() where recipients.contains(address) {
             dsn[address] = envelope.dsn(index)
@@ -56,13 +84,18 @@ struct MXCourier: Courier {
         let message = OutboundMessage(id: envelope.id, sender: envelope.sender, recipients: recipients,
                                       content: envelope.stamped(content, targetSigners: target.dkim), smtpUTF8: envelope.smtpUTF8,
                                       body: envelope.body, ret: envelope.ret, envid: envelope.envid, dsn: dsn, headers: nil)
+        var last = CourierUnavailable("no address for \(hosts.joined(separator: ", "))")
         for host in hosts {
             for address in await addresses(of: host) {
-                let pool = await pools.pool(for: target.smarthost(host: host, address: address))
-                if let outcomes = try? await pool.deliver(message) { return outcomes }
+                let pool = await pools.pool(for: target.smarthost(host: host, address: address, verifiedTLS: verifiedTLS))
+                do {
+                    return .success(try await pool.deliver(message))
+                } catch {
+                    last = CourierUnavailable("\(host)[\(address)]: \(error)")
+                }
             }
         }
-        return nil
+        return .failure(last)
     }
 
     /// IPv6 then IPv4 addresses of an MX host (none when it has none).

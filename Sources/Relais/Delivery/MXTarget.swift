@@ -1,4 +1,4 @@
-/// `relais.mx{ port, tls, helo, dkim, max_connections, timeout, connect_timeout }`:
+/// `relais.mx{ port, tls, mta_sts, helo, dkim, max_connections, timeout, connect_timeout }`:
 /// deliver each recipient to its domain's MX hosts (RFC 5321 section 5.1)
 /// instead of a smarthost. Stored with the queued message, as any target.
 public struct MXTarget: Codable, Hashable, Sendable, CustomStringConvertible {
@@ -13,15 +13,25 @@ public struct MXTarget: Codable, Hashable, Sendable, CustomStringConvertible {
     public var maxConnections = 5
     public var timeout: Double = 300
     public var connectTimeout: Double = 30
+    /// Apply the recipient domain's MTA-STS policy (RFC 8461).
+    public var mtaSTS = false
+    /// Where MTA-STS policies are fetched (443; another port for private deployments and tests).
+    public var mtaSTSPort = 443
+    /// CA certificates (PEM) for verified TLS (MTA-STS policy hosts, MX
+    /// hosts under `enforce` or `tls = "starttls"`); default the system store.
+    public var caFile: String?
 
     public init() {}
 
     public var description: String { "mx(port \(port), tls \(tls.rawValue))" }
 
-    /// The smarthost settings for one MX host at one address.
-    func smarthost(host: String, address: String) -> Smarthost {
+    /// The smarthost settings for one MX host at one address; `verifiedTLS`
+    /// (an MTA-STS policy in enforce mode) requires STARTTLS and a certificate
+    /// valid for the host name.
+    func smarthost(host: String, address: String, verifiedTLS: Bool = false) -> Smarthost {
+        let tls = verifiedTLS ? UpstreamTLS.starttls : self.tls
         var smarthost = Smarthost(
-            name: "mx:\(host)", host: host, port: port, tls: tls, verifyCertificate: tls == .starttls, caFile: nil,
+            name: "mx:\(host)", host: host, port: port, tls: tls, verifyCertificate: tls == .starttls, caFile: caFile,
             authUsername: nil, authMechanism: nil, allowInsecureAuth: false, maxConnections: maxConnections, rate: nil,
             messagesPerConnection: 100, timeout: timeout, connectTimeout: connectTimeout, health: nil, quota: nil,
             idleTimeout: 10, maxRecipients: 100, maxMessageSize: nil, headers: nil)

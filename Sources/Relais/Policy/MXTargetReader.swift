@@ -4,11 +4,14 @@ import RelaisLua
 enum MXTargetReader {
     static func read(_ fields: LuaTableReader) throws -> MXTarget {
         try fields.rejectUnknownKeys(["port", "tls", "helo", "dkim", "max_connections", "timeout", "connect_timeout",
-                                      "dane", "mta_sts"])
-        for key in ["dane", "mta_sts"] where try fields.flag(key, default: false) {
-            throw fields.error("\(key) is not supported yet: direct delivery uses tls = \"opportunistic\" or \"starttls\"")
+                                      "dane", "mta_sts", "mta_sts_port", "ca_file"])
+        if try fields.flag("dane", default: false) {
+            throw fields.error("dane is not supported yet: use mta_sts = true, or tls = \"starttls\"")
         }
         var target = MXTarget()
+        target.mtaSTS = try fields.flag("mta_sts", default: false)
+        target.mtaSTSPort = try fields.positiveInteger("mta_sts_port", below: 65536) ?? 443
+        target.caFile = fields.string("ca_file")
         target.port = try fields.positiveInteger("port", below: 65536) ?? 25
         if let name = fields.string("tls") {
             guard let tls = UpstreamTLS(rawValue: name), tls != .implicit else {

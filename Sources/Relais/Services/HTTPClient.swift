@@ -39,9 +39,11 @@ public enum HTTPClient {
 
     /// One request with a byte body, answered with at most `maxBody` bytes;
     /// `timeout` bounds the connection and, from there, the whole exchange.
+    /// `connectAddress` connects there instead of resolving the URL's host
+    /// (which still names the server for TLS).
     public static func request(_ method: HTTPMethod, _ url: URL, headers extra: [(String, String)], body: [UInt8],
                                tls: TLSContext?, group: any EventLoopGroup, timeout: TimeAmount,
-                               maxBody: Int) async throws -> Response {
+                               maxBody: Int, connectAddress: String? = nil) async throws -> Response {
         guard let host = url.host, url.scheme == "https" || url.scheme == "http" else {
             throw HTTPClientError("\(url) is not an http or https URL")
         }
@@ -66,7 +68,7 @@ public enum HTTPClient {
                     try channel.pipeline.syncOperations.addHandler(ResponseCollector(maxBody: maxBody))
                 }
             }
-            .connect(host: host, port: port)
+            .connect(host: connectAddress ?? host, port: port)
             .get()
         let done = channel.eventLoop.makePromise(of: Response.self)
         try await channel.eventLoop.submit {
