@@ -131,3 +131,23 @@ def test_an_invalid_policy_is_no_policy(policy_relay, tmp_path, tls):
     finally:
         for stop in stops:
             stop()
+
+
+def test_simulate_shows_the_policy(policy_relay, tmp_path, tls):
+    import subprocess
+    from conftest import BINARY
+    folder, ca = tls
+    dns = dns_for(tmp_path, "simulate-dns")
+    https = HTTPServer(tls_folder=folder, files={"/.well-known/mta-sts.txt": policy_text("enforce")})
+    try:
+        policy = tmp_path / "policy.lua"
+        policy.write_text(POLICY.format(dns=dns.address, port=25, https=https.port, ca=ca))
+        result = subprocess.run([str(BINARY), "simulate", str(policy), "--from", "a@example.org", "--to", "b@secure.test", "-"],
+                                input="Subject: x\n\nhi\n", capture_output=True, text=True)
+        assert result.returncode == 0, result.stderr
+        assert any(line.startswith("mx") and "mx1.secure.test" in line for line in result.stdout.splitlines())
+        assert any(line.startswith("mta-sts") and "enforce (mx: mx1.secure.test; max_age 86400)" in line
+                   for line in result.stdout.splitlines()), result.stdout
+    finally:
+        dns.stop()
+        https.stop()

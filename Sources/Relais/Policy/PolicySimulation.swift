@@ -203,23 +203,11 @@ private final class SimulationRun {
                                  content: content, smtpUTF8: transaction.smtpUTF8)
         policy.decide(draft) { [self] decision in
             report(decision, of: draft, size: size)
-            let direct = decision.routes.filter { route in route.targets.contains { if case .mx = $0 { true } else { false } } }
-            describeMX(Set(direct.map { MXCourier.domain(of: $0.recipient.description) }).sorted()[...], done)
-        }
-    }
-
-    /// For recipients routed to their MX hosts: the plan a delivery would
-    /// follow now, from real lookups.
-    private func describeMX(_ domains: ArraySlice<String>, _ done: @escaping () -> Void) {
-        guard let domain = domains.first else { return done() }
-        policy.generation.resolver.lookup(domain, .mx, on: loop).assumeIsolated().whenComplete { [self] result in
-            let answer = result.mapError { $0 as? DNSError ?? .timeout }
-            switch MXPlan.plan(for: domain, answer, shuffle: { $0 }) {
-            case .hosts(let hosts): line("mx", domain, hosts.joined(separator: ", ") + " (in order; equal preferences are shuffled)")
-            case .permanent(let reply): line("mx", domain, "bounce: \(reply)")
-            case .temporary(let reason): line("mx", domain, "deferred: \(reason)")
+            var direct: [String: MXTarget] = [:]
+            for route in decision.routes {
+                for case .mx(let target) in route.targets { direct[MXCourier.domain(of: route.recipient.description)] = target }
             }
-            describeMX(domains.dropFirst(), done)
+            describeMX(direct.sorted { $0.key < $1.key }[...], done)
         }
     }
 
@@ -245,6 +233,38 @@ private final class SimulationRun {
         case .queue(let routed, let bounced):
             report.lines.append("result    queued for \(routed.count) recipient(s)"
                 + (bounced.isEmpty ? "" : ", \(bounced.count) bounced") + ": \(SMTPReply.queued(draft.id))")
+        }
+    }
+
+    /// For recipients routed to their MX hosts: the plan a delivery would
+    /// follow now, and the domain's MTA-STS policy when the target applies
+    /// it, from real lookups.
+    private func describeMX(_ domains: ArraySlice<(key: String, value: MXTarget)>, _ done: @escaping () -> Void) {
+        guard let (domain, target) = domains.first else { return done() }
+        let resolver = policy.generation.resolver
+        let loop = self.loop
+        let logger = Logger(label: "relais.simulate")
+        loop.makeFutureWithTask { () -> (Result<DNSAnswer, DNSError>, MTASTSPolicy?) in
+            let answer: Result<DNSAnswer, DNSError>
+            do { answer = .success(try await resolver.lookup(domain, .mx, on: loop).get()) } catch {
+                answer = .failure(error as? DNSError ?? .timeout)
+            }
+            guard target.mtaSTS else { return (answer, nil) }
+            let policies = MTASTSPolicies(folder: NSTemporaryDirectory() + "relais-simulate-mta-sts", resolver: resolver,
+                                          loop: loop, logger: logger)
+            return (answer, await policies.policy(for: domain, port: target.mtaSTSPort, caFile: target.caFile))
+        }.assumeIsolated().whenComplete { [self] result in
+            let (answer, sts) = (try? result.get()) ?? (.failure(.timeout), nil)
+            switch MXPlan.plan(for: domain, answer, shuffle: { $0 }) {
+            case .hosts(let hosts): line("mx", domain, hosts.joined(separator: ", ") + " (in order; equal preferences are shuffled)")
+            case .permanent(let reply): line("mx", domain, "bounce: \(reply)")
+            case .temporary(let reason): line("mx", domain, "deferred: \(reason)")
+            }
+            if target.mtaSTS {
+                line("mta-sts", domain, sts.map { "\($0.mode.rawValue) (mx: \($0.mx.joined(separator: ", ")); max_age \($0.maxAge))" }
+                    ?? "no policy: TLS as configured (\(target.tls.rawValue))")
+            }
+            describeMX(domains.dropFirst(), done)
         }
     }
 
