@@ -57,22 +57,30 @@ public enum HTTPClient {
         if !headers.contains(name: "Content-Length") { headers.add(name: "Content-Length", value: "\(body.count)") }
         headers.add(name: "Connection", value: "close")
         let head = HTTPRequestHead(version: .http1_1, method: method, uri: path, headers: headers)
-        let channel = try await ClientBootstrap(group: group)
-            .connectTimeout(timeout)
-            .channelInitializer { channel in
-                channel.eventLoop.makeCompletedFuture {
-                    if let secure {
-                        try channel.pipeline.syncOperations.addHandler(TLSHandler(context: secure, serverName: host))
+        // The promise exists before the connection: a TLS failure right
+        // after connecting (a refused certificate) must fail it, not be lost.
+        let loop = group.next()
+        let done = loop.makePromise(of: Response.self)
+        let channel: any Channel
+        do {
+            channel = try await ClientBootstrap(group: loop)
+                .connectTimeout(timeout)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture {
+                        if let secure {
+                            try channel.pipeline.syncOperations.addHandler(TLSHandler(context: secure, serverName: host))
+                        }
+                        try channel.pipeline.syncOperations.addHTTPClientHandlers()
+                        try channel.pipeline.syncOperations.addHandler(ResponseCollector(maxBody: maxBody, done: done))
                     }
-                    try channel.pipeline.syncOperations.addHTTPClientHandlers()
-                    try channel.pipeline.syncOperations.addHandler(ResponseCollector(maxBody: maxBody))
                 }
-            }
-            .connect(host: connectAddress ?? host, port: port)
-            .get()
-        let done = channel.eventLoop.makePromise(of: Response.self)
+                .connect(host: connectAddress ?? host, port: port)
+                .get()
+        } catch {
+            done.fail(error)
+            throw error
+        }
         try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.handler(type: ResponseCollector.self).done = done
             channel.write(HTTPClientRequestPart.head(head), promise: nil)
             channel.write(HTTPClientRequestPart.body(.byteBuffer(ByteBuffer(bytes: body))), promise: nil)
             channel.writeAndFlush(HTTPClientRequestPart.end(nil), promise: nil)
@@ -100,12 +108,13 @@ struct HTTPClientError: Error, CustomStringConvertible {
 /// Gathers the response the codecs decoded: its status and body.
 private final class ResponseCollector: ChannelInboundHandler {
     typealias InboundIn = HTTPClientResponsePart
-    var done: EventLoopPromise<HTTPClient.Response>?
+    private var done: EventLoopPromise<HTTPClient.Response>?
     private let maxBody: Int
     private var response = HTTPClient.Response(status: 0, body: [])
 
-    init(maxBody: Int) {
+    init(maxBody: Int, done: EventLoopPromise<HTTPClient.Response>) {
         self.maxBody = maxBody
+        self.done = done
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {

@@ -44,7 +44,10 @@ final class RedisClient {
         let timeout = endpoint.timeout
         return connection.flatMap { [loop] channel in
             let promise = loop.makePromise(of: RESPValue.self)
-            channel.writeAndFlush(RedisRequest(arguments: arguments, reply: promise), promise: nil)
+            // A write on a connection that just closed never reaches the handler: fail the reply with it.
+            channel.writeAndFlush(RedisRequest(arguments: arguments, reply: promise)).whenFailure { error in
+                promise.fail(error is ChannelError ? RedisClientError("connection closed") : error)
+            }
             let timer = loop.scheduleTask(in: timeout) {
                 promise.fail(RedisClientError("timeout"))
                 channel.close(promise: nil)
