@@ -68,7 +68,7 @@ extension PolicyRuntime {
         let handlers = hooks[stage] ?? []
         guard index < handlers.count else { return completion(.noOpinion) }
         let handler = handlers[index]
-        run.current = state.start(handler, arguments) { [self] outcome in
+        let coroutine = state.start(handler, arguments) { [self] outcome in
             switch outcome {
             case .failed(let message):
                 completion(.failed(message))
@@ -82,6 +82,9 @@ extension PolicyRuntime {
                 }
             }
         }
+        // A handler that ended at once may have started the next one, which
+        // is then the one to cancel: keep only a coroutine that still waits.
+        if !coroutine.isDone { run.current = coroutine }
     }
 
     private func interpret(_ result: LuaValue, stage: HookStage) throws -> HookOutcome {
