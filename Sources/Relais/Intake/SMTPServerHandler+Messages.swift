@@ -142,9 +142,7 @@ extension SMTPServerHandler {
         let dsn = routed.map { transaction.recipientDSN[$0.recipient] ?? RecipientDSN() }
         if dsn.contains(where: { $0 != RecipientDSN() }) { envelope.recipientDSN = dsn }
         mode = .waiting
-        flush(context)
-        readsPaused = true
-        context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
+        pauseReads(context)
         let signers = dkimSigners(for: routed, draft: draft)
         let (spool, loop, message) = (services.spool, context.eventLoop, content)
         let signed: EventLoopFuture<Envelope> = signers.isEmpty ? loop.makeSucceededFuture(envelope)

@@ -119,7 +119,6 @@ final class SMTPServerHandler: ChannelInboundHandler {
         mode = .consulting
         policy.connect { [self] verdict in
             guard !isClosed else { return }
-            resumeReads(context)
             if let refusal = verdict?.refusal {
                 services.metrics.connectionRefused("policy")
                 services.logger.info("connection refused by policy", metadata: ["client": "\(clientIP)", "reply": "\(refusal)"])
@@ -133,6 +132,7 @@ final class SMTPServerHandler: ChannelInboundHandler {
             } else {
                 greet(context)
             }
+            resumeReads(context)
         }
         pauseReadsIfConsulting(context)
     }
@@ -297,18 +297,33 @@ final class SMTPServerHandler: ChannelInboundHandler {
         process(context)
     }
 
-    /// A hook is waiting: stop reading (and send what is gathered) until it answers.
+    /// A hook is waiting: stop reading until it answers.
     func pauseReadsIfConsulting(_ context: ChannelHandlerContext) {
-        guard case .consulting = mode, !readsPaused else { return }
+        if case .consulting = mode { pauseReads(context) }
+    }
+
+    /// The relay waits (a hook, the spool): send what is gathered and stop
+    /// reading, so that input cannot pile up meanwhile.
+    func pauseReads(_ context: ChannelHandlerContext) {
+        guard !readsPaused else { return }
         readsPaused = true
         flush(context)
         context.channel.setOption(ChannelOptions.autoRead, value: false).whenComplete { _ in }
     }
 
+    /// Reads again, unless the relay still waits (a hook that answered
+    /// handed the message to the spool).
     func resumeReads(_ context: ChannelHandlerContext) {
-        guard readsPaused else { return }
+        guard readsPaused, !isWaiting else { return }
         readsPaused = false
         context.channel.setOption(ChannelOptions.autoRead, value: true).whenComplete { _ in }
+    }
+
+    var isWaiting: Bool {
+        switch mode {
+        case .waiting, .consulting: true
+        default: false
+        }
     }
 
     /// RFC 3207: the 220 goes out in plaintext, then TLS starts. Anything
