@@ -59,81 +59,67 @@ def send(relay, recipient):
         client.sendmail("a@example.org", [recipient], b"Subject: sts\r\n\r\nhello\r\n")
 
 
-def start(policy_relay, tmp_path, tls, files, starttls=True):
-    folder, ca = tls
-    dns = dns_for(tmp_path)
-    https = HTTPServer(tls_folder=folder, files=files)
-    controller, recorder, port = mx_server(folder, starttls=starttls)
-    relay = policy_relay(POLICY.format(dns=dns.address, port=port, https=https.port, ca=ca))
-    return relay, recorder, https, [dns.stop, https.stop, controller.stop]
+@pytest.fixture
+def start(policy_relay, tmp_path, tls):
+    """Starts dnsmasq, the policy's HTTPS server (serving `files`), the MX
+    host and a relay; everything is stopped after the test."""
+    stops = []
+
+    def run(files, starttls=True):
+        folder, ca = tls
+        dns = dns_for(tmp_path)
+        https = HTTPServer(tls_folder=folder, files=files)
+        controller, recorder, port = mx_server(folder, starttls=starttls)
+        stops.extend([dns.stop, https.stop, controller.stop])
+        relay = policy_relay(POLICY.format(dns=dns.address, port=port, https=https.port, ca=ca))
+        return relay, recorder, https
+    yield run
+    for stop in stops:
+        stop()
 
 
-def test_enforce_delivers_over_verified_tls_and_caches_the_policy(policy_relay, tmp_path, tls):
-    relay, recorder, https, stops = start(policy_relay, tmp_path, tls,
-                                          {"/.well-known/mta-sts.txt": policy_text("enforce")})
-    try:
-        send(relay, "b@secure.test")
-        assert wait_for(lambda: len(recorder.messages) == 1, timeout=20)
-        assert https.requests == 1
-        cached = list((relay.data_dir / "spool" / "mta-sts").iterdir())
-        assert [path.name for path in cached] == ["secure.test.json"]
-        https.stop()
-        send(relay, "c@secure.test")   # same id in DNS: the cached policy applies, no fetch needed
-        assert wait_for(lambda: len(recorder.messages) == 2, timeout=20)
-    finally:
-        for stop in stops[:1] + stops[2:]:
-            stop()
+def test_enforce_delivers_over_verified_tls_and_caches_the_policy(start):
+    relay, recorder, https = start({"/.well-known/mta-sts.txt": policy_text("enforce")})
+    send(relay, "b@secure.test")
+    assert wait_for(lambda: len(recorder.messages) == 1, timeout=20)
+    assert https.requests == 1
+    cached = list((relay.data_dir / "spool" / "mta-sts").iterdir())
+    assert [path.name for path in cached] == ["secure.test.json"]
+    https.stop()
+    send(relay, "c@secure.test")   # same id in DNS: the cached policy applies, no fetch needed
+    assert wait_for(lambda: len(recorder.messages) == 2, timeout=20)
 
 
-def test_enforce_refuses_mx_hosts_the_policy_does_not_name(policy_relay, tmp_path, tls):
-    relay, recorder, _, stops = start(policy_relay, tmp_path, tls,
-                                      {"/.well-known/mta-sts.txt": policy_text("enforce", mx="other.secure.test")})
-    try:
-        send(relay, "b@secure.test")
-        relay.wait_log("no MX host matches its MTA-STS policy", timeout=20)
-        assert recorder.messages == [] and relay.spool_files() != []
-    finally:
-        for stop in stops:
-            stop()
+def test_enforce_refuses_mx_hosts_the_policy_does_not_name(start):
+    relay, recorder, _ = start({"/.well-known/mta-sts.txt": policy_text("enforce", mx="other.secure.test")})
+    send(relay, "b@secure.test")
+    relay.wait_log("no MX host matches its MTA-STS policy", timeout=20)
+    assert recorder.messages == [] and relay.spool_files() != []
 
 
-def test_enforce_requires_tls(policy_relay, tmp_path, tls):
-    relay, recorder, _, stops = start(policy_relay, tmp_path, tls,
-                                      {"/.well-known/mta-sts.txt": policy_text("enforce")}, starttls=False)
-    try:
-        send(relay, "b@secure.test")
-        relay.wait_log("does not offer STARTTLS", timeout=20)
-        assert recorder.messages == [] and relay.spool_files() != []
-    finally:
-        for stop in stops:
-            stop()
+def test_enforce_requires_tls(start):
+    relay, recorder, _ = start({"/.well-known/mta-sts.txt": policy_text("enforce")}, starttls=False)
+    send(relay, "b@secure.test")
+    relay.wait_log("does not offer STARTTLS", timeout=20)
+    assert recorder.messages == [] and relay.spool_files() != []
 
 
-def test_testing_mode_delivers_and_logs(policy_relay, tmp_path, tls):
-    relay, recorder, _, stops = start(policy_relay, tmp_path, tls,
-                                      {"/.well-known/mta-sts.txt": policy_text("testing", mx="other.testing.test")})
-    try:
-        send(relay, "b@testing.test")
-        assert wait_for(lambda: len(recorder.messages) == 1, timeout=20)
-        relay.wait_log("MTA-STS testing: enforce would skip MX hosts")
-    finally:
-        for stop in stops:
-            stop()
+def test_testing_mode_delivers_and_logs(start):
+    relay, recorder, _ = start({"/.well-known/mta-sts.txt": policy_text("testing", mx="other.testing.test")})
+    send(relay, "b@testing.test")
+    assert wait_for(lambda: len(recorder.messages) == 1, timeout=20)
+    relay.wait_log("MTA-STS testing: enforce would skip MX hosts")
 
 
-def test_an_invalid_policy_is_no_policy(policy_relay, tmp_path, tls):
+def test_an_invalid_policy_is_no_policy(start):
     """The policy URL answers something that is not a policy: delivery goes on as without MTA-STS, and says why."""
-    relay, recorder, _, stops = start(policy_relay, tmp_path, tls, {})
-    try:
-        send(relay, "b@secure.test")
-        assert wait_for(lambda: len(recorder.messages) == 1, timeout=20)
-        relay.wait_log("MTA-STS policy fetch failed")
-    finally:
-        for stop in stops:
-            stop()
+    relay, recorder, _ = start({})
+    send(relay, "b@secure.test")
+    assert wait_for(lambda: len(recorder.messages) == 1, timeout=20)
+    relay.wait_log("MTA-STS policy fetch failed")
 
 
-def test_simulate_shows_the_policy(policy_relay, tmp_path, tls):
+def test_simulate_shows_the_policy(tmp_path, tls):
     import subprocess
     from conftest import BINARY
     folder, ca = tls

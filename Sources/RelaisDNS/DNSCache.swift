@@ -64,8 +64,6 @@ public final class DNSCache: Sendable {
         }
     }
 
-    public var count: Int { entries.withLockedValue { $0.count } }
-
     private static func key(_ name: String, _ type: DNSRecordType) -> String {
         DNSMessage.canonical(name) + "/" + type.name
     }

@@ -1,9 +1,9 @@
 import NIOCore
 import NIOPosix
 
-/// A stub resolver over SwiftNIO: one UDP query per lookup (random id and
-/// source port, the answer must come from the server and match the
-/// question), TCP when the answer is truncated, the next server on a
+/// A DNS client that asks recursive servers (RFC 1034 5.3.1), over
+/// SwiftNIO: one UDP query per lookup (random id and source port, the
+/// answer must come from the server and match the question), TCP when the answer is truncated, the next server on a
 /// timeout, and a shared `DNSCache`. Non-blocking: everything runs on the
 /// event loop given.
 public struct DNSResolver: Sendable {
@@ -37,6 +37,31 @@ public struct DNSResolver: Sendable {
     /// The cached result, if any (no I/O).
     public func cached(_ name: String, _ type: DNSRecordType) -> Result<DNSAnswer, DNSError>? {
         cache.lookup(name, type)
+    }
+
+    /// Looks `name` up from a task: the answer or the `DNSError`.
+    public func answer(_ name: String, _ type: DNSRecordType, on loop: any EventLoop) async -> Result<DNSAnswer, DNSError> {
+        do {
+            return .success(try await lookup(name, type, on: loop).get())
+        } catch {
+            return .failure(error as? DNSError ?? .timeout)
+        }
+    }
+
+    /// The IPv6, then IPv4 addresses of `host` (none when it has none or
+    /// the lookups fail).
+    public func addresses(of host: String, on loop: any EventLoop) async -> [String] {
+        var found: [String] = []
+        for type in [DNSRecordType.aaaa, .a] {
+            guard case .success(let answer) = await answer(host, type, on: loop) else { continue }
+            for record in answer.records {
+                switch record {
+                case .a(let address), .aaaa(let address): found.append(address)
+                default: break
+                }
+            }
+        }
+        return found
     }
 
     /// Looks `name` up; fails with a `DNSError`.

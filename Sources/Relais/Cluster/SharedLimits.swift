@@ -22,6 +22,12 @@ actor SharedLimits: Service {
         case shared
         /// Redis is unreachable: keep `limit / nodes` locally.
         case fallback(nodes: Int)
+
+        /// How many nodes a limit kept locally is split between; nil while Redis counts it.
+        var localShare: Int? {
+            if case .fallback(let nodes) = self { return nodes }
+            return nil
+        }
     }
 
     enum QuotaAnswer: Sendable {

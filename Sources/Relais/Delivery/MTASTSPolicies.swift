@@ -2,7 +2,6 @@ import Foundation
 import Logging
 import NIOCore
 import RelaisDNS
-import RelaisTLS
 
 /// The MTA-STS policies of recipient domains (RFC 8461 section 3): the
 /// `_mta-sts.<domain>` TXT record names the current policy id; the policy
@@ -18,7 +17,7 @@ actor MTASTSPolicies {
     }
 
     private var cache: [String: Cached] = [:]
-    private var contexts: [String: TLSContext] = [:]
+    private let contexts = TLSClientContexts()
     private let folder: String
     private let resolver: DNSResolver
     private let loop: any EventLoop
@@ -64,26 +63,16 @@ actor MTASTSPolicies {
 
     private func fetch(_ domain: String, port: Int, caFile: String?) async throws -> MTASTSPolicy {
         let host = "mta-sts.\(domain)"
-        let addresses = try await resolver.lookup(host, .a, on: loop).get().records.compactMap { record -> String? in
-            if case .a(let address) = record { return address }
-            return nil
-        }
+        let addresses = await resolver.addresses(of: host, on: loop)
         guard let address = addresses.first, let url = URL(string: "https://\(host)\(port == 443 ? "" : ":\(port)")/.well-known/mta-sts.txt")
         else { throw HTTPClientError("\(host) has no address") }
-        let response = try await HTTPClient.request(.GET, url, headers: [], body: [], tls: try context(caFile), group: loop,
+        let response = try await HTTPClient.request(.GET, url, headers: [], body: [], tls: try contexts.context(caFile: caFile), group: loop,
                                                     timeout: .seconds(10), maxBody: 64 * 1024, connectAddress: address)
         guard response.status == 200 else { throw HTTPClientError("\(url) answered \(response.status)") }
         guard let policy = MTASTSPolicy(parsing: String(decoding: response.body, as: UTF8.self)) else {
             throw HTTPClientError("\(url) holds no valid STSv1 policy")
         }
         return policy
-    }
-
-    private func context(_ caFile: String?) throws -> TLSContext {
-        if let context = contexts[caFile ?? ""] { return context }
-        let context = try TLSContext.client(verify: true, caFile: caFile)
-        contexts[caFile ?? ""] = context
-        return context
     }
 
     private func path(_ domain: String) -> String { folder + "/" + domain.replacingOccurrences(of: "/", with: "_") + ".json" }

@@ -28,7 +28,7 @@ struct MXCourier: Courier {
         var reachedAny = false
         var unreachable: [String] = []
         for (domain, recipients) in byDomain.sorted(by: { $0.key < $1.key }) {
-            let answer = await lookup(domain, .mx)
+            let answer = await resolver.answer(domain, .mx, on: loop)
             switch MXPlan.plan(for: domain, answer) {
             case .permanent(let reply):
                 for recipient in recipients { outcomes[recipient] = .failed(reply) }
@@ -77,16 +77,10 @@ struct MXCourier: Courier {
     /// Tries each address of each host; the last failure when none took the transaction.
     private func deliver(_ envelope: Envelope, _ recipients: [String], _ content: ByteBuffer, to hosts: [String],
                          domain: String, verifiedTLS: Bool) async -> Result<[String: RecipientOutcome], CourierUnavailable> {
-        var dsn: [String: RecipientDSN] = [:]
-        for (index, address) in envelope.recipients.enumerated() where recipients.contains(address) {
-            dsn[address] = envelope.dsn(index)
-        }
-        let message = OutboundMessage(id: envelope.id, sender: envelope.sender, recipients: recipients,
-                                      content: envelope.stamped(content, targetSigners: target.dkim), smtpUTF8: envelope.smtpUTF8,
-                                      body: envelope.body, ret: envelope.ret, envid: envelope.envid, dsn: dsn, headers: nil)
+        let message = OutboundMessage(envelope, recipients: recipients, content: content, signers: target.dkim, headers: nil)
         var last = CourierUnavailable("no address for \(hosts.joined(separator: ", "))")
         for host in hosts {
-            for address in await addresses(of: host) {
+            for address in await resolver.addresses(of: host, on: loop) {
                 let pool = await pools.pool(for: target.smarthost(host: host, address: address, verifiedTLS: verifiedTLS))
                 do {
                     return .success(try await pool.deliver(message))
@@ -96,31 +90,6 @@ struct MXCourier: Courier {
             }
         }
         return .failure(last)
-    }
-
-    /// IPv6 then IPv4 addresses of an MX host (none when it has none).
-    private func addresses(of host: String) async -> [String] {
-        var found: [String] = []
-        for type in [DNSRecordType.aaaa, .a] {
-            guard case .success(let answer) = await lookup(host, type) else { continue }
-            for record in answer.records {
-                switch record {
-                case .a(let address), .aaaa(let address): found.append(address)
-                default: break
-                }
-            }
-        }
-        return found
-    }
-
-    private func lookup(_ name: String, _ type: DNSRecordType) async -> Result<DNSAnswer, DNSError> {
-        do {
-            return .success(try await resolver.lookup(name, type, on: loop).get())
-        } catch let error as DNSError {
-            return .failure(error)
-        } catch {
-            return .failure(.timeout)
-        }
     }
 
     static func domain(of address: String) -> String {

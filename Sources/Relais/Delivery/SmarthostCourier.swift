@@ -7,14 +7,8 @@ struct SmarthostCourier: Courier {
     var name: String { smarthost.name }
 
     func deliver(_ parcel: Parcel) async throws(CourierUnavailable) -> [String: RecipientOutcome] {
-        let envelope = parcel.envelope
-        var dsn: [String: RecipientDSN] = [:]
-        for (index, address) in envelope.recipients.enumerated() where parcel.recipients.contains(address) {
-            dsn[address] = envelope.dsn(index)
-        }
-        var message = OutboundMessage(id: envelope.id, sender: envelope.sender, recipients: parcel.recipients,
-                                      content: envelope.stamped(parcel.content, targetSigners: smarthost.dkim), smtpUTF8: envelope.smtpUTF8, body: envelope.body,
-                                      ret: envelope.ret, envid: envelope.envid, dsn: dsn, headers: smarthost.headers)
+        var message = OutboundMessage(parcel.envelope, recipients: parcel.recipients, content: parcel.content,
+                                      signers: smarthost.dkim, headers: smarthost.headers)
         var outcomes: [String: RecipientOutcome] = [:]
         let size = smarthost.maxRecipients ?? max(parcel.recipients.count, 1)
         for start in stride(from: 0, to: parcel.recipients.count, by: size) {

@@ -57,7 +57,8 @@ actor UpstreamPool {
         var pass: UpstreamLedger.Pass
         do {
             // A shared quota is counted in Redis; while Redis is away, this node keeps its share.
-            pass = try await ledger.admit(smarthost, at: Self.now, quotaShare: Self.quotaShare(mode))
+            let quotaShare = mode == nil ? 1 : mode?.localShare
+            pass = try await ledger.admit(smarthost, at: Self.now, quotaShare: quotaShare)
         } catch {
             throw UpstreamTransaction.FailoverReason(description: error.description, retryAt: error.retryAt)
         }
@@ -102,15 +103,6 @@ actor UpstreamPool {
 
     private static var now: Double { Date().timeIntervalSince1970 }
 
-    /// How many nodes a quota is split between: 1 alone, nil when Redis counts it.
-    private static func quotaShare(_ mode: SharedLimits.Mode?) -> Int? {
-        switch mode {
-        case nil: 1
-        case .shared: nil
-        case .fallback(let nodes): nodes
-        }
-    }
-
     /// Gives back the quota a delivery that sent nothing had reserved.
     private func giveBack(_ pass: UpstreamLedger.Pass) async {
         await ledger.release(smarthost, pass, at: Self.now)
@@ -127,10 +119,8 @@ actor UpstreamPool {
         if let shared, mode == .shared, let slot = await shared.rateWait(smarthost.name, interval: 1 / rate) {
             wait = slot
         } else {
-            let nodes = (await shared?.mode).flatMap { mode -> Int? in
-                if case .fallback(let nodes) = mode { return nodes }
-                return nil
-            } ?? 1
+            // Asked again: Redis may have gone away since `mode` was read.
+            let nodes = await shared?.mode.localShare ?? 1
             let now = Date()
             let slot = max(now, nextSlot)
             nextSlot = slot.addingTimeInterval(Double(nodes) / rate)

@@ -16,6 +16,17 @@ struct OutboundMessage: Sendable {
     var headers: [[String]]?
 }
 
+extension OutboundMessage {
+    /// `recipients` of a queued message, with their DSN wishes, and its
+    /// content stamped with the DKIM signatures of `signers` (the target's).
+    init(_ envelope: Envelope, recipients: [String], content: ByteBuffer, signers: [String]?, headers: [[String]]?) {
+        self.init(id: envelope.id, sender: envelope.sender, recipients: recipients,
+                  content: envelope.stamped(content, targetSigners: signers), smtpUTF8: envelope.smtpUTF8,
+                  body: envelope.body, ret: envelope.ret, envid: envelope.envid, dsn: envelope.dsn(for: recipients),
+                  headers: headers)
+    }
+}
+
 /// One mail transaction over an open connection (RFC 5321 3.3): MAIL,
 /// RCPTs (pipelined when offered), then BDAT when CHUNKING is offered or
 /// DATA with dot-stuffing. A failure before the upstream accepted MAIL

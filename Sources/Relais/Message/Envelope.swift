@@ -66,6 +66,15 @@ extension Envelope {
     func dsn(_ index: Int) -> RecipientDSN {
         recipientDSN.flatMap { index < $0.count ? $0[index] : nil } ?? RecipientDSN()
     }
+
+    /// The DSN wishes of each of `recipients`, by address.
+    func dsn(for recipients: [String]) -> [String: RecipientDSN] {
+        var wishes: [String: RecipientDSN] = [:]
+        for (index, address) in self.recipients.enumerated() where recipients.contains(address) {
+            wishes[address] = dsn(index)
+        }
+        return wishes
+    }
 }
 
 /// A recipient that failed, and the reply or reason that said so.

@@ -60,8 +60,17 @@ extension PolicyRuntime {
         return signer
     }
 
+    /// The labels of a target's `dkim = signer` or `dkim = { rsa, ed }`
+    /// (nil for none); the signers are kept for acceptance to sign with.
+    func signerLabels(_ value: LuaValue, function: String) throws -> [String]? {
+        let found: [DKIMSigner]
+        do { found = try dkimSigners(value) } catch { throw LuaError("\(function): \(error)") }
+        for signer in found { signers[signer.label] = signer }
+        return found.isEmpty ? nil : found.map(\.label)
+    }
+
     /// The signers of `dkim = signer` or `dkim = { rsa, ed }` on a target.
-    func dkimSigners(_ value: LuaValue) throws -> [DKIMSigner] {
+    private func dkimSigners(_ value: LuaValue) throws -> [DKIMSigner] {
         switch value {
         case .nil:
             return []

@@ -121,7 +121,7 @@ extension PolicyRuntime {
         return try wait("relais.http.request", service: "http", { io in
             // Off the loop: the first request for a CA file reads it.
             io.loop.makeFutureWithTask { [services = io.services, loop = io.loop] in
-                let tls = request.url.scheme == "https" ? try services.tlsContext(caFile: request.caFile) : nil
+                let tls = request.url.scheme == "https" ? try services.tlsContexts.context(caFile: request.caFile) : nil
                 return try await request.send(tls: tls, group: loop)
             }
         }, results: { response in

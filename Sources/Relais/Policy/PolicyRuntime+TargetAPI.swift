@@ -22,10 +22,7 @@ extension PolicyRuntime {
                 let table = state.argument(1).isNil ? LuaTable() : state.argument(1).tableValue
                 guard let table else { throw LuaError("relais.mx expects a table (or nothing)") }
                 var target = try MXTargetReader.read(LuaTableReader(table, function: "relais.mx"))
-                let dkim: [DKIMSigner]
-                do { dkim = try dkimSigners(table["dkim"]) } catch { throw LuaError("relais.mx: \(error)") }
-                for signer in dkim { signers[signer.label] = signer }
-                target.dkim = dkim.isEmpty ? nil : dkim.map(\.label)
+                target.dkim = try signerLabels(table["dkim"], function: "relais.mx")
                 push(.mx(target), state)
                 return 1
             }),
@@ -66,10 +63,7 @@ extension PolicyRuntime {
     /// Builds a smarthost from its table, keeps its secret, pushes the target.
     private func pushSmarthost(_ table: LuaTable, _ state: LuaState) throws {
         var (smarthost, secret) = try SmarthostReader.read(table)
-        let dkim: [DKIMSigner]
-        do { dkim = try dkimSigners(table["dkim"]) } catch { throw LuaError("relais.smarthost: \(error)") }
-        for signer in dkim { signers[signer.label] = signer }
-        smarthost.dkim = dkim.isEmpty ? nil : dkim.map(\.label)
+        smarthost.dkim = try signerLabels(table["dkim"], function: "relais.smarthost")
         switch secret {
         case .tokenObject(let id)?:
             guard let object = state.object(id) as? OAuth2Object else {

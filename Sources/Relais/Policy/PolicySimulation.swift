@@ -245,10 +245,7 @@ private final class SimulationRun {
         let loop = self.loop
         let logger = Logger(label: "relais.simulate")
         loop.makeFutureWithTask { () -> (Result<DNSAnswer, DNSError>, MTASTSPolicy?) in
-            let answer: Result<DNSAnswer, DNSError>
-            do { answer = .success(try await resolver.lookup(domain, .mx, on: loop).get()) } catch {
-                answer = .failure(error as? DNSError ?? .timeout)
-            }
+            let answer = await resolver.answer(domain, .mx, on: loop)
             guard target.mtaSTS else { return (answer, nil) }
             let policies = MTASTSPolicies(folder: NSTemporaryDirectory() + "relais-simulate-mta-sts", resolver: resolver,
                                           loop: loop, logger: logger)

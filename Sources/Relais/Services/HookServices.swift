@@ -7,11 +7,10 @@ import RelaisTLS
 
 /// What hooks reach beyond the relay, shared by every policy generation of
 /// one server (or one `simulate` run): the DNS cache, which a reload keeps,
-/// and the TLS client contexts for HTTPS by CA file (loading a CA store
-/// costs milliseconds; a hook should not pay it per request).
+/// and the TLS client contexts for HTTPS by CA file.
 public final class HookServices: Sendable {
     public let dnsCache = DNSCache()
-    private let tlsContexts = NIOLockedValueBox([String: TLSContext]())
+    let tlsContexts = TLSClientContexts()
     /// Where each call is counted (`relais_hook_io_calls_total`), when the server has metrics.
     let metrics: RelayMetrics?
 
@@ -19,20 +18,27 @@ public final class HookServices: Sendable {
         self.metrics = metrics
     }
 
-    /// A verifying client context trusting `caFile`, or the system store.
-    func tlsContext(caFile: String?) throws -> TLSContext {
-        let key = caFile ?? ""
-        if let context = tlsContexts.withLockedValue({ $0[key] }) { return context }
-        let context = try TLSContext.client(verify: true, caFile: caFile)
-        tlsContexts.withLockedValue { $0[key] = context }
-        return context
-    }
-
     /// The resolver a generation's hooks use: the configured servers, or
     /// those of /etc/resolv.conf. Blocking (reads the file): call off the loops.
     func resolver(servers: [String]?, timeout: TimeAmount) throws -> DNSResolver {
         let names = servers ?? ResolvConf.servers(in: (try? String(contentsOfFile: ResolvConf.path, encoding: .utf8)) ?? "")
         return DNSResolver(servers: try names.map(DNSResolver.serverAddress), timeout: timeout, cache: dnsCache)
+    }
+}
+
+/// Verifying TLS client contexts by CA file (nil: the system store), made
+/// once each: loading a CA store costs milliseconds, and a client (a hook's
+/// HTTPS request, an MTA-STS policy fetch) should not pay it per request.
+/// Blocking the first time for a file: use off the event loops.
+final class TLSClientContexts: Sendable {
+    private let contexts = NIOLockedValueBox([String: TLSContext]())
+
+    func context(caFile: String?) throws -> TLSContext {
+        let key = caFile ?? ""
+        if let context = contexts.withLockedValue({ $0[key] }) { return context }
+        let context = try TLSContext.client(verify: true, caFile: caFile)
+        contexts.withLockedValue { $0[key] = context }
+        return context
     }
 }
 
