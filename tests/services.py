@@ -1,6 +1,7 @@
 """Real servers the hooks call, each on a free loopback port and started by
-the tests: dnsmasq (DNS), redis-server, and a Python HTTP server whose
-answers can be made slow."""
+the tests: dnsmasq (DNS), unbound (a DNSSEC-signed zone behind a validating
+resolver), redis-server, and a Python HTTP server whose answers can be made
+slow."""
 import json
 import shutil
 import socket
@@ -59,6 +60,71 @@ class DNSServer:
     def stop(self):
         self.process.kill()
         self.process.wait()
+
+
+class ValidatingResolver:
+    """DNSSEC as the relay meets it: one unbound serves `zone`, signed with
+    ldns-signzone (ECDSA P-256, NSEC), and `insecure_zone` unsigned; a
+    second unbound validates, trusting only the signed zone's DS record,
+    and is the relay's resolver. `records` and `insecure_records` are
+    zone-file lines relative to their zone. `tamper` maps text of the
+    signed zone to what replaces it after signing, so the records changed
+    no longer match their signatures (the validator then answers SERVFAIL)."""
+
+    def __init__(self, folder: Path, zone: str, records: list[str], insecure_zone: str = "insecure.example",
+                 insecure_records: list[str] = (), tamper: dict[str, str] = None):
+        folder.mkdir(parents=True, exist_ok=True)
+        self.folder = folder
+        self.processes = []
+
+        def zone_file(name, lines):
+            head = [f"$ORIGIN {name}.", "$TTL 300",
+                    f"@ IN SOA ns.{name}. hostmaster.{name}. 1 3600 600 86400 300", "@ IN NS ns", "ns IN A 127.0.0.1"]
+            path = folder / f"{name}.zone"
+            path.write_text("\n".join([*head, *lines]) + "\n")
+            return path
+        signed_source = zone_file(zone, records)
+        key = subprocess.run(["ldns-keygen", "-a", "ECDSAP256SHA256", "-k", zone], cwd=folder, check=True,
+                             capture_output=True, text=True).stdout.strip()
+        subprocess.run(["ldns-signzone", str(signed_source), key], cwd=folder, check=True, capture_output=True)
+        signed = Path(str(signed_source) + ".signed")
+        text = signed.read_text()
+        for old, new in (tamper or {}).items():
+            assert old in text, f"{old!r} is not in the signed zone"
+            text = text.replace(old, new)
+        signed.write_text(text)
+        insecure = zone_file(insecure_zone, insecure_records)
+
+        self.authority_port = free_port()
+        self.port = free_port()
+        common = ['username: ""', 'chroot: ""', f'directory: "{folder}"', 'pidfile: ""', "use-syslog: no",
+                  "interface: 127.0.0.1", "num-threads: 1", "so-reuseport: no", "access-control: 127.0.0.0/8 allow"]
+        self._start("authority", [*common, f"port: {self.authority_port}", 'module-config: "iterator"'],
+                    [f'auth-zone:\n  name: "{zone}."\n  zonefile: "{signed}"\n  for-downstream: yes\n  for-upstream: no',
+                     f'auth-zone:\n  name: "{insecure_zone}."\n  zonefile: "{insecure}"\n  for-downstream: yes\n  for-upstream: no'])
+        self._start("validator", [*common, f"port: {self.port}", 'module-config: "validator iterator"',
+                                  "do-not-query-localhost: no", f'trust-anchor-file: "{folder / (key + ".ds")}"',
+                                  "val-log-level: 2"],
+                    [f'stub-zone:\n  name: "{name}."\n  stub-addr: 127.0.0.1@{self.authority_port}'
+                     for name in (zone, insecure_zone)])
+
+    def _start(self, name, server, sections):
+        config = self.folder / f"{name}.conf"
+        config.write_text("server:\n" + "".join(f"  {line}\n" for line in server)
+                          + f'  logfile: "{self.folder / (name + ".log")}"\n' + "\n".join(sections) + "\n")
+        binary = shutil.which("unbound") or "/usr/sbin/unbound"
+        self.processes.append(subprocess.Popen([binary, "-d", "-c", str(config)],
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
+        wait_port(self.authority_port if name == "authority" else self.port)
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def stop(self):
+        for process in self.processes:
+            process.kill()
+            process.wait()
 
 
 class RedisServer:

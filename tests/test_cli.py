@@ -9,7 +9,7 @@ from conftest import BINARY
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 ALL_EXAMPLES = ["relay.lua", "sender-allowlist.lua", "domain-routing.lua", "header-rewriting.lua",
                 "network-reject.lua", "modular/relay.lua", "upstreams.lua", "dnsbl.lua", "rate-limit.lua",
-                "customer-api.lua"]
+                "customer-api.lua", "direct-delivery.lua"]
 
 
 def relais(*args, stdin=None, cwd=None):

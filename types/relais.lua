@@ -302,7 +302,7 @@ function relais.dkim(options) end
 function relais.smarthost(options) end
 
 ---Direct delivery to each recipient domain's MX hosts (RFC 5321 5.1; null MX and NXDOMAIN bounce, DNS failures defer).
----@param options { port: integer?, tls: "opportunistic"|"starttls"|"none"?, mta_sts: boolean?, mta_sts_port: integer?, ca_file: string?, helo: string?, dkim: relais.DKIMSigner|relais.DKIMSigner[]?, max_connections: integer?, timeout: number?, connect_timeout: number? }?  port default 25; tls default "opportunistic"; mta_sts applies RFC 8461 policies; max_connections per MX host, default 5
+---@param options { port: integer?, tls: "opportunistic"|"starttls"|"none"?, dane: boolean?, mta_sts: boolean?, mta_sts_port: integer?, ca_file: string?, helo: string?, dkim: relais.DKIMSigner|relais.DKIMSigner[]?, max_connections: integer?, timeout: number?, connect_timeout: number? }?  port default 25; tls default "opportunistic"; dane authenticates MX hosts by DNSSEC-validated TLSA records (RFC 7672; wins over MTA-STS); mta_sts applies RFC 8461 policies; max_connections per MX host, default 5
 ---@return relais.Target
 function relais.mx(options) end
 

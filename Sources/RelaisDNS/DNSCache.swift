@@ -16,6 +16,12 @@ public struct DNSAnswer: Sendable, Equatable {
     }
 }
 
+/// The addresses of one host, and whether DNSSEC validated them all.
+public struct HostAddresses: Sendable, Equatable {
+    public var addresses: [String]
+    public var authenticated: Bool
+}
+
 /// Answers by name and type until their TTL runs out, shared by every
 /// event loop and policy generation. NXDOMAIN and empty answers are kept
 /// for the SOA's negative TTL (RFC 2308); failures are not kept. Bounded:

@@ -49,18 +49,21 @@ public struct DNSResolver: Sendable {
     }
 
     /// The IPv6, then IPv4 addresses of `host` (none when it has none or
-    /// the lookups fail).
-    public func addresses(of host: String, on loop: any EventLoop) async -> [String] {
-        var found: [String] = []
+    /// the lookups fail), and whether DNSSEC validated every answer that
+    /// had some (what decides whether its TLSA records count, RFC 7672 2.2.2).
+    public func addresses(of host: String, on loop: any EventLoop) async -> HostAddresses {
+        var found = HostAddresses(addresses: [], authenticated: true)
         for type in [DNSRecordType.aaaa, .a] {
-            guard case .success(let answer) = await answer(host, type, on: loop) else { continue }
+            guard case .success(let answer) = await answer(host, type, on: loop), !answer.records.isEmpty else { continue }
+            found.authenticated = found.authenticated && answer.authenticated
             for record in answer.records {
                 switch record {
-                case .a(let address), .aaaa(let address): found.append(address)
+                case .a(let address), .aaaa(let address): found.addresses.append(address)
                 default: break
                 }
             }
         }
+        found.authenticated = found.authenticated && !found.addresses.isEmpty
         return found
     }
 

@@ -63,6 +63,8 @@ public final class TLSContext: @unchecked Sendable {
             throw TLSError.fromQueue("cannot load the system CA store")
         }
         SSL_CTX_set_verify(context.context, verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, nil)
+        // Lets a connection authenticate its server by TLSA records (`TLSHandler(dane:)`).
+        guard SSL_CTX_dane_enable(context.context) > 0 else { throw TLSError.fromQueue("cannot enable DANE") }
         return context
     }
 

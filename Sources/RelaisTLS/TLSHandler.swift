@@ -6,6 +6,8 @@ public struct TLSHandshakeCompleted: Sendable {
     /// `TLSv1.3`, `TLSv1.2`.
     public var protocolVersion: String
     public var cipher: String
+    /// The server was authenticated by one of its TLSA records (DANE).
+    public var authenticatedByDANE: Bool
 }
 
 /// TLS as a channel handler over OpenSSL memory BIOs: ciphertext from the
@@ -30,8 +32,10 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
     private var readBuffer = [UInt8](repeating: 0, count: 16 * 1024)
 
     /// `serverName` (clients): sent as SNI and, when the context verifies,
-    /// checked against the certificate.
-    public init(context: TLSContext, serverName: String? = nil) throws {
+    /// checked against the certificate. With `dane`, the server is
+    /// authenticated by its TLSA records instead, `serverName` being their
+    /// base domain; verification is then on whatever the context says.
+    public init(context: TLSContext, serverName: String? = nil, dane: DANEAuthentication? = nil) throws {
         guard let ssl = SSL_new(context.context) else { throw TLSError.fromQueue("cannot create a TLS session") }
         guard let input = BIO_new(BIO_s_mem()), let output = BIO_new(BIO_s_mem()) else {
             SSL_free(ssl)
@@ -46,7 +50,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
             SSL_set_accept_state(ssl)
         } else {
             SSL_set_connect_state(ssl)
-            if let serverName {
+            if let dane, let serverName {
+                try Self.authenticate(ssl, by: dane, baseDomain: serverName)
+            } else if let serverName {
                 let isAddress = serverName.contains(":") || serverName.allSatisfy { $0.isNumber || $0 == "." }
                 if isAddress {
                     // No SNI for address literals (RFC 6066 3); check the IP SAN instead.
@@ -61,6 +67,29 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
 
     deinit {
         SSL_free(ssl)
+    }
+
+    /// OpenSSL's DANE verification (RFC 7671, 7672): the base domain as SNI
+    /// and first reference name, the next-hop domain as the second, no name
+    /// checks for DANE-EE, and the peer verified against the records alone.
+    private static func authenticate(_ ssl: OpaquePointer, by dane: DANEAuthentication, baseDomain: String) throws {
+        guard SSL_dane_enable(ssl, baseDomain) > 0 else { throw TLSError.fromQueue("cannot enable DANE for \(baseDomain)") }
+        _ = SSL_dane_set_flags(ssl, UInt(DANE_FLAG_NO_DANE_EE_NAMECHECKS))
+        if dane.nextHopDomain.lowercased() != baseDomain.lowercased() {
+            guard SSL_add1_host(ssl, dane.nextHopDomain) == 1 else {
+                throw TLSError.fromQueue("cannot add the name \(dane.nextHopDomain)")
+            }
+        }
+        var added = 0
+        for record in dane.records where record.isUsableForSMTP {
+            let result = record.data.withUnsafeBufferPointer {
+                SSL_dane_tlsa_add(ssl, record.usage, record.selector, record.matchingType, $0.baseAddress, $0.count)
+            }
+            if result > 0 { added += 1 }
+        }
+        ERR_clear_error()
+        guard added > 0 else { throw TLSError("no usable TLSA record for \(baseDomain)") }
+        SSL_set_verify(ssl, SSL_VERIFY_PEER, nil)
     }
 
     public func handlerAdded(context: ChannelHandlerContext) {
@@ -117,8 +146,9 @@ public final class TLSHandler: ChannelDuplexHandler, RemovableChannelHandler {
                 state = .active
                 context.flush()
                 let cipher = SSL_get_current_cipher(ssl).map { String(cString: SSL_CIPHER_get_name($0)) } ?? "unknown"
-                context.fireUserInboundEventTriggered(
-                    TLSHandshakeCompleted(protocolVersion: String(cString: SSL_get_version(ssl)), cipher: cipher))
+                context.fireUserInboundEventTriggered(TLSHandshakeCompleted(
+                    protocolVersion: String(cString: SSL_get_version(ssl)), cipher: cipher,
+                    authenticatedByDANE: SSL_get0_dane_authority(ssl, nil, nil) >= 0))
                 let held = heldWrites
                 heldWrites = []
                 for (bytes, promise) in held { encrypt(bytes, promise: promise, context: context) }

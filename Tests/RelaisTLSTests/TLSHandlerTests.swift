@@ -29,6 +29,13 @@ struct TLSHandlerTests {
             guard process.terminationStatus == 0 else { throw CocoaError(.fileWriteUnknown) }
         }
 
+        /// The certificate's DER bytes (what a `3 0 0` TLSA record holds).
+        func der() throws -> [UInt8] {
+            let pem = try String(contentsOfFile: certificate, encoding: .utf8)
+            let body = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+            return [UInt8](try #require(Data(base64Encoded: body)))
+        }
+
         deinit { try? FileManager.default.removeItem(atPath: folder) }
     }
 
@@ -53,9 +60,11 @@ struct TLSHandlerTests {
         let clientApp = Application()
         let serverApp = Application()
 
-        init(server serverContext: TLSContext, client clientContext: TLSContext, serverName: String = "localhost") throws {
+        init(server serverContext: TLSContext, client clientContext: TLSContext, serverName: String = "localhost",
+             dane: DANEAuthentication? = nil) throws {
             try server.pipeline.syncOperations.addHandlers([try TLSHandler(context: serverContext), serverApp])
-            try client.pipeline.syncOperations.addHandlers([try TLSHandler(context: clientContext, serverName: serverName), clientApp])
+            try client.pipeline.syncOperations.addHandlers([
+                try TLSHandler(context: clientContext, serverName: serverName, dane: dane), clientApp])
             let address = try SocketAddress(ipAddress: "127.0.0.1", port: 25)
             try server.connect(to: address).wait()
             try client.connect(to: address).wait()
@@ -143,5 +152,36 @@ struct TLSHandlerTests {
         #expect(application.handshake == nil)
         #expect(application.errors.contains { $0 is TLSError })
         #expect(!server.isActive)
+    }
+
+    @Test func daneEEAuthenticatesWithoutACertificateAuthorityOrNameCheck() throws {
+        let certificate = try Certificate(name: "mx.example")
+        let server = try TLSContext.server(certificateChain: certificate.certificate, privateKey: certificate.key)
+        let record = TLSARecord(usage: 3, selector: 0, matchingType: 0, data: try certificate.der())
+        // No CA trusts it and the name differs: only the TLSA record vouches for it.
+        let pair = try Pair(server: server, client: try TLSContext.client(verify: true, caFile: nil), serverName: "other.example",
+                            dane: DANEAuthentication(records: [record], nextHopDomain: "example.org"))
+        try pair.pump()
+        #expect(pair.clientApp.handshake?.authenticatedByDANE == true)
+    }
+
+    @Test func daneRecordsThatMatchNothingFailVerification() throws {
+        let certificate = try Certificate(name: "mx.example")
+        let server = try TLSContext.server(certificateChain: certificate.certificate, privateKey: certificate.key)
+        // The right certificate in a trusted CA file does not help: the TLSA records decide.
+        let wrong = TLSARecord(usage: 3, selector: 1, matchingType: 1, data: [UInt8](repeating: 7, count: 32))
+        let pair = try Pair(server: server, client: try TLSContext.client(verify: true, caFile: certificate.certificate),
+                            serverName: "mx.example", dane: DANEAuthentication(records: [wrong], nextHopDomain: "example.org"))
+        try pair.pump()
+        #expect(pair.clientApp.handshake == nil)
+        #expect(pair.clientApp.errors.contains { "\($0)".contains("certificate verification failed") })
+    }
+
+    @Test func onlyUnusableRecordsAreRefused() throws {
+        let pkix = TLSARecord(usage: 1, selector: 1, matchingType: 1, data: [UInt8](repeating: 7, count: 32))
+        #expect(throws: TLSError.self) {
+            try TLSHandler(context: try TLSContext.client(verify: true, caFile: nil), serverName: "mx.example",
+                           dane: DANEAuthentication(records: [pkix], nextHopDomain: "example.org"))
+        }
     }
 }

@@ -63,7 +63,7 @@ actor MTASTSPolicies {
 
     private func fetch(_ domain: String, port: Int, caFile: String?) async throws -> MTASTSPolicy {
         let host = "mta-sts.\(domain)"
-        let addresses = await resolver.addresses(of: host, on: loop)
+        let addresses = await resolver.addresses(of: host, on: loop).addresses
         guard let address = addresses.first, let url = URL(string: "https://\(host)\(port == 443 ? "" : ":\(port)")/.well-known/mta-sts.txt")
         else { throw HTTPClientError("\(host) has no address") }
         let response = try await HTTPClient.request(.GET, url, headers: [], body: [], tls: try contexts.context(caFile: caFile), group: loop,

@@ -3,9 +3,9 @@ import NIOCore
 import RelaisDNS
 
 /// Delivers straight to each recipient domain's MX hosts: the plan of
-/// `MXPlan` (narrowed by the domain's MTA-STS policy in enforce mode, which
-/// also makes TLS verified), then every address of every host in order
-/// until one takes the transaction. Each MX host is an upstream of its own (pool, connection
+/// `MXPlan`, then every address of every host in order until one takes
+/// the transaction, each host's TLS as `MXHostSecurity` decides (DANE,
+/// the domain's MTA-STS policy, or the target's setting). Each MX host is an upstream of its own (pool, connection
 /// limit, circuit breaker and throttling by `mx:<host>`). When no host of
 /// any domain could be reached, the route's next target is tried.
 struct MXCourier: Courier {
@@ -34,62 +34,81 @@ struct MXCourier: Courier {
                 for recipient in recipients { outcomes[recipient] = .failed(reply) }
             case .temporary(let reason):
                 for recipient in recipients { outcomes[recipient] = .deferred(reason) }
-            case .hosts(let all):
-                var hosts = all
-                var verifiedTLS = false
+            case .hosts(let hosts):
+                var enforced: MTASTSPolicy?
                 if target.mtaSTS, let policy = await policies.policy(for: domain, port: target.mtaSTSPort, caFile: target.caFile) {
-                    let allowed = all.filter(policy.allows)
-                    switch policy.mode {
-                    case .enforce:
-                        guard !allowed.isEmpty else {
-                            for recipient in recipients {
-                                outcomes[recipient] = .deferred("451 4.7.5 \(domain): no MX host matches its MTA-STS policy")
-                            }
-                            continue
-                        }
-                        hosts = allowed
-                        verifiedTLS = true
-                    case .testing where allowed.count < all.count:
+                    let skipped = hosts.filter { !policy.allows($0) }
+                    if policy.mode == .enforce {
+                        enforced = policy
+                    } else if policy.mode == .testing && !skipped.isEmpty {
                         logger.warning("MTA-STS testing: enforce would skip MX hosts", metadata: [
-                            "domain": "\(domain)", "hosts": "\(all.filter { !policy.allows($0) }.joined(separator: ","))"])
-                    case .testing, .none:
-                        break
+                            "domain": "\(domain)", "hosts": "\(skipped.joined(separator: ","))"])
                     }
                 }
-                switch await deliver(envelope, recipients, parcel.content, to: hosts, domain: domain, verifiedTLS: verifiedTLS) {
+                // TLSA records count only below a validated MX answer (RFC 7672 2.2.1).
+                let mxValidated = target.usesDANE && ((try? answer.get())?.authenticated ?? false)
+                let attempt = await deliver(envelope, recipients, parcel.content, to: hosts, domain: domain,
+                                            mxValidated: mxValidated, enforced: enforced)
+                switch attempt {
                 case .success(let delivered):
                     reachedAny = true
                     outcomes.merge(delivered) { $1 }
-                case .failure(let last):
-                    unreachable.append(domain)
-                    for recipient in recipients {
-                        outcomes[recipient] = .deferred("451 4.4.1 \(domain): no MX host could be reached (last: \(last.description))")
-                    }
+                case .failure(let failure):
+                    if !failure.policyRefusedAll { unreachable.append("\(domain) (last: \(failure.last.description))") }
+                    for recipient in recipients { outcomes[recipient] = .deferred(failure.reply(domain)) }
                 }
             }
         }
         if !reachedAny && outcomes.values.allSatisfy({ if case .deferred = $0 { true } else { false } }) && !unreachable.isEmpty {
-            throw CourierUnavailable("no MX host of \(unreachable.joined(separator: ", ")) could be reached")
+            throw CourierUnavailable("no MX host could be reached for \(unreachable.joined(separator: "; "))")
         }
         return outcomes
     }
 
-    /// Tries each address of each host; the last failure when none took the transaction.
-    private func deliver(_ envelope: Envelope, _ recipients: [String], _ content: ByteBuffer, to hosts: [String],
-                         domain: String, verifiedTLS: Bool) async -> Result<[String: RecipientOutcome], CourierUnavailable> {
+    /// Why no MX host of a domain took the transaction.
+    private struct HostsFailure: Error {
+        var last: CourierUnavailable
+        /// Every host was left out by the MTA-STS policy (none was tried).
+        var policyRefusedAll: Bool
+
+        func reply(_ domain: String) -> String {
+            policyRefusedAll ? "451 4.7.5 \(domain): no MX host matches its MTA-STS policy"
+                             : "451 4.4.1 \(domain): no MX host could be reached (last: \(last.description))"
+        }
+    }
+
+    /// Tries each address of each host, each protected as `MXHostSecurity`
+    /// decides (the TLSA lookup when the MX and address answers were
+    /// validated); the last failure when none took the transaction.
+    private func deliver(_ envelope: Envelope, _ recipients: [String], _ content: ByteBuffer, to hosts: [String], domain: String,
+                         mxValidated: Bool, enforced: MTASTSPolicy?) async -> Result<[String: RecipientOutcome], HostsFailure> {
         let message = OutboundMessage(envelope, recipients: recipients, content: content, signers: target.dkim, headers: nil)
-        var last = CourierUnavailable("no address for \(hosts.joined(separator: ", "))")
+        var failure = HostsFailure(last: CourierUnavailable("no address for \(hosts.joined(separator: ", "))"), policyRefusedAll: true)
         for host in hosts {
-            for address in await resolver.addresses(of: host, on: loop) {
-                let pool = await pools.pool(for: target.smarthost(host: host, address: address, verifiedTLS: verifiedTLS))
+            let addresses = await resolver.addresses(of: host, on: loop)
+            let tlsa = mxValidated && addresses.authenticated
+                ? await resolver.answer("_\(target.port)._tcp.\(host)", .tlsa, on: loop) : nil
+            let security = MXHostSecurity.decide(host: host, tlsa: tlsa, enforced: enforced)
+            switch security {
+            case .outsidePolicy:
+                continue
+            case .unusable(let reason):
+                logger.warning("MX host skipped", metadata: ["domain": "\(domain)", "reason": "\(reason)"])
+                failure = HostsFailure(last: CourierUnavailable(reason), policyRefusedAll: false)
+                continue
+            case .configured, .verifiedName, .dane, .encryptedOnly:
+                failure.policyRefusedAll = false
+            }
+            for address in addresses.addresses {
+                let pool = await pools.pool(for: target.smarthost(host: host, address: address, domain: domain, security: security))
                 do {
                     return .success(try await pool.deliver(message))
                 } catch {
-                    last = CourierUnavailable("\(host)[\(address)]: \(error)")
+                    failure.last = CourierUnavailable("\(host)[\(address)]: \(error)")
                 }
             }
         }
-        return .failure(last)
+        return .failure(failure)
     }
 
     static func domain(of address: String) -> String {

@@ -130,7 +130,7 @@ final class SMTPClientConnection: Sendable {
                 .channelInitializer { channel in
                     channel.eventLoop.makeCompletedFuture {
                         if let implicitTLS {
-                            try channel.pipeline.syncOperations.addHandler(TLSHandler(context: implicitTLS, serverName: smarthost.host))
+                            try channel.pipeline.syncOperations.addHandler(TLSHandler(context: implicitTLS, serverName: smarthost.host, dane: smarthost.dane))
                         }
                         try channel.pipeline.syncOperations.addHandler(SMTPClientHandler())
                     }
@@ -192,7 +192,7 @@ final class SMTPClientConnection: Sendable {
         }
         let channel = self.channel
         try await channel.eventLoop.submit {
-            try channel.pipeline.syncOperations.addHandler(TLSHandler(context: context, serverName: smarthost.host), position: .first)
+            try channel.pipeline.syncOperations.addHandler(TLSHandler(context: context, serverName: smarthost.host, dane: smarthost.dane), position: .first)
         }.get()
         try await hello(heloName)
         return true

@@ -1,3 +1,5 @@
+import RelaisTLS
+
 /// An upstream SMTP server that `route` can send recipients to, with the
 /// limits Relais keeps towards it. Stored with each queued message, so a
 /// message is delivered the way it was routed even if the policy changes.
@@ -50,6 +52,9 @@ public struct Smarthost: Codable, Hashable, Sendable, CustomStringConvertible {
     public var address: String?
     /// The EHLO name, when not the relay's hostname (`relais.mx{ helo }`).
     public var heloName: String?
+    /// The TLSA records that authenticate this MX host instead of a
+    /// certificate authority (DANE, `relais.mx{ dane = true }`).
+    public var dane: DANEAuthentication?
 
     public var description: String { "smarthost:\(name)(\(host):\(port))" }
 

@@ -237,21 +237,37 @@ private final class SimulationRun {
     }
 
     /// For recipients routed to their MX hosts: the plan a delivery would
-    /// follow now, and the domain's MTA-STS policy when the target applies
-    /// it, from real lookups.
+    /// follow now, the domain's MTA-STS policy and each host's DANE
+    /// decision when the target applies them, from real lookups.
     private func describeMX(_ domains: ArraySlice<(key: String, value: MXTarget)>, _ done: @escaping () -> Void) {
         guard let (domain, target) = domains.first else { return done() }
         let resolver = policy.generation.resolver
         let loop = self.loop
         let logger = Logger(label: "relais.simulate")
-        loop.makeFutureWithTask { () -> (Result<DNSAnswer, DNSError>, MTASTSPolicy?) in
+        loop.makeFutureWithTask { () -> (Result<DNSAnswer, DNSError>, MTASTSPolicy?, [String]) in
             let answer = await resolver.answer(domain, .mx, on: loop)
-            guard target.mtaSTS else { return (answer, nil) }
-            let policies = MTASTSPolicies(folder: NSTemporaryDirectory() + "relais-simulate-mta-sts", resolver: resolver,
-                                          loop: loop, logger: logger)
-            return (answer, await policies.policy(for: domain, port: target.mtaSTSPort, caFile: target.caFile))
+            var sts: MTASTSPolicy?
+            if target.mtaSTS {
+                let policies = MTASTSPolicies(folder: NSTemporaryDirectory() + "relais-simulate-mta-sts", resolver: resolver,
+                                              loop: loop, logger: logger)
+                sts = await policies.policy(for: domain, port: target.mtaSTSPort, caFile: target.caFile)
+            }
+            guard target.usesDANE, case .hosts(let hosts) = MXPlan.plan(for: domain, answer, shuffle: { $0 }) else {
+                return (answer, sts, [])
+            }
+            guard (try? answer.get())?.authenticated == true else {
+                return (answer, sts, ["the MX answer is not DNSSEC-validated: no TLSA lookup"])
+            }
+            var dane: [String] = []
+            for host in hosts {
+                let addresses = await resolver.addresses(of: host, on: loop)
+                let tlsa = addresses.authenticated ? await resolver.answer("_\(target.port)._tcp.\(host)", .tlsa, on: loop) : nil
+                let security = MXHostSecurity.decide(host: host, tlsa: tlsa, enforced: sts?.mode == .enforce ? sts : nil)
+                dane.append("\(host): " + (tlsa == nil ? "addresses not DNSSEC-validated, " : "") + security.description)
+            }
+            return (answer, sts, dane)
         }.assumeIsolated().whenComplete { [self] result in
-            let (answer, sts) = (try? result.get()) ?? (.failure(.timeout), nil)
+            let (answer, sts, dane) = (try? result.get()) ?? (.failure(.timeout), nil, [])
             switch MXPlan.plan(for: domain, answer, shuffle: { $0 }) {
             case .hosts(let hosts): line("mx", domain, hosts.joined(separator: ", ") + " (in order; equal preferences are shuffled)")
             case .permanent(let reply): line("mx", domain, "bounce: \(reply)")
@@ -261,6 +277,7 @@ private final class SimulationRun {
                 line("mta-sts", domain, sts.map { "\($0.mode.rawValue) (mx: \($0.mx.joined(separator: ", ")); max_age \($0.maxAge))" }
                     ?? "no policy: TLS as configured (\(target.tls.rawValue))")
             }
+            for text in dane { line("dane", domain, text) }
             describeMX(domains.dropFirst(), done)
         }
     }
