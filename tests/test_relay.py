@@ -205,6 +205,11 @@ def test_queue_list_show_flush_delete(policy_relay, upstreams):
     assert "<b@example.com>  pending, 1 attempt(s), next in " in listing
     assert "cannot connect" in listing
     first, second = sorted(line.split()[0] for line in listing.splitlines() if not line.startswith(" ") and "queued" not in line)
+    stored = (relay.data_dir / "spool" / "queue" / first).read_bytes()
+    size = len(stored) - stored.index(b"\n") - 1   # the message after the envelope line
+    assert f" {size} bytes  from <a@example.org>" in listing
+    page = queue("list", "--offset", "1", "--limit", "1").stdout
+    assert second in page and first not in page and "2 message(s) queued (showing 2-2)" in page
     shown = queue("show", first).stdout
     assert "route: smarthost:later(127.0.0.1:" in shown and "Subject: first" in shown
     assert queue("delete", second).stdout.strip() == f"ok deleted {second}"

@@ -42,9 +42,17 @@ struct QueueCommand: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List queued messages and their recipients.")
         @OptionGroup var options: SpoolOptions
+        @Option(help: "Skip this many messages (oldest first).")
+        var offset = 0
+        @Option(help: "Show at most this many messages (a page of a long queue; default all).")
+        var limit: Int?
 
         func run() throws {
-            do { print(try QueueInspector(spool: options.folder()).list()) } catch { CommandLogging.fail("\(error)") }
+            do {
+                print(try QueueInspector(spool: options.folder()).list(offset: max(0, offset), limit: limit.map { max(0, $0) }))
+            } catch {
+                CommandLogging.fail("\(error)")
+            }
         }
     }
 

@@ -92,7 +92,7 @@ public final class DeliveryQueue: Sendable, Service {
                 if !ids.isEmpty { logger.info("resuming queue", metadata: ["messages": "\(ids.count)"]) }
                 for id in ids {
                     let state = spool.folder.savedState(of: id)
-                    guard let envelope = try? spool.folder.load(id).0, state != nil || envelope.needsRelay else {
+                    guard let envelope = try? spool.folder.loadEnvelope(id).envelope, state != nil || envelope.needsRelay else {
                         deliverer.submit(Item(id: id))
                         continue
                     }

@@ -123,9 +123,15 @@ struct AdminRoutes: Sendable {
         let limit = min(max(1, Int(query["limit"] ?? "") ?? 100), 1000)
         let (upstream, state, spool) = (query["upstream"], query["state"], self.spool)
         let page = try await threadPool.runIfActive {
+            let ids = try spool.queuedIDs()
+            guard upstream != nil || state != nil else {
+                // Unfiltered: only the page's messages are read.
+                let shown = ids.dropFirst(offset).prefix(limit).compactMap { Self.describe($0, in: spool) }
+                return QueuePage(total: ids.count, offset: offset, messages: shown)
+            }
             var matching: [QueuedMessage] = []
             var total = 0
-            for id in try spool.queuedIDs() {
+            for id in ids {
                 guard let message = Self.describe(id, in: spool) else { continue }
                 let recipients = message.recipients.filter {
                     (upstream == nil || $0.upstreams.contains(upstream ?? "")) && (state == nil || $0.status == state)
@@ -147,7 +153,7 @@ struct AdminRoutes: Sendable {
     }
 
     private static func describe(_ id: String, in spool: SpoolFolder) -> QueuedMessage? {
-        guard let (envelope, content) = try? spool.load(id) else { return nil }
+        guard let (envelope, size) = try? spool.loadEnvelope(id) else { return nil }
         let state = spool.savedState(of: id)
         let recipients = envelope.recipients.enumerated().map { index, address in
             let saved = state?.recipients.first { $0.address == address }
@@ -156,7 +162,7 @@ struct AdminRoutes: Sendable {
                                            attempts: saved?.attempts ?? 0, nextAttempt: saved?.nextAttempt,
                                            lastResult: saved?.lastResult, lastTarget: saved?.lastTarget, upstreams: upstreams)
         }
-        return QueuedMessage(id: id, sender: envelope.sender, receivedAt: envelope.receivedAt, size: content.readableBytes,
+        return QueuedMessage(id: id, sender: envelope.sender, receivedAt: envelope.receivedAt, size: size,
                              recipients: recipients)
     }
 
@@ -182,7 +188,7 @@ struct AdminRoutes: Sendable {
         let spool = self.spool
         let (depth, oldest) = (try? await threadPool.runIfActive { () -> (Int, Double) in
             let ids = try spool.queuedIDs()
-            let oldest = ids.first.flatMap { try? spool.load($0).0.receivedAt } ?? Date().timeIntervalSince1970
+            let oldest = ids.first.flatMap { try? spool.loadEnvelope($0).envelope.receivedAt } ?? Date().timeIntervalSince1970
             return (ids.count, Date().timeIntervalSince1970 - oldest)
         }) ?? (0, 0)
         metrics.set("relais_queue_messages", to: Double(depth))

@@ -70,8 +70,8 @@ public final class RelaisServer: Service {
 
     public var generation: PolicyGeneration { store.generation }
 
-    /// Opens the spool and maildir, resumes queued deliveries and binds every
-    /// listener. Returns the bound addresses (useful with port 0).
+    /// Opens the spool and maildir, binds every listener, then resumes
+    /// queued deliveries. Returns the bound addresses (useful with port 0).
     @discardableResult
     public func start() throws -> [SocketAddress] {
         threadPool.start()
@@ -99,7 +99,6 @@ public final class RelaisServer: Service {
             // One loop's state answers every time, so a token function can cache its token.
             try await store.generation.credential(for: smarthost.name, on: credentialLoop)
         }
-        queue.resume(logger: logger)
         deliveryQueue.withLockedValue { $0 = queue }
         do {
             let channel = try AdminChannel.bind(spool: configuration.spoolDirectory, queue: queue, group: group, logger: logger)
@@ -117,6 +116,8 @@ public final class RelaisServer: Service {
         if let listen = configuration.adminListen {
             try bindAdmin(listen, token: configuration.adminToken, spool: spool, queue: queue)
         }
+        // After listening: a long queue is scanned while mail is already taken.
+        queue.resume(logger: logger)
         return addresses
     }
 

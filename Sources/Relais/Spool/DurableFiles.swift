@@ -129,6 +129,31 @@ enum DurableFiles {
         }
     }
 
+    /// The start of the file up to and including the first `byte` (all of
+    /// it when there is none), and the file's size: an envelope line
+    /// without the message after it.
+    static func readHead(_ path: String, through byte: UInt8) throws(SystemCallError) -> (head: ByteBuffer, size: Int) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw SystemCallError("fstat", path, errno: errno) }
+        var buffer = ByteBufferAllocator().buffer(capacity: 8 * 1024)
+        var searched = 0
+        while true {
+            buffer.reserveCapacity(minimumWritableBytes: buffer.readableBytes < 64 * 1024 ? 8 * 1024 : 64 * 1024)
+            let count = buffer.withUnsafeMutableWritableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw SystemCallError("read", path, errno: errno)
+            }
+            if count == 0 { return (buffer, Int(status.st_size)) }
+            buffer.moveWriterIndex(forwardBy: count)
+            if buffer.readableBytesView.dropFirst(searched).contains(byte) { return (buffer, Int(status.st_size)) }
+            searched = buffer.readableBytes
+        }
+    }
+
     static func listFolder(_ path: String) throws(SystemCallError) -> [String] {
         guard let dir = opendir(path) else { throw SystemCallError("opendir", path, errno: errno) }
         defer { closedir(dir) }

@@ -11,16 +11,22 @@ public struct QueueInspector {
 
     public func ids() throws -> [String] { try folder.queuedIDs() }
 
-    public func list(now: Date = Date()) throws -> String {
+    /// Messages `offset ..< offset + limit` (oldest first; all by default).
+    /// Only the envelopes are read. The upstreams that have mail waiting or
+    /// are not up end the list; waiting recipients are counted over the
+    /// messages shown.
+    public func list(offset: Int = 0, limit: Int? = nil, now: Date = Date()) throws -> String {
         var lines: [String] = []
         var waiting: [String: Int] = [:]
-        for id in try ids() {
-            guard let (envelope, content) = try? folder.load(id) else {
+        let all = try ids()
+        let shown = all.dropFirst(offset).prefix(limit ?? all.count)
+        for id in shown {
+            guard let (envelope, size) = try? folder.loadEnvelope(id) else {
                 lines.append("\(id)  (unreadable)")
                 continue
             }
             let age = Self.duration(now.timeIntervalSince1970 - envelope.receivedAt)
-            lines.append("\(id)  \(age) old  \(content.readableBytes) bytes  from <\(envelope.sender)>")
+            lines.append("\(id)  \(age) old  \(size) bytes  from <\(envelope.sender)>")
             let state = folder.savedState(of: id)
             for (index, recipient) in envelope.recipients.enumerated() {
                 lines.append("    " + describe(recipient, index: index, envelope: envelope, state: state, now: now))
@@ -29,7 +35,9 @@ public struct QueueInspector {
                 for name in (envelope.route(index) ?? []).smarthostNames { waiting[name, default: 0] += 1 }
             }
         }
-        lines.append("\(lines.filter { !$0.hasPrefix(" ") }.count) message(s) queued")
+        let paged = shown.count < all.count
+        lines.append("\(all.count) message(s) queued"
+            + (paged ? " (showing \(shown.isEmpty ? 0 : offset + 1)-\(offset + shown.count))" : ""))
         // Upstreams with mail waiting or not up; indented, so that message
         // ids stay the only lines that are not.
         for (name, record) in folder.upstreamStates().sorted(by: { $0.key < $1.key }) {

@@ -26,6 +26,14 @@ public struct SpoolFolder: Sendable {
         try Envelope.decode(spoolFile: try DurableFiles.readFile(path(of: id)))
     }
 
+    /// A queued message's envelope and content size, without reading the
+    /// content: what listing a long queue and resuming it need.
+    public func loadEnvelope(_ id: String) throws -> (envelope: Envelope, size: Int) {
+        let (head, size) = try DurableFiles.readHead(path(of: id), through: UInt8(ascii: "\n"))
+        let (envelope, rest) = try Envelope.decode(spoolFile: head)
+        return (envelope, size - (head.readableBytes - rest.readableBytes))
+    }
+
     /// Each upstream's last saved health and quota usage, by name.
     func upstreamStates() -> [String: UpstreamLedger.Record] { Self.upstreamStates(in: upstreamsFolder) }
 
