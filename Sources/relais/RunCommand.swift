@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import Relais
 import ServiceLifecycle
 import UnixSignals
@@ -64,11 +65,20 @@ struct RunCommand: AsyncParsableCommand {
         }
         let logger = Logger(label: "relais")
         let source = config.map(PolicySource.file) ?? .builtInDefault
+        // Swift concurrency's jobs run on the event loops that carry the
+        // connections: a delivery task and the I/O it awaits share a thread
+        // instead of handing work across on every step.
+        let sharedLoops = NIOSingletons.unsafeTryInstallSingletonPosixEventLoopGroupAsConcurrencyGlobalExecutor()
         let hangups = await UnixSignalsSequence(trapping: .sighup)
         let server: RelaisServer
         do {
-            server = try RelaisServer(source: source, overrides: overrides, logger: logger)
-            try server.start()
+            // Loading and binding block: not on an event loop, where tasks may now run.
+            server = try await NIOThreadPool.singleton.runIfActive {
+                let server = try RelaisServer(source: source, overrides: overrides, logger: logger,
+                                              group: sharedLoops ? .singleton : nil)
+                try server.start()
+                return server
+            }
         } catch {
             throw ValidationError("cannot start: \(error)")
         }
@@ -77,7 +87,7 @@ struct RunCommand: AsyncParsableCommand {
             logger: logger)
         configuration.gracefulShutdownSignals = [.sigterm, .sigint]
         try await ServiceGroup(configuration: configuration).run()
-        server.shutdown()
+        try await NIOThreadPool.singleton.runIfActive { server.shutdown() }
     }
 
     /// The flags given, as settings that override the policy's.

@@ -65,11 +65,13 @@ public final class DeliveryQueue: Sendable, Service {
     }
 
     /// Hands spooled bounces to delivery until the relay shuts down (a
-    /// bounce spooled after that is delivered on the next start).
+    /// bounce spooled after that is delivered on the next start), then
+    /// writes the upstreams' last changes.
     public func run() async {
         for await bounce in spooledBounces.cancelOnGracefulShutdown() {
             enqueue(bounce.envelope, content: bounce.content)
         }
+        await ledger.saveAll()
     }
 
     /// Hands over a message the spool has just made durable.

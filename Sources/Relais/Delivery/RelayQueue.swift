@@ -28,6 +28,15 @@ public actor RelayQueue {
     /// The sleep of each message waiting for its next attempt; `flush`
     /// cancels them to wake the messages at once.
     private var sleepers: [String: Task<Void, any Error>] = [:]
+    /// Messages in an attempt at most. The others wait their turn before
+    /// their content is read, so a long queue that falls due at once (an
+    /// upstream back after an outage, a flush) is not read into memory at
+    /// once; far more than the upstreams' connections would not go faster.
+    static let maxAttemptsAtOnce = 1000
+    private var attempting = 0
+    /// Messages waiting for a turn, first come first served from `turnHead`.
+    private var turnQueue: [CheckedContinuation<Void, Never>] = []
+    private var turnHead = 0
 
     init(spool: Spool, couriers: Couriers, bounces: BounceSender, schedule: QueueSchedule, defaultRoute: [RouteTarget],
          threadPool: NIOThreadPool, loop: any EventLoop, metrics: RelayMetrics?, logger: Logger) {
@@ -93,6 +102,29 @@ public actor RelayQueue {
         sleepers[id] = nil
     }
 
+    private func takeTurn() async {
+        guard attempting >= Self.maxAttemptsAtOnce else {
+            attempting += 1
+            return
+        }
+        await withCheckedContinuation { turnQueue.append($0) }
+    }
+
+    /// Hands the turn to the next waiting message, if any.
+    private func endTurn() {
+        guard turnHead < turnQueue.count else {
+            attempting -= 1
+            return
+        }
+        let next = turnQueue[turnHead]
+        turnHead += 1
+        if turnHead > 1024 && turnHead * 2 > turnQueue.count {
+            turnQueue.removeFirst(turnHead)
+            turnHead = 0
+        }
+        next.resume()
+    }
+
     private func takeFlush(_ id: String) -> Bool {
         flushRequested.remove(id) != nil
     }
@@ -122,6 +154,8 @@ public actor RelayQueue {
                 state.recipients[$0].status == .pending && (flushing || state.recipients[$0].nextAttempt <= now)
             }
             if !due.isEmpty {
+                await takeTurn()
+                guard !Task.isCancelled else { return endTurn() }
                 if content == nil { content = await load(envelope.id) }
                 if let content {
                     await attempt(due, of: envelope, content: content, state: &state)
@@ -131,6 +165,7 @@ public actor RelayQueue {
                 } else {
                     for index in due { state.recipients[index].nextAttempt = now + schedule.retryMin }
                 }
+                endTurn()
             }
             if state.isFinished {
                 if await finish(envelope, content: content, state: &state) { finished(envelope.id) }
@@ -271,11 +306,6 @@ public actor RelayQueue {
     }
 
     private func removeFiles(_ id: String) async {
-        let statePath = stateFolder + "/" + id
-        let spool = self.spool
-        _ = try? await threadPool.runIfActive {
-            _ = spool.remove(id)
-            unlink(statePath)
-        }
+        try? await spool.forget(id, on: loop).get()
     }
 }

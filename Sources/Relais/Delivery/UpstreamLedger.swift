@@ -44,6 +44,8 @@ actor UpstreamLedger {
     private let logger: Logger
     private var unsaved: Set<String> = []
     private var saving = false
+    /// The wait before the next write, cut short by a change of state.
+    private var saveWait: Task<Void, any Error>?
 
     /// Reads the saved quota counts (health starts afresh). Blocking: call at start-up.
     init(folder: String, threadPool: NIOThreadPool, logger: Logger) {
@@ -58,7 +60,9 @@ actor UpstreamLedger {
     /// `quotaShare` divides the quota (a cluster node's share while Redis is
     /// away); nil when the cluster counts the quota (then it is only recorded here).
     func admit(_ smarthost: Smarthost, at now: Double, quotaShare: Int? = 1) throws(Refusal) -> Pass {
-        var record = records[smarthost.name] ?? Record()
+        let known = records[smarthost.name]
+        var record = known ?? Record()
+        let health = record.health
         if record.held == true {
             throw Refusal(description: "\(smarthost.name) is paused by an operator", retryAt: now + 60)
         }
@@ -77,7 +81,10 @@ actor UpstreamLedger {
             record.quota = quota
             reservedAt = now
         }
-        update(smarthost.name, record, transition, now: now)
+        // Most admissions change nothing worth writing down.
+        if known == nil || reservedAt != nil || transition != nil || record.health != health {
+            update(smarthost.name, record, transition, now: now)
+        }
         return Pass(probe: admission == .probe, reservedAt: reservedAt)
     }
 
@@ -87,6 +94,7 @@ actor UpstreamLedger {
         record.held = held ? true : nil
         logger.notice(held ? "upstream paused by an operator" : "upstream resumed by an operator", metadata: ["upstream": "\(name)"])
         update(name, record, nil, now: now)
+        saveWait?.cancel()  // an operator's hold is on disk at once
     }
 
     /// Every known upstream's record, with its state as of `now`.
@@ -155,9 +163,20 @@ actor UpstreamLedger {
         unsaved.insert(name)
         if !saving {
             saving = true
-            Task { await saveAll() }
+            // Counts changed meanwhile share one write; a change of state
+            // (down, paused, up) ends the wait, so it is on disk at once.
+            let wait = Task { try await Task.sleep(nanoseconds: Self.saveDelay) }
+            saveWait = wait
+            Task {
+                _ = await wait.result
+                await saveAll()
+            }
         }
+        if transition != nil { saveWait?.cancel() }
     }
+
+    /// How long a change waits for others before the records are written.
+    private static let saveDelay: UInt64 = 200_000_000
 
     private func log(_ transition: UpstreamHealth.Transition, of name: String) {
         switch transition {
@@ -174,8 +193,9 @@ actor UpstreamLedger {
         }
     }
 
-    /// Writes the changed records one after another on the thread pool.
-    private func saveAll() async {
+    /// Writes the changed records one after another on the thread pool
+    /// (also at shutdown, so nothing waits in memory).
+    func saveAll() async {
         while let name = unsaved.popFirst() {
             guard let record = records[name], let data = try? JSONEncoder().encode(record) else { continue }
             let path = folder + "/" + Self.fileName(name)

@@ -19,6 +19,8 @@ public final class RelaisServer: Service {
     private let overrides: PolicySettings
     private let logger: Logger
     private let group: MultiThreadedEventLoopGroup
+    /// The group was made here (not handed in), so it is shut down here.
+    private let ownsGroup: Bool
     private let threadPool: NIOThreadPool
     /// Reloads load the policy here, never behind the spool's disk work.
     private let policyLoader = NIOThreadPool(numberOfThreads: 1)
@@ -41,7 +43,12 @@ public final class RelaisServer: Service {
     private let reloading = NIOLock()
 
     /// Loads the policy; throws with `file:line` when it does not load.
-    public init(source: PolicySource, overrides: PolicySettings = PolicySettings(), logger: Logger) throws {
+    /// `group` (default: a group of its own) carries the connections; hand
+    /// in the one that also runs Swift concurrency's jobs, so a delivery
+    /// task and the I/O it awaits share threads. Blocking: call off the
+    /// event loops.
+    public init(source: PolicySource, overrides: PolicySettings = PolicySettings(), logger: Logger,
+                group: MultiThreadedEventLoopGroup? = nil) throws {
         self.source = source
         self.overrides = overrides
         self.logger = logger
@@ -50,15 +57,16 @@ public final class RelaisServer: Service {
         self.hookTimings = HookTimings(metrics: metrics)
         let hookServices = HookServices(metrics: metrics)
         self.hookServices = hookServices
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
+        let group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.group = group
+        self.ownsGroup = self.group !== MultiThreadedEventLoopGroup.singleton
         self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
         do {
             let generation = try PolicyGeneration.load(source, overrides: overrides, base: ServerConfiguration(),
                                                        loops: Array(group.makeIterator()), number: 1, services: hookServices, logger: logger)
             self.store = PolicyStore(generation)
         } catch {
-            try? group.syncShutdownGracefully()
+            if ownsGroup { try? group.syncShutdownGracefully() }
             throw error
         }
         let configuration = store.generation.configuration
@@ -294,7 +302,7 @@ public final class RelaisServer: Service {
     public func shutdown() {
         try? policyLoader.syncShutdownGracefully()
         try? threadPool.syncShutdownGracefully()
-        try? group.syncShutdownGracefully()
+        if ownsGroup { try? group.syncShutdownGracefully() }
         if hookTimings.summary.calls > 0 {
             logger.info("hook timings", metadata: ["summary": "\(hookTimings.summary)"])
         }

@@ -13,30 +13,37 @@ import Darwin
 /// in batches that share one filesystem flush (group commit).
 /// Blocking: call only from a thread pool, never from an event loop.
 enum DurableFiles {
-    /// One file to create: written at `temporaryPath`, renamed to `finalPath`.
+    /// One file to create: written at `temporaryPath` (or over the
+    /// existing file at `recycledPath`), renamed to `finalPath`.
     struct PendingFile {
         var temporaryPath: String
         var finalPath: String
         var contents: [ByteBuffer]
+        var recycledPath: String?
+
+        /// Where the content is written before the rename.
+        var writtenPath: String { recycledPath ?? temporaryPath }
     }
 
     /// Writes the batch; the result for each file is in the same order.
     /// A file counts as written only when its content and its name are durable.
     static func write(_ files: [PendingFile]) -> [Result<Void, SystemCallError>] {
         var results = files.map { file in
-            Result { () throws(SystemCallError) in try writeFile(file.temporaryPath, file.contents) }
+            Result { () throws(SystemCallError) in
+                try writeFile(file.writtenPath, file.contents, overwriting: file.recycledPath != nil)
+            }
         }
         let written = results.indices.filter { if case .success = results[$0] { true } else { false } }
         guard let first = written.first else { return results }
-        if let error = flushFilesystem(containing: files[first].temporaryPath) {
-            for index in written { results[index] = .failure(error); unlink(files[index].temporaryPath) }
+        if let error = flushFilesystem(containing: files[first].writtenPath) {
+            for index in written { results[index] = .failure(error); unlink(files[index].writtenPath) }
             return results
         }
         var folders: Set<String> = []
         for index in written {
-            if rename(files[index].temporaryPath, files[index].finalPath) != 0 {
+            if rename(files[index].writtenPath, files[index].finalPath) != 0 {
                 results[index] = .failure(SystemCallError("rename", files[index].finalPath, errno: errno))
-                unlink(files[index].temporaryPath)
+                unlink(files[index].writtenPath)
             } else {
                 folders.insert(parentFolder(of: files[index].finalPath))
             }
@@ -62,10 +69,13 @@ enum DurableFiles {
         }
     }
 
-    static func writeFile(_ path: String, _ contents: [ByteBuffer]) throws(SystemCallError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    /// Writes `contents` to a new file at `path`, or `overwriting` the
+    /// existing one there (then cut to the new length).
+    static func writeFile(_ path: String, _ contents: [ByteBuffer], overwriting: Bool = false) throws(SystemCallError) {
+        let fd = overwriting ? open(path, O_WRONLY | O_CLOEXEC) : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
         defer { close(fd) }
+        var length = 0
         for chunk in contents {
             var remaining = chunk
             while remaining.readableBytes > 0 {
@@ -77,7 +87,13 @@ enum DurableFiles {
                     throw error
                 }
                 remaining.moveReaderIndex(forwardBy: count)
+                length += count
             }
+        }
+        if overwriting && ftruncate(fd, off_t(length)) != 0 {
+            let error = SystemCallError("ftruncate", path, errno: errno)
+            unlink(path)
+            throw error
         }
     }
 

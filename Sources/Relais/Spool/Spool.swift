@@ -6,8 +6,9 @@ import Glibc
 
 /// The on-disk queue of accepted messages. A message is stored as one file,
 /// `queue/<ID>`: its envelope as a JSON line, then its content. Files are
-/// written under `tmp/` and renamed into `queue/` only when durable, so
-/// everything in `queue/` was acknowledged or about to be, and complete.
+/// written under `tmp/` (or over a delivered message's file in `free/`)
+/// and renamed into `queue/` only when durable, so everything in `queue/`
+/// was acknowledged or about to be, and complete.
 /// Writes of concurrent messages share one flush (group commit) on a thread
 /// pool; no disk I/O happens on an event loop.
 public final class Spool: Sendable {
@@ -26,6 +27,15 @@ public final class Spool: Sendable {
     }
 
     private let writer: GroupCommitQueue<PendingWrite>
+    /// Removals of delivered messages, done in batches on the thread pool.
+    private let remover: GroupCommitQueue<PendingRemoval>
+
+    private struct PendingRemoval: Sendable {
+        var id: String
+        var promise: EventLoopPromise<Void>
+    }
+    /// Files of delivered messages, overwritten by new ones.
+    private let recycled: RecycledFiles
     /// Also runs other work that must stay off the event loops (DKIM signing).
     let threadPool: NIOThreadPool
 
@@ -35,12 +45,29 @@ public final class Spool: Sendable {
         self.root = root
         self.folder = SpoolFolder(root: root)
         self.threadPool = threadPool
+        let recycled = try RecycledFiles(folder: root + "/free")
+        self.recycled = recycled
         self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
             let started = NIODeadline.now()
-            let results = DurableFiles.write(batch.map(\.file))
+            let files = batch.map { write in
+                var file = write.file
+                file.recycledPath = recycled.take()
+                return file
+            }
+            recycled.flushStarting()
+            let results = DurableFiles.write(files)
+            if results.contains(where: { if case .success = $0 { true } else { false } }) { recycled.flushed() }
             metrics?.spoolFlush(files: batch.count, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             for (write, result) in zip(batch, results) {
                 write.promise.completeWith(result.mapError { $0 as any Error })
+            }
+        }
+        let folder = SpoolFolder(root: root)
+        self.remover = GroupCommitQueue(threadPool: threadPool) { _, batch in
+            for removal in batch {
+                _ = recycled.recycle(folder.path(of: removal.id))
+                unlink(folder.stateFolder + "/" + removal.id)
+                removal.promise.succeed()
             }
         }
         try DurableFiles.makeFolders([root + "/queue", root + "/tmp", root + "/corrupt"])
@@ -69,11 +96,20 @@ public final class Spool: Sendable {
 
     public func path(of id: String) -> String { folder.path(of: id) }
 
-    /// Forgets a message whose delivery is durable elsewhere. Blocking.
-    /// If the unlink is lost in a crash, the message is delivered again:
-    /// at least once, never zero times.
+    /// Forgets a message whose delivery is durable elsewhere; its file is
+    /// kept to hold a later message (`RecycledFiles`). Blocking. If the move
+    /// is lost in a crash, the message is delivered again: at least once,
+    /// never zero times.
     func remove(_ id: String) -> SystemCallError? {
-        unlink(path(of: id)) == 0 ? nil : SystemCallError("unlink", path(of: id), errno: errno)
+        recycled.recycle(path(of: id))
+    }
+
+    /// Forgets a delivered message and its delivery state, with the
+    /// removals of other messages in one pass on the thread pool.
+    func forget(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        remover.submit(PendingRemoval(id: id, promise: promise))
+        return promise.futureResult
     }
 
     /// Moves an unreadable file out of the queue so a person can look at it;

@@ -1,0 +1,87 @@
+import NIOConcurrencyHelpers
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Spool files whose messages are gone, kept in `free/` to hold the next
+/// messages. Creating a file allocates an inode, and on ext4, after many
+/// deletions, that is the costliest step of accepting a message (the
+/// allocator reads inode tables looking for one not recently deleted);
+/// overwriting a file it already has costs no allocation at all.
+///
+/// A file is handed out only once its move out of `queue/` is durable: a
+/// removal waits in `pending` until a flush that began after it has
+/// finished (`flushStarting`, `flushed`). Were a recycled file written
+/// while that move could still be undone by a crash, the old queue name
+/// could come back holding part of another message. A crash while a
+/// recycled file is written leaves only garbage in `free/`.
+final class RecycledFiles: Sendable {
+    private struct State {
+        var ready: [String] = []
+        var pending: [String] = []
+        var flushing: [String] = []
+        var nextName = 0
+    }
+
+    let folder: String
+    /// Files kept at most; removals beyond are unlinked.
+    let capacity: Int
+    /// Larger files are unlinked, not kept: the pool holds at most
+    /// `capacity` × this much disk.
+    static let largestKept = 256 * 1024
+    private let state = NIOLockedValueBox(State())
+
+    /// Takes the files left in `folder` by an earlier run as pending (their
+    /// names become durable with the first flush). Blocking.
+    init(folder: String, capacity: Int = 1024) throws(SystemCallError) {
+        self.folder = folder
+        self.capacity = capacity
+        try DurableFiles.makeFolders([folder])
+        let existing = try DurableFiles.listFolder(folder)
+        let highest = existing.compactMap(Int.init).max() ?? 0
+        state.withLockedValue {
+            $0.pending = existing.map { folder + "/" + $0 }
+            $0.nextName = highest + 1
+        }
+    }
+
+    /// A file ready to be overwritten, if any.
+    func take() -> String? {
+        state.withLockedValue { $0.ready.popLast() }
+    }
+
+    /// Moves the file at `path` (a message's, now delivered) into `free/`,
+    /// or unlinks it when enough are kept. Blocking.
+    func recycle(_ path: String) -> SystemCallError? {
+        var status = stat()
+        let small = stat(path, &status) == 0 && Int(status.st_size) <= Self.largestKept
+        let target = state.withLockedValue { state -> String? in
+            guard small, state.ready.count + state.pending.count + state.flushing.count < capacity else { return nil }
+            state.nextName += 1
+            return folder + "/\(state.nextName)"
+        }
+        guard let target else {
+            return unlink(path) == 0 ? nil : SystemCallError("unlink", path, errno: errno)
+        }
+        guard rename(path, target) == 0 else { return SystemCallError("rename", path, errno: errno) }
+        state.withLockedValue { $0.pending.append(target) }
+        return nil
+    }
+
+    /// Called before a filesystem flush: the removals made so far will be
+    /// durable when it ends.
+    func flushStarting() {
+        state.withLockedValue { state in
+            state.flushing.append(contentsOf: state.pending)
+            state.pending = []
+        }
+    }
+
+    /// Called after the flush succeeded.
+    func flushed() {
+        state.withLockedValue { state in
+            state.ready.append(contentsOf: state.flushing)
+            state.flushing = []
+        }
+    }
+}
