@@ -78,7 +78,7 @@ public final class DeliveryQueue: Sendable, Service {
     func enqueue(_ envelope: Envelope, content: ByteBuffer) {
         if envelope.needsRelay {
             let relay = self.relay
-            Task { await relay.enqueue(envelope, content: content, state: nil) }
+            Task { await relay.enqueue(envelope, content: content) }
         } else {
             deliverer.submit(Item(id: envelope.id, envelope: envelope, content: content))
         }
@@ -92,13 +92,23 @@ public final class DeliveryQueue: Sendable, Service {
             do {
                 let ids = try spool.folder.queuedIDs()
                 if !ids.isEmpty { logger.info("resuming queue", metadata: ["messages": "\(ids.count)"]) }
+                var batch: [(envelope: Envelope, state: MessageState?)] = []
                 for id in ids {
                     let state = spool.folder.savedState(of: id)
                     guard let envelope = try? spool.folder.loadEnvelope(id).envelope, state != nil || envelope.needsRelay else {
                         deliverer.submit(Item(id: id))
                         continue
                     }
-                    Task { await relay.enqueue(envelope, content: nil, state: state) }
+                    batch.append((envelope, state))
+                    if batch.count == 1000 {
+                        let messages = batch
+                        batch = []
+                        Task { await relay.resume(messages) }
+                    }
+                }
+                if !batch.isEmpty {
+                    let messages = batch
+                    Task { await relay.resume(messages) }
                 }
             } catch {
                 logger.error("cannot read the spool", metadata: ["error": "\(error)"])

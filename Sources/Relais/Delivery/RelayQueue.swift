@@ -7,7 +7,12 @@ import NIOPosix
 /// through its route's targets in failover order, by their couriers,
 /// retried with exponential backoff until `maxAge`, each recipient's state
 /// on disk after every attempt, a bounce for the failed ones, and only then
-/// is the message removed from the spool. One task per message.
+/// is the message removed from the spool.
+///
+/// Between attempts a message is only an id and a time here (`waiting`,
+/// `wakeups`): its envelope, state and content are read back from the spool
+/// when it falls due, so a long queue costs little memory. At most
+/// `maxAttemptsAtOnce` messages are in an attempt, each in a task of its own.
 public actor RelayQueue {
     private let spool: Spool
     private let couriers: Couriers
@@ -19,24 +24,42 @@ public actor RelayQueue {
     private let loop: any EventLoop
     private let metrics: RelayMetrics?
     private let logger: Logger
-    private var tasks: [String: Task<Void, Never>] = [:]
+
+    /// A message between attempts: when it is due, and the smarthosts its
+    /// routes name (for flushing one upstream).
+    private struct Waiting {
+        var wake: Double
+        var upstreams: Set<String>
+    }
+
+    /// A message in an attempt.
+    private struct Attempting {
+        var task: Task<Void, Never>
+        var upstreams: Set<String>
+    }
+
+    /// A message that has just arrived: what its first attempt needs,
+    /// without reading the spool.
+    private struct Arrival {
+        var envelope: Envelope
+        var content: ByteBuffer?
+        var state: MessageState
+    }
+
+    private var waiting: [String: Waiting] = [:]
+    private var wakeups = WakeupHeap()
+    private var attempting: [String: Attempting] = [:]
+    private var arrivals: [String: Arrival] = [:]
     private var flushRequested: Set<String> = []
     /// Messages an operator asked to bounce now.
     private var bounceRequested: Set<String> = []
-    /// The smarthosts each message's routes name, for flushing one upstream.
-    private var upstreams: [String: Set<String>] = [:]
-    /// The sleep of each message waiting for its next attempt; `flush`
-    /// cancels them to wake the messages at once.
-    private var sleepers: [String: Task<Void, any Error>] = [:]
+    /// The sleep until the earliest waiting message is due, and when that is.
+    private var timer: (task: Task<Void, Never>, wake: Double)?
     /// Messages in an attempt at most. The others wait their turn before
     /// their content is read, so a long queue that falls due at once (an
     /// upstream back after an outage, a flush) is not read into memory at
     /// once; far more than the upstreams' connections would not go faster.
     static let maxAttemptsAtOnce = 1000
-    private var attempting = 0
-    /// Messages waiting for a turn, first come first served from `turnHead`.
-    private var turnQueue: [CheckedContinuation<Void, Never>] = []
-    private var turnHead = 0
 
     init(spool: Spool, couriers: Couriers, bounces: BounceSender, schedule: QueueSchedule, defaultRoute: [RouteTarget],
          threadPool: NIOThreadPool, loop: any EventLoop, metrics: RelayMetrics?, logger: Logger) {
@@ -51,136 +74,170 @@ public actor RelayQueue {
         self.logger = logger
     }
 
-    /// Starts delivering a spooled message; `content` nil reads it back
-    /// when needed; `state` is the saved state after a restart.
-    func enqueue(_ envelope: Envelope, content: ByteBuffer?, state: MessageState?) {
-        guard tasks[envelope.id] == nil else { return }
-        let initial = state ?? MessageState(envelope: envelope)
-        upstreams[envelope.id] = Set((envelope.routes ?? []).flatMap(\.smarthostNames))
-        tasks[envelope.id] = Task { await self.process(envelope, content: content, state: initial) }
+    /// Starts delivering a message the spool has just made durable.
+    func enqueue(_ envelope: Envelope, content: ByteBuffer?) {
+        let id = envelope.id
+        guard waiting[id] == nil, attempting[id] == nil else { return }
+        arrivals[id] = Arrival(envelope: envelope, content: content, state: MessageState(envelope: envelope))
+        wait(id, until: 0, upstreams: Self.upstreams(of: envelope))
+        startDue()
+    }
+
+    /// Takes back messages left in the spool (after a restart): each with
+    /// the time it is due, from its saved state.
+    func resume(_ messages: [(envelope: Envelope, state: MessageState?)]) {
+        for (envelope, state) in messages where waiting[envelope.id] == nil && attempting[envelope.id] == nil {
+            let wake = state.map { Self.wake(envelope, $0, schedule: schedule, now: Date().timeIntervalSince1970) } ?? 0
+            wait(envelope.id, until: wake, upstreams: Self.upstreams(of: envelope))
+        }
+        startDue()
     }
 
     /// Makes every waiting recipient due now (of the messages routed through
     /// `upstream`, when given); returns how many messages.
     func flush(upstream: String? = nil) -> Int {
-        let ids = tasks.keys.filter { id in upstream.map { upstreams[id]?.contains($0) == true } ?? true }
-        flushRequested.formUnion(ids)
-        for id in ids { sleepers[id]?.cancel() }
-        return ids.count
+        let matches = { (names: Set<String>) in upstream.map { names.contains($0) } ?? true }
+        let idle = waiting.filter { matches($0.value.upstreams) }.map(\.key)
+        let busy = attempting.filter { matches($0.value.upstreams) }.map(\.key)
+        flushRequested.formUnion(idle + busy)
+        for id in idle { wait(id, until: 0, upstreams: waiting[id]?.upstreams ?? []) }
+        startDue()
+        return idle.count + busy.count
     }
 
     /// Gives up on a message's pending recipients now: they are bounced to
     /// the sender as failed (`5.0.0 bounced by an operator`). False when no
     /// such message is being delivered.
     func bounce(_ id: String) -> Bool {
-        guard tasks[id] != nil else { return false }
+        guard waiting[id] != nil || attempting[id] != nil else { return false }
         bounceRequested.insert(id)
         flushRequested.insert(id)
-        sleepers[id]?.cancel()
+        if let entry = waiting[id] { wait(id, until: 0, upstreams: entry.upstreams) }
+        startDue()
         return true
     }
 
     /// Stops delivering a message and removes it from the spool.
     func delete(_ id: String) async -> Bool {
-        guard let task = tasks.removeValue(forKey: id) else { return false }
-        task.cancel()
-        upstreams[id] = nil
-        sleepers.removeValue(forKey: id)?.cancel()
+        if let entry = attempting.removeValue(forKey: id) {
+            entry.task.cancel()
+        } else if waiting.removeValue(forKey: id) == nil {
+            return false
+        }
+        arrivals[id] = nil
+        flushRequested.remove(id)
+        bounceRequested.remove(id)
         await removeFiles(id)
         logger.info("deleted from the queue", metadata: ["id": "\(id)"])
         return true
     }
 
-    public var count: Int { tasks.count }
+    public var count: Int { waiting.count + attempting.count }
 
-    private func sleep(_ id: String, until wake: Double) async {
-        guard !flushRequested.contains(id) else { return }
-        let seconds = max(0, wake - Date().timeIntervalSince1970)
-        let sleeper = Task { try await Task.sleep(nanoseconds: UInt64(seconds * 1e9)) }
-        sleepers[id] = sleeper
-        _ = await sleeper.result
-        sleepers[id] = nil
+    // MARK: - Scheduling
+
+    private static func upstreams(of envelope: Envelope) -> Set<String> {
+        Set((envelope.routes ?? []).flatMap(\.smarthostNames))
     }
 
-    private func takeTurn() async {
-        guard attempting >= Self.maxAttemptsAtOnce else {
-            attempting += 1
-            return
+    /// When a message with this state is next due: its next attempt, or
+    /// sooner when it owes a delay notice.
+    private static func wake(_ envelope: Envelope, _ state: MessageState, schedule: QueueSchedule, now: Double) -> Double {
+        var wake = state.nextAttempt ?? (now + schedule.retryMin)
+        if state.owesDelayNotices(of: envelope, schedule: schedule) {
+            wake = min(wake, max(now + 1, envelope.receivedAt + schedule.delayNotice))
         }
-        await withCheckedContinuation { turnQueue.append($0) }
+        return wake
     }
 
-    /// Hands the turn to the next waiting message, if any.
-    private func endTurn() {
-        guard turnHead < turnQueue.count else {
-            attempting -= 1
-            return
+    private func wait(_ id: String, until wake: Double, upstreams: Set<String>) {
+        waiting[id] = Waiting(wake: wake, upstreams: upstreams)
+        wakeups.push(wake, id)
+    }
+
+    /// Starts the attempts of the messages due now, as many as may run,
+    /// and sleeps until the next one is due.
+    private func startDue() {
+        let now = Date().timeIntervalSince1970
+        while attempting.count < Self.maxAttemptsAtOnce, let (wake, id) = wakeups.first {
+            guard let entry = waiting[id], entry.wake == wake else {
+                wakeups.popFirst()  // rescheduled or gone since
+                continue
+            }
+            guard wake <= now else { break }
+            wakeups.popFirst()
+            waiting[id] = nil
+            attempting[id] = Attempting(task: Task { await self.attemptMessage(id) }, upstreams: entry.upstreams)
         }
-        let next = turnQueue[turnHead]
-        turnHead += 1
-        if turnHead > 1024 && turnHead * 2 > turnQueue.count {
-            turnQueue.removeFirst(turnHead)
-            turnHead = 0
+        guard attempting.count < Self.maxAttemptsAtOnce, let next = wakeups.first?.time, next > now else { return }
+        if let timer, timer.wake <= next { return }
+        timer?.task.cancel()
+        let task = Task {
+            guard (try? await Task.sleep(nanoseconds: UInt64((next - now) * 1e9))) != nil else { return }
+            self.timerFired(next)
         }
-        next.resume()
+        timer = (task, next)
     }
 
-    private func takeFlush(_ id: String) -> Bool {
-        flushRequested.remove(id) != nil
-    }
-
-    private func finished(_ id: String) {
-        tasks[id] = nil
-        upstreams[id] = nil
-        flushRequested.remove(id)
+    private func timerFired(_ wake: Double) {
+        if timer?.wake == wake { timer = nil }
+        startDue()
     }
 
     // MARK: - Delivering one message
 
-    private func process(_ envelope: Envelope, content initialContent: ByteBuffer?, state initial: MessageState) async {
-        var state = initial
-        var content = initialContent
-        while !Task.isCancelled {
-            let now = Date().timeIntervalSince1970
-            if bounceRequested.remove(envelope.id) != nil {
-                for index in state.recipients.indices where state.recipients[index].status == .pending {
-                    state.recipients[index].status = .failed
-                    state.recipients[index].lastResult = "550 5.0.0 bounced by an operator"
-                }
-                logger.notice("bounced by an operator", metadata: ["id": "\(envelope.id)"])
-            }
-            let flushing = takeFlush(envelope.id)
-            let due = state.recipients.indices.filter {
-                state.recipients[$0].status == .pending && (flushing || state.recipients[$0].nextAttempt <= now)
-            }
-            if !due.isEmpty {
-                await takeTurn()
-                guard !Task.isCancelled else { return endTurn() }
-                if content == nil { content = await load(envelope.id) }
-                if let content {
-                    await attempt(due, of: envelope, content: content, state: &state)
-                    // A finished message needs no state file: removing it
-                    // from the spool (after its bounce) is its record.
-                    if !state.isFinished { await save(state, of: envelope.id) }
-                } else {
-                    for index in due { state.recipients[index].nextAttempt = now + schedule.retryMin }
-                }
-                endTurn()
-            }
-            if state.isFinished {
-                if await finish(envelope, content: content, state: &state) { finished(envelope.id) }
-                return
-            }
-            await sendDelayNotices(envelope, content: content, state: &state)
-            // Waiting for the next attempt: the content is read back from the
-            // spool then, so a long queue does not sit in memory.
-            content = nil
-            var wake = state.nextAttempt ?? (now + schedule.retryMin)
-            if state.owesDelayNotices(of: envelope, schedule: schedule) {
-                wake = min(wake, max(now + 1, envelope.receivedAt + schedule.delayNotice))
-            }
-            await sleep(envelope.id, until: wake)
+    /// One attempt of a message: the recipients due (all pending ones when
+    /// flushed), then its state saved and its next time set, or, when no
+    /// recipient is left pending, its bounce and its removal.
+    private func attemptMessage(_ id: String) async {
+        defer {
+            attempting[id] = nil
+            startDue()
         }
+        let upstreams = attempting[id]?.upstreams ?? []
+        let arrival = arrivals.removeValue(forKey: id)
+        var content = arrival?.content
+        var loaded: (Envelope, MessageState)?
+        if let arrival { loaded = (arrival.envelope, arrival.state) } else { loaded = await loadEnvelopeAndState(id) }
+        guard let (envelope, initial) = loaded else {
+            if !Task.isCancelled { wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams) }
+            return
+        }
+        var state = initial
+        let now = Date().timeIntervalSince1970
+        if bounceRequested.remove(id) != nil {
+            for index in state.recipients.indices where state.recipients[index].status == .pending {
+                state.recipients[index].status = .failed
+                state.recipients[index].lastResult = "550 5.0.0 bounced by an operator"
+            }
+            logger.notice("bounced by an operator", metadata: ["id": "\(id)"])
+        }
+        let flushing = flushRequested.remove(id) != nil
+        let due = state.recipients.indices.filter {
+            state.recipients[$0].status == .pending && (flushing || state.recipients[$0].nextAttempt <= now)
+        }
+        if !due.isEmpty {
+            if content == nil { content = await load(id) }
+            if let content {
+                await attempt(due, of: envelope, content: content, state: &state)
+            } else {
+                for index in due { state.recipients[index].nextAttempt = now + schedule.retryMin }
+            }
+        }
+        guard !Task.isCancelled else { return }  // deleted meanwhile
+        if state.isFinished {
+            // A finished message needs no state file: removing it from the
+            // spool (after its bounce) is its record.
+            if !(await finish(envelope, content: content, state: &state)) {
+                wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams)
+            }
+            return
+        }
+        if !due.isEmpty { await save(state, of: id) }
+        await sendDelayNotices(envelope, content: content, state: &state)
+        guard !Task.isCancelled else { return }
+        let wake = flushRequested.contains(id) ? 0 : Self.wake(envelope, state, schedule: schedule, now: Date().timeIntervalSince1970)
+        wait(id, until: wake, upstreams: upstreams)
     }
 
     private func attempt(_ due: [Int], of envelope: Envelope, content: ByteBuffer, state: inout MessageState) async {
@@ -245,7 +302,18 @@ public actor RelayQueue {
 
     // MARK: - Spool files
 
-    private var stateFolder: String { spool.folder.stateFolder }
+    /// A waiting message's envelope and saved state, read back from the spool.
+    private nonisolated func loadEnvelopeAndState(_ id: String) async -> (Envelope, MessageState)? {
+        do {
+            return try await threadPool.runIfActive { [spool] in
+                let envelope = try spool.folder.loadEnvelope(id).envelope
+                return (envelope, spool.folder.savedState(of: id) ?? MessageState(envelope: envelope))
+            }
+        } catch {
+            logger.error("cannot read queued message", metadata: ["id": "\(id)", "error": "\(error)"])
+            return nil
+        }
+    }
 
     private nonisolated func load(_ id: String) async -> ByteBuffer? {
         do {
@@ -257,14 +325,8 @@ public actor RelayQueue {
     }
 
     private func save(_ state: MessageState, of id: String) async {
-        let folder = stateFolder
         do {
-            let bytes = try state.encoded()
-            try await threadPool.runIfActive {
-                try DurableFiles.makeFolders([folder])
-                let file = DurableFiles.PendingFile(temporaryPath: folder + "/." + id, finalPath: folder + "/" + id, contents: [bytes])
-                if case .failure(let error) = DurableFiles.write([file])[0] { throw error }
-            }
+            try await spool.saveState(try state.encoded(), of: id, on: loop).get()
         } catch {
             logger.error("cannot save delivery state", metadata: ["id": "\(id)", "error": "\(error)"])
         }

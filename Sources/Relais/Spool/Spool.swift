@@ -24,6 +24,8 @@ public final class Spool: Sendable {
     private struct PendingWrite: Sendable {
         var file: DurableFiles.PendingFile
         var promise: EventLoopPromise<Void>
+        /// A queued message (written over a recycled file when one is ready).
+        var isMessage: Bool
     }
 
     private let writer: GroupCommitQueue<PendingWrite>
@@ -51,7 +53,7 @@ public final class Spool: Sendable {
             let started = NIODeadline.now()
             let files = batch.map { write in
                 var file = write.file
-                file.recycledPath = recycled.take()
+                if write.isMessage { file.recycledPath = recycled.take() }
                 return file
             }
             recycled.flushStarting()
@@ -70,7 +72,7 @@ public final class Spool: Sendable {
                 removal.promise.succeed()
             }
         }
-        try DurableFiles.makeFolders([root + "/queue", root + "/tmp", root + "/corrupt"])
+        try DurableFiles.makeFolders([root + "/queue", root + "/tmp", root + "/corrupt", folder.stateFolder])
         for name in try DurableFiles.listFolder(temporaryFolder) {
             unlink(temporaryFolder + "/" + name)
         }
@@ -87,10 +89,20 @@ public final class Spool: Sendable {
                 finalPath: path(of: envelope.id),
                 contents: [header, content]
             )
-            writer.submit(PendingWrite(file: file, promise: promise))
+            writer.submit(PendingWrite(file: file, promise: promise, isMessage: true))
         } catch {
             promise.fail(error)
         }
+        return promise.futureResult
+    }
+
+    /// Stores a message's delivery state (`state/<ID>`), sharing the flush
+    /// of the messages and states written meanwhile.
+    func saveState(_ bytes: ByteBuffer, of id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        let promise = eventLoop.makePromise(of: Void.self)
+        let state = folder.stateFolder
+        let file = DurableFiles.PendingFile(temporaryPath: state + "/." + id, finalPath: state + "/" + id, contents: [bytes])
+        writer.submit(PendingWrite(file: file, promise: promise, isMessage: false))
         return promise.futureResult
     }
 
