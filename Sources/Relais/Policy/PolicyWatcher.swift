@@ -17,13 +17,18 @@ public final class PolicyWatcher: Service {
     private let watchesFiles: Bool
     private let hangups: UnixSignalsSequence
     private let settle: Double
+    /// The files as they were when the running policy was loaded: a change
+    /// made before the watch was set up still counts.
+    private let baseline: [String: String]?
 
     /// `files` is asked again after every change, since a reload may
     /// require other files; with `watchesFiles` false only `hangups` (a
     /// sequence trapping SIGHUP, made before the relay starts so that no
-    /// early signal is lost) reload.
-    public init(watchesFiles: Bool, hangups: UnixSignalsSequence, settle: Double = 0.2,
+    /// early signal is lost) reload. `baseline` is `fingerprints(of:)` of the
+    /// files taken when the policy was loaded.
+    public init(watchesFiles: Bool, hangups: UnixSignalsSequence, settle: Double = 0.2, baseline: [String: String]? = nil,
                 files: @escaping @Sendable () -> [String], onChange: @escaping @Sendable () async -> Void) {
+        self.baseline = baseline
         self.files = files
         self.onChange = onChange
         self.watchesFiles = watchesFiles
@@ -49,7 +54,7 @@ public final class PolicyWatcher: Service {
         guard fd >= 0 else { return await watchByPolling() }
         defer { close(fd) }
         var watched = register(fd)
-        var changedAt: Double?
+        var changedAt: Double? = baseline.map { $0 != Self.fingerprints(of: files()) } == true ? Self.now : nil
         var buffer = [UInt8](repeating: 0, count: 64 * 1024)
         while !Task.isCancelled {
             try? await Task.sleep(nanoseconds: 100_000_000)
@@ -96,7 +101,7 @@ public final class PolicyWatcher: Service {
     }
 
     private func watchByPolling() async {
-        var last = fingerprints()
+        var last = baseline ?? fingerprints()
         while !Task.isCancelled {
             try? await Task.sleep(nanoseconds: 1_000_000_000)
             guard fingerprints() != last else { continue }
@@ -106,9 +111,12 @@ public final class PolicyWatcher: Service {
         }
     }
 
-    private func fingerprints() -> [String: String] {
+    private func fingerprints() -> [String: String] { Self.fingerprints(of: files()) }
+
+    /// Each file's modification time and size (`missing` when it is gone).
+    public static func fingerprints(of files: [String]) -> [String: String] {
         var result: [String: String] = [:]
-        for file in files() {
+        for file in files {
             var info = stat()
             result[file] = stat(file, &info) == 0 ? "\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)/\(info.st_size)" : "missing"
         }

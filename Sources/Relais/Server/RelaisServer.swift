@@ -31,6 +31,8 @@ public final class RelaisServer: Service {
     /// Every hook call's duration, summarised in the log at stop.
     public let hookTimings: HookTimings
     private let listeners = NIOLockedValueBox<[String: any Channel]>([:])
+    /// The policy's files as `start` found them (`PolicyWatcher.fingerprints`).
+    private let loadedFiles = NIOLockedValueBox<[String: String]?>(nil)
     private let admin = NIOLockedValueBox<(any Channel)?>(nil)
     private let adminHTTP = NIOLockedValueBox<(any Channel)?>(nil)
     private let services = NIOLockedValueBox<ServerServices?>(nil)
@@ -85,6 +87,8 @@ public final class RelaisServer: Service {
         threadPool.start()
         policyLoader.start()
         let configuration = store.generation.configuration
+        // Before listening: a change made once clients can connect is seen even before the watcher runs.
+        loadedFiles.withLockedValue { $0 = PolicyWatcher.fingerprints(of: store.generation.watchedFiles) }
         let spool = try Spool(root: configuration.spoolDirectory, threadPool: threadPool, metrics: metrics)
         let credentialLoop = group.next()
         _ = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
@@ -255,7 +259,7 @@ public final class RelaisServer: Service {
     /// delivery queue, the listeners, and the reload watcher (the policy's
     /// files when `watchingFiles`, and `hangups`). Call after `start`.
     public func services(watchingFiles: Bool, hangups: UnixSignalsSequence) -> [any Service] {
-        let watcher = PolicyWatcher(watchesFiles: watchingFiles, hangups: hangups,
+        let watcher = PolicyWatcher(watchesFiles: watchingFiles, hangups: hangups, baseline: loadedFiles.withLockedValue { $0 },
                                     files: { [store] in store.generation.watchedFiles }) { [self] in
             _ = try? await policyLoader.runIfActive { self.reload() }
         }
