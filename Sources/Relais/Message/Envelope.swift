@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 import NIOCore
 
 /// The envelope of a queued message, stored as the first line of its spool
@@ -89,11 +90,24 @@ public struct RefusedRecipient: Codable, Sendable, Equatable {
 // MARK: - Encoding
 
 extension Envelope {
-    /// The JSON line that opens a spool file.
+    /// The JSON line that opens a spool file. The routes come first and
+    /// are encoded once per distinct value (`EncodedRoutes`): their
+    /// smarthost settings are most of the line, and most messages share them.
     func encodedLine() throws -> ByteBuffer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var buffer = ByteBuffer(bytes: try encoder.encode(self))
+        var rest = self
+        rest.routes = nil
+        let fields = try encoder.encode(rest)
+        var buffer = ByteBuffer()
+        if let routes {
+            buffer.writeStaticString("{\"routes\":")
+            buffer.writeBytes(try EncodedRoutes.shared.json(routes, encoder: encoder))
+            if fields.count > 2 { buffer.writeStaticString(",") }
+            buffer.writeBytes(fields.dropFirst())
+        } else {
+            buffer.writeBytes(fields)
+        }
         buffer.writeStaticString("\n")
         return buffer
     }
@@ -110,6 +124,25 @@ extension Envelope {
         file.moveReaderIndex(forwardBy: 1)
         let envelope = try JSONDecoder().decode(Envelope.self, from: Data(line.readableBytesView))
         return (envelope, file)
+    }
+}
+
+/// The JSON of the route lists envelopes were written with lately, by
+/// value: a relay sends most mail along a few routes. Bounded: past
+/// `capacity` distinct values it starts afresh.
+final class EncodedRoutes: Sendable {
+    static let shared = EncodedRoutes()
+    private let cache = NIOLockedValueBox([[[RouteTarget]]: Data]())
+    private let capacity = 64
+
+    func json(_ routes: [[RouteTarget]], encoder: JSONEncoder) throws -> Data {
+        if let known = cache.withLockedValue({ $0[routes] }) { return known }
+        let encoded = try encoder.encode(routes)
+        cache.withLockedValue { cache in
+            if cache.count >= capacity { cache.removeAll() }
+            cache[routes] = encoded
+        }
+        return encoded
     }
 }
 
