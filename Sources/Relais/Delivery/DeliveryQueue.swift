@@ -92,7 +92,13 @@ public final class DeliveryQueue: Sendable, Service {
             do {
                 let ids = try spool.folder.queuedIDs()
                 if !ids.isEmpty { logger.info("resuming queue", metadata: ["messages": "\(ids.count)"]) }
+                // In batches: the whole queue's envelopes are never in memory at once.
                 var batch: [(envelope: Envelope, state: MessageState?)] = []
+                func handOver() {
+                    let messages = batch
+                    batch = []
+                    Task { await relay.resume(messages) }
+                }
                 for id in ids {
                     let state = spool.folder.savedState(of: id)
                     guard let envelope = try? spool.folder.loadEnvelope(id).envelope, state != nil || envelope.needsRelay else {
@@ -100,16 +106,9 @@ public final class DeliveryQueue: Sendable, Service {
                         continue
                     }
                     batch.append((envelope, state))
-                    if batch.count == 1000 {
-                        let messages = batch
-                        batch = []
-                        Task { await relay.resume(messages) }
-                    }
+                    if batch.count == 1000 { handOver() }
                 }
-                if !batch.isEmpty {
-                    let messages = batch
-                    Task { await relay.resume(messages) }
-                }
+                if !batch.isEmpty { handOver() }
             } catch {
                 logger.error("cannot read the spool", metadata: ["error": "\(error)"])
             }

@@ -85,10 +85,8 @@ struct MXCourier: Courier {
         let message = OutboundMessage(envelope, recipients: recipients, content: content, signers: target.dkim, headers: nil)
         var failure = HostsFailure(last: CourierUnavailable("no address for \(hosts.joined(separator: ", "))"), policyRefusedAll: true)
         for host in hosts {
-            let addresses = await resolver.addresses(of: host, on: loop)
-            let tlsa = mxValidated && addresses.authenticated
-                ? await resolver.answer("_\(target.port)._tcp.\(host)", .tlsa, on: loop) : nil
-            let security = MXHostSecurity.decide(host: host, tlsa: tlsa, enforced: enforced)
+            let (addresses, security, _) = await Self.lookUp(host, port: target.port, mxValidated: mxValidated, enforced: enforced,
+                                                             resolver: resolver, loop: loop)
             switch security {
             case .outsidePolicy:
                 continue
@@ -109,6 +107,17 @@ struct MXCourier: Courier {
             }
         }
         return .failure(failure)
+    }
+
+    /// A host's addresses and how its connection is protected: the TLSA
+    /// lookup (`_<port>._tcp.<host>`) is made only when the MX answer
+    /// (`mxValidated`) and the address answers were DNSSEC-validated
+    /// (RFC 7672 2.2); `tlsaAsked` says whether it was.
+    static func lookUp(_ host: String, port: Int, mxValidated: Bool, enforced: MTASTSPolicy?, resolver: DNSResolver,
+                       loop: any EventLoop) async -> (addresses: HostAddresses, security: MXHostSecurity, tlsaAsked: Bool) {
+        let addresses = await resolver.addresses(of: host, on: loop)
+        let tlsa = mxValidated && addresses.authenticated ? await resolver.answer("_\(port)._tcp.\(host)", .tlsa, on: loop) : nil
+        return (addresses, MXHostSecurity.decide(host: host, tlsa: tlsa, enforced: enforced), tlsa != nil)
     }
 
     static func domain(of address: String) -> String {

@@ -260,10 +260,10 @@ private final class SimulationRun {
             }
             var dane: [String] = []
             for host in hosts {
-                let addresses = await resolver.addresses(of: host, on: loop)
-                let tlsa = addresses.authenticated ? await resolver.answer("_\(target.port)._tcp.\(host)", .tlsa, on: loop) : nil
-                let security = MXHostSecurity.decide(host: host, tlsa: tlsa, enforced: sts?.mode == .enforce ? sts : nil)
-                dane.append("\(host): " + (tlsa == nil ? "addresses not DNSSEC-validated, " : "") + security.description)
+                let (_, security, tlsaAsked) = await MXCourier.lookUp(host, port: target.port, mxValidated: true,
+                                                                      enforced: sts?.mode == .enforce ? sts : nil,
+                                                                      resolver: resolver, loop: loop)
+                dane.append("\(host): " + (tlsaAsked ? "" : "addresses not DNSSEC-validated, ") + security.description)
             }
             return (answer, sts, dane)
         }.assumeIsolated().whenComplete { [self] result in
