@@ -100,7 +100,7 @@ public actor RelayQueue {
         let idle = waiting.filter { matches($0.value.upstreams) }.map(\.key)
         let busy = attempting.filter { matches($0.value.upstreams) }.map(\.key)
         flushRequested.formUnion(idle + busy)
-        for id in idle { wait(id, until: 0, upstreams: waiting[id]?.upstreams ?? []) }
+        for id in idle { makeDue(id) }
         startDue()
         return idle.count + busy.count
     }
@@ -112,7 +112,7 @@ public actor RelayQueue {
         guard waiting[id] != nil || attempting[id] != nil else { return false }
         bounceRequested.insert(id)
         flushRequested.insert(id)
-        if let entry = waiting[id] { wait(id, until: 0, upstreams: entry.upstreams) }
+        makeDue(id)
         startDue()
         return true
     }
@@ -153,6 +153,11 @@ public actor RelayQueue {
     private func wait(_ id: String, until wake: Double, upstreams: Set<String>) {
         waiting[id] = Waiting(wake: wake, upstreams: upstreams)
         wakeups.push(wake, id)
+    }
+
+    /// A waiting message is due now.
+    private func makeDue(_ id: String) {
+        if let entry = waiting[id] { wait(id, until: 0, upstreams: entry.upstreams) }
     }
 
     /// Starts the attempts of the messages due now, as many as may run,

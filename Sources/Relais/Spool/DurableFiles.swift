@@ -129,43 +129,45 @@ enum DurableFiles {
     }
 
     static func readFile(_ path: String) throws(SystemCallError) -> ByteBuffer {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
-        defer { close(fd) }
-        var buffer = ByteBufferAllocator().buffer(capacity: 64 * 1024)
-        while true {
-            buffer.reserveCapacity(minimumWritableBytes: 64 * 1024)
-            let count = buffer.withUnsafeMutableWritableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw SystemCallError("read", path, errno: errno)
-            }
-            if count == 0 { return buffer }
-            buffer.moveWriterIndex(forwardBy: count)
-        }
+        try read(path, through: nil).contents
     }
 
     /// The start of the file up to and including the first `byte` (all of
     /// it when there is none), and the file's size: an envelope line
     /// without the message after it.
     static func readHead(_ path: String, through byte: UInt8) throws(SystemCallError) -> (head: ByteBuffer, size: Int) {
+        let read = try read(path, through: byte)
+        return (read.contents, read.size)
+    }
+
+    /// Reads the file to its end, or (with `byte`) until a read brought
+    /// `byte`; with the file's size.
+    private static func read(_ path: String, through byte: UInt8?) throws(SystemCallError) -> (contents: ByteBuffer, size: Int) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
         defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw SystemCallError("fstat", path, errno: errno) }
-        var buffer = ByteBufferAllocator().buffer(capacity: 8 * 1024)
+        var size: Int?
+        if byte != nil {
+            var status = stat()
+            guard fstat(fd, &status) == 0 else { throw SystemCallError("fstat", path, errno: errno) }
+            size = Int(status.st_size)
+        }
+        // A head is usually short: it starts with a small read.
+        let firstChunk = byte == nil ? 64 * 1024 : 8 * 1024
+        var buffer = ByteBufferAllocator().buffer(capacity: firstChunk)
         var searched = 0
         while true {
-            buffer.reserveCapacity(minimumWritableBytes: buffer.readableBytes < 64 * 1024 ? 8 * 1024 : 64 * 1024)
+            buffer.reserveCapacity(minimumWritableBytes: buffer.readableBytes < 64 * 1024 ? firstChunk : 64 * 1024)
             let count = buffer.withUnsafeMutableWritableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw SystemCallError("read", path, errno: errno)
             }
-            if count == 0 { return (buffer, Int(status.st_size)) }
+            if count == 0 { return (buffer, size ?? buffer.readableBytes) }
             buffer.moveWriterIndex(forwardBy: count)
-            if buffer.readableBytesView.dropFirst(searched).contains(byte) { return (buffer, Int(status.st_size)) }
+            if let byte, buffer.readableBytesView.dropFirst(searched).contains(byte) {
+                return (buffer, size ?? buffer.readableBytes)
+            }
             searched = buffer.readableBytes
         }
     }

@@ -45,7 +45,8 @@ public final class Spool: Sendable {
     /// Blocking: call at start-up.
     public init(root: String, threadPool: NIOThreadPool, metrics: RelayMetrics? = nil) throws {
         self.root = root
-        self.folder = SpoolFolder(root: root)
+        let folder = SpoolFolder(root: root)
+        self.folder = folder
         self.threadPool = threadPool
         let recycled = try RecycledFiles(folder: root + "/free")
         self.recycled = recycled
@@ -64,11 +65,10 @@ public final class Spool: Sendable {
                 write.promise.completeWith(result.mapError { $0 as any Error })
             }
         }
-        let folder = SpoolFolder(root: root)
         self.remover = GroupCommitQueue(threadPool: threadPool) { _, batch in
             for removal in batch {
                 _ = recycled.recycle(folder.path(of: removal.id))
-                unlink(folder.stateFolder + "/" + removal.id)
+                unlink(folder.statePath(of: removal.id))
                 removal.promise.succeed()
             }
         }
@@ -100,8 +100,8 @@ public final class Spool: Sendable {
     /// of the messages and states written meanwhile.
     func saveState(_ bytes: ByteBuffer, of id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        let state = folder.stateFolder
-        let file = DurableFiles.PendingFile(temporaryPath: state + "/." + id, finalPath: state + "/" + id, contents: [bytes])
+        let file = DurableFiles.PendingFile(temporaryPath: folder.stateFolder + "/." + id, finalPath: folder.statePath(of: id),
+                                            contents: [bytes])
         writer.submit(PendingWrite(file: file, promise: promise, isMessage: false))
         return promise.futureResult
     }

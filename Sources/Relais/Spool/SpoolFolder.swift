@@ -16,6 +16,9 @@ public struct SpoolFolder: Sendable {
 
     public func path(of id: String) -> String { queueFolder + "/" + id }
 
+    /// Where a message's delivery state is kept.
+    func statePath(of id: String) -> String { stateFolder + "/" + id }
+
     /// Ids of every message in the queue, oldest first.
     public func queuedIDs() throws -> [String] {
         try DurableFiles.listFolder(queueFolder).filter(QueueID.isValid)
@@ -50,7 +53,7 @@ public struct SpoolFolder: Sendable {
 
     /// The recipients' saved delivery state, if the relay queue wrote one.
     func savedState(of id: String) -> MessageState? {
-        guard let buffer = try? DurableFiles.readFile(stateFolder + "/" + id) else { return nil }
+        guard let buffer = try? DurableFiles.readFile(statePath(of: id)) else { return nil }
         return try? MessageState.decode(buffer)
     }
 }
