@@ -43,90 +43,83 @@ public struct DotDataReader: Sendable {
     /// Returns the completion once the end-of-data line has been read; the
     /// bytes after it stay in `input` (pipelined commands).
     public mutating func consume(_ input: inout ByteBuffer, into output: inout ByteBuffer) -> Completion? {
-        var completion: Completion?
-        let consumed = input.withUnsafeReadableBytes { bytes -> Int in
-            var runStart = 0
-            var index = 0
-            while index < bytes.count {
-                let byte = bytes[index]
-                lineLength += 1
-                if lineLength > maxLineLength { note(.lineTooLong) }
-                switch state {
-                case .lineStart, .inLine:
-                    if byte == UInt8(ascii: "\r") {
-                        emit(bytes, runStart, index, into: &output)
-                        state = .carriageReturn
-                    } else if byte == UInt8(ascii: "\n") {
-                        note(.bareLineFeed)
-                        state = .inLine
-                    } else if byte == UInt8(ascii: ".") && state == .lineStart {
-                        runStart = index + 1
-                        state = .dotAtLineStart
-                    } else {
-                        if byte == 0 { note(.nulCharacter) }
-                        if state == .lineStart { runStart = index }
-                        state = .inLine
-                    }
-                case .carriageReturn:
-                    if byte == UInt8(ascii: "\n") {
-                        emitLiteral("\r\n", into: &output)
-                        startLine(&runStart, index + 1)
-                    } else {
-                        note(.bareCarriageReturn)
-                        state = .inLine
-                        runStart = index
-                        lineLength -= 1
-                        continue
-                    }
-                case .dotAtLineStart:
-                    if byte == UInt8(ascii: "\r") {
-                        state = .dotCarriageReturn
-                    } else {
-                        if byte == UInt8(ascii: "\n") { note(.bareLineFeed) }
-                        if byte == 0 { note(.nulCharacter) }
-                        runStart = index
-                        state = .inLine
-                    }
-                case .dotCarriageReturn:
-                    if byte == UInt8(ascii: "\n") {
-                        completion = Completion(size: size, violation: violation, exceedsSizeLimit: size > maxSize)
-                        return index + 1
-                    }
-                    note(.bareCarriageReturn)
-                    state = .inLine
-                    runStart = index
-                    lineLength -= 1
-                    continue
-                }
-                index += 1
-            }
-            if state == .inLine { emit(bytes, runStart, bytes.count, into: &output) }
-            return bytes.count
-        }
+        // The scan works on a copy held in a local: no access checks per byte.
+        var scan = self
+        let (consumed, finished) = input.withUnsafeReadableBytes { scan.scan($0, into: &output) }
+        self = scan
         input.moveReaderIndex(forwardBy: consumed)
-        return completion
+        guard finished else { return nil }
+        return Completion(size: size, violation: violation, exceedsSizeLimit: size > maxSize)
     }
 
-    private mutating func startLine(_ runStart: inout Int, _ index: Int) {
-        state = .lineStart
-        lineLength = 0
-        runStart = index
+    /// Output is the input itself, in runs broken only where a stuffed dot
+    /// is dropped (or the end of data begins), so most lines are copied
+    /// together. Once a violation is noted the output no longer matters.
+    private mutating func scan(_ bytes: UnsafeRawBufferPointer, into output: inout ByteBuffer) -> (consumed: Int, finished: Bool) {
+        var runStart = 0
+        var index = 0
+        let count = bytes.count
+        while index < count {
+            switch state {
+            case .inLine:
+                let stop = ByteScanning.lineBreakOrNul(in: bytes, from: index)
+                lineLength += stop - index
+                index = stop
+                guard index < count else { break }
+                lineLength += 1
+                if lineLength > maxLineLength { note(.lineTooLong) }
+                switch bytes[index] {
+                case UInt8(ascii: "\r"): state = .carriageReturn
+                case UInt8(ascii: "\n"): note(.bareLineFeed)
+                default: note(.nulCharacter)
+                }
+                index += 1
+            case .lineStart:
+                if bytes[index] == UInt8(ascii: ".") {
+                    emit(bytes, runStart, index, into: &output)
+                    lineLength += 1
+                    index += 1
+                    runStart = index
+                    state = .dotAtLineStart
+                } else {
+                    state = .inLine
+                }
+            case .carriageReturn, .dotCarriageReturn:
+                guard bytes[index] == UInt8(ascii: "\n") else {
+                    // A bare CR: the byte after it is read as part of the line.
+                    note(.bareCarriageReturn)
+                    state = .inLine
+                    continue
+                }
+                if state == .dotCarriageReturn { return (index + 1, true) }
+                lineLength += 1
+                if lineLength > maxLineLength { note(.lineTooLong) }
+                lineLength = 0
+                index += 1
+                state = .lineStart
+            case .dotAtLineStart:
+                if bytes[index] == UInt8(ascii: "\r") {
+                    lineLength += 1
+                    index += 1
+                    state = .dotCarriageReturn
+                } else {
+                    state = .inLine
+                }
+            }
+        }
+        if lineLength > maxLineLength { note(.lineTooLong) }
+        // After a dot and CR the CR stays unwritten: it may start the end of data.
+        emit(bytes, runStart, state == .dotCarriageReturn ? count - 1 : count, into: &output)
+        return (count, false)
     }
 
     private mutating func note(_ found: MessageTextViolation) {
         if violation == nil { violation = found }
     }
 
-    private var isWriting: Bool { violation == nil && size <= maxSize }
-
     private mutating func emit(_ bytes: UnsafeRawBufferPointer, _ start: Int, _ end: Int, into output: inout ByteBuffer) {
         guard end > start else { return }
         size += end - start
-        if isWriting { output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) }
-    }
-
-    private mutating func emitLiteral(_ text: StaticString, into output: inout ByteBuffer) {
-        size += text.utf8CodeUnitCount
-        if isWriting { output.writeStaticString(text) }
+        if violation == nil && size <= maxSize { output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[start..<end])) }
     }
 }

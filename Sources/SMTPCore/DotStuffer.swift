@@ -12,18 +12,20 @@ public struct DotStuffer: Sendable {
 
     public mutating func stuff(_ chunk: ByteBuffer, into output: inout ByteBuffer) {
         chunk.withUnsafeReadableBytes { bytes in
+            guard let last = bytes.last else { return }
             var runStart = 0
-            for index in 0..<bytes.count {
-                let byte = bytes[index]
-                if atLineStart && byte == UInt8(ascii: ".") {
-                    output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<index]))
+            var lineStart = atLineStart ? 0 : ByteScanning.lineFeed(in: bytes, from: 0) + 1
+            while lineStart < bytes.count {
+                if bytes[lineStart] == UInt8(ascii: ".") {
+                    output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<lineStart]))
                     output.writeStaticString(".")
-                    runStart = index
+                    runStart = lineStart
                 }
-                atLineStart = byte == UInt8(ascii: "\n")
+                lineStart = ByteScanning.lineFeed(in: bytes, from: lineStart) + 1
             }
             output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<bytes.count]))
-            if let last = bytes.last { lastByte = last }
+            atLineStart = last == UInt8(ascii: "\n")
+            lastByte = last
         }
     }
 

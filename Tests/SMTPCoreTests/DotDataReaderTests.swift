@@ -106,6 +106,57 @@ struct DotDataReaderTests {
         }
     }
 
+    /// The reader looks at eight bytes at a time: a CR, LF or NUL is found
+    /// wherever it falls in a word, next to tabs and 8-bit bytes.
+    @Test(arguments: [("\n", MessageTextViolation.bareLineFeed), ("\r", .bareCarriageReturn), ("\0", .nulCharacter)])
+    func findsAForbiddenByteAtEveryPosition(_ byte: String, _ violation: MessageTextViolation) {
+        let line = Array("\tSubject: caf\u{E9} \u{1}\u{7F} and some more words to fill words".utf8)
+        for position in 0...line.count {
+            var wire = line
+            wire.insert(contentsOf: Array(byte.utf8), at: position)
+            if position == line.count && byte == "\r" { wire.append(UInt8(ascii: "x")) }
+            var reader = DotDataReader()
+            var input = ByteBuffer(bytes: wire + Array("\r\n.\r\n".utf8))
+            var output = ByteBuffer()
+            #expect(reader.consume(&input, into: &output)?.violation == violation, "at \(position)")
+        }
+    }
+
+    /// Random text with stuffed dots, long lines and 8-bit bytes comes back
+    /// unchanged through the stuffer and the reader, whatever the chunking.
+    @Test func randomTextRoundTripsInRandomChunks() {
+        var generator = SystemRandomNumberGenerator()
+        let alphabet: [UInt8] = [UInt8(ascii: "."), 9, 0x41, 0x7A, 0xC3, 0xA9, 0x20]
+        for _ in 0..<200 {
+            var text: [UInt8] = []
+            for _ in 0..<Int.random(in: 0...30, using: &generator) {
+                let length = Int.random(in: 0...300, using: &generator)
+                let line = (0..<length).map { _ in alphabet.randomElement(using: &generator) ?? 0x41 }
+                text += line + [13, 10]
+            }
+            var stuffer = DotStuffer()
+            var wire = ByteBuffer()
+            var offset = 0
+            while offset < text.count {
+                let end = min(text.count, offset + Int.random(in: 1...97, using: &generator))
+                stuffer.stuff(ByteBuffer(bytes: text[offset..<end]), into: &wire)
+                offset = end
+            }
+            stuffer.finish(into: &wire)
+            var reader = DotDataReader()
+            var output = ByteBuffer()
+            var completion: DotDataReader.Completion?
+            while completion == nil, wire.readableBytes > 0 {
+                var chunk = wire.readSlice(length: min(wire.readableBytes, Int.random(in: 1...97, using: &generator))) ?? ByteBuffer()
+                completion = reader.consume(&chunk, into: &output)
+                #expect(chunk.readableBytes == 0)
+            }
+            #expect(completion?.violation == nil)
+            #expect(completion?.size == text.count)
+            #expect(Array(output.readableBytesView) == text)
+        }
+    }
+
     @Test func stufferDoublesLeadingDots() {
         var stuffer = DotStuffer()
         var wire = ByteBuffer()
