@@ -5,12 +5,14 @@ import RelaisDNS
 import NIOPosix
 import ServiceLifecycle
 
-/// Carries queued messages from the spool to their destination. Messages
-/// routed only to local maildirs take the fast path: batched writes sharing
-/// one flush, retried after `retryDelay` on failure. Messages with a
-/// smarthost in a route go to the `RelayQueue`. Either way a message leaves
-/// the spool only after its delivery is durable. As a service it picks up
-/// the bounces that delivery and intake spool.
+/// Carries messages to their destination. Messages routed only to local
+/// maildirs take the fast path: batched writes sharing one flush. A new one
+/// is delivered before the client's 250 and never spooled; one read back
+/// from the spool (after a restart, or when that first write failed) is
+/// retried after `retryDelay` on failure. Messages with a smarthost in a
+/// route go to the `RelayQueue`. A message leaves the spool only after its
+/// delivery is durable. As a service it picks up the bounces that delivery
+/// and intake spool.
 public final class DeliveryQueue: Sendable, Service {
     /// A message to deliver; `content` is nil when it must be read back from
     /// the spool (after a restart or a retry).
@@ -18,6 +20,10 @@ public final class DeliveryQueue: Sendable, Service {
         var id: String
         var envelope: Envelope?
         var content: ByteBuffer?
+        /// Set for a message not in the spool, delivered before it is
+        /// acknowledged: succeeded once its files are durable, failed
+        /// (and not retried) otherwise.
+        var acknowledgement: EventLoopPromise<Void>?
     }
 
     private let spool: Spool
@@ -55,7 +61,7 @@ public final class DeliveryQueue: Sendable, Service {
         let loop = group.next()
         relay = RelayQueue(spool: spool, couriers: couriers, bounces: bounces, schedule: schedule,
                            defaultRoute: defaultRoute, threadPool: threadPool, loop: loop, metrics: metrics, logger: logger)
-        deliverer = GroupCommitQueue(threadPool: threadPool) { queue, batch in
+        deliverer = GroupCommitQueue(threadPool: threadPool, overlapping: 2) { queue, batch in
             let delivery = MaildirDelivery(spool: spool, writer: writer, defaultRoute: defaultRoute, metrics: metrics,
                                            logger: logger)
             for item in delivery.deliver(batch) {
@@ -82,6 +88,16 @@ public final class DeliveryQueue: Sendable, Service {
         } else {
             deliverer.submit(Item(id: envelope.id, envelope: envelope, content: content))
         }
+    }
+
+    /// Delivers a message routed only to maildirs (`!needsRelay`) before
+    /// the client is answered: its maildir files are its durable copy, with
+    /// no spool file written, moved and recycled. Fails when a file could
+    /// not be written; the caller spools the message then, and it is retried.
+    func deliverBeforeAcknowledging(_ envelope: Envelope, content: ByteBuffer, on loop: any EventLoop) -> EventLoopFuture<Void> {
+        let promise = loop.makePromise(of: Void.self)
+        deliverer.submit(Item(id: envelope.id, envelope: envelope, content: content, acknowledgement: promise))
+        return promise.futureResult
     }
 
     /// Picks up every message left in the spool, e.g. after a restart, with
@@ -118,7 +134,8 @@ public final class DeliveryQueue: Sendable, Service {
 
 /// One batch of local deliveries, run on the thread pool: read what is not in
 /// memory, write one file per message and maildir its recipients are routed
-/// to, all with one flush, then forget the delivered messages in the spool.
+/// to, all with one flush, then forget the delivered messages in the spool
+/// (or answer those delivered before their acknowledgement).
 /// Returns the items to try again later.
 struct MaildirDelivery {
     let spool: Spool
@@ -182,29 +199,36 @@ struct MaildirDelivery {
             if case .failure(let error) = result { failures[owner] = error }
         }
         for (index, entry) in loaded.enumerated() {
-            let delay = String(format: "%.3f", Date().timeIntervalSince1970 - entry.envelope.receivedAt)
+            let seconds = Date().timeIntervalSince1970 - entry.envelope.receivedAt
             let result: Result<Void, SystemCallError> = failures[index].map { .failure($0) } ?? .success(())
             switch result {
             case .success:
-                if let error = spool.remove(entry.envelope.id) {
+                if let acknowledgement = entry.item.acknowledgement {
+                    acknowledgement.succeed()
+                } else if let error = spool.remove(entry.envelope.id) {
                     logger.error("delivered but cannot remove from spool; it will be delivered again",
                                  metadata: ["id": "\(entry.envelope.id)", "error": "\(error)"])
                 }
                 for _ in entry.envelope.recipients {
                     metrics?.deliveryAttempt(upstream: "maildir", result: "delivered",
-                                             seconds: Date().timeIntervalSince1970 - entry.envelope.receivedAt,
+                                             seconds: seconds,
                                              reply: "delivered to the maildir")
                 }
                 logger.info("delivered", metadata: [
                     "id": "\(entry.envelope.id)", "to": "\(folders[index].joined(separator: ","))",
                     "recipients": "\(entry.envelope.recipients.count)",
-                    "delay": "\(delay)s",
+                    "delay": "\(String(format: "%.3f", seconds))s",
                 ])
             case .failure(let error):
                 logger.warning("delivery deferred", metadata: [
-                    "id": "\(entry.envelope.id)", "to": "maildir", "error": "\(error)", "delay": "\(delay)s",
+                    "id": "\(entry.envelope.id)", "to": "maildir", "error": "\(error)",
+                    "delay": "\(String(format: "%.3f", seconds))s",
                 ])
-                retries.append(DeliveryQueue.Item(id: entry.item.id))
+                if let acknowledgement = entry.item.acknowledgement {
+                    acknowledgement.fail(error)
+                } else {
+                    retries.append(DeliveryQueue.Item(id: entry.item.id))
+                }
             }
         }
         return retries

@@ -151,13 +151,22 @@ extension SMTPServerHandler {
                 try signed.sign(message, with: signers, forAll: draft, time: Int(Date().timeIntervalSince1970))
                 return signed
             }
-        signed.flatMap { envelope in spool.store(envelope, content: message, on: loop).map { envelope } }
-            .assumeIsolated().whenComplete { [self] result in
-                switch result {
-                case .success(let stored): spooled(stored, content: message, result: .success(()), context)
-                case .failure(let error): spooled(envelope, content: message, result: .failure(error), context)
-                }
+        let queue = services.queue
+        signed.flatMap { envelope -> EventLoopFuture<(Envelope, delivered: Bool)> in
+            let spooled = { @Sendable in spool.store(envelope, content: message, on: loop).map { (envelope, delivered: false) } }
+            guard !envelope.needsRelay else { return spooled() }
+            // Only maildirs: delivered before the 250; spooled (and retried) when that fails.
+            return queue.deliverBeforeAcknowledging(envelope, content: message, on: loop).map { (envelope, delivered: true) }
+                .flatMapError { _ in spooled() }
+        }
+        .assumeIsolated().whenComplete { [self] result in
+            switch result {
+            case .success(let (stored, delivered)):
+                spooled(stored, content: message, delivered: delivered, result: .success(()), context)
+            case .failure(let error):
+                spooled(envelope, content: message, delivered: false, result: .failure(error), context)
             }
+        }
     }
 
     /// The signers this message needs: the data hook's, then those of the
@@ -182,13 +191,15 @@ extension SMTPServerHandler {
         send(.queued(id))
     }
 
-    /// The spool answered: on success the message is ours, whatever happens to
-    /// the connection now, and goes to the delivery queue.
-    func spooled(_ envelope: Envelope, content: ByteBuffer, result: Result<Void, any Error>, _ context: ChannelHandlerContext) {
+    /// The spool answered (or the maildirs, for a message `delivered` at
+    /// once): on success the message is ours, whatever happens to the
+    /// connection now, and a spooled one goes to the delivery queue.
+    func spooled(_ envelope: Envelope, content: ByteBuffer, delivered: Bool, result: Result<Void, any Error>,
+                 _ context: ChannelHandlerContext) {
         let reply: SMTPReply
         switch result {
         case .success:
-            services.queue.enqueue(envelope, content: content)
+            if !delivered { services.queue.enqueue(envelope, content: content) }
             bounceRefusedRecipients(of: envelope, content: content, context)
             messagesQueued += 1
             services.metrics.accepted(bytes: content.readableBytes)

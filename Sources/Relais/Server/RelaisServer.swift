@@ -62,7 +62,8 @@ public final class RelaisServer: Service {
         let group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.group = group
         self.ownsGroup = self.group !== MultiThreadedEventLoopGroup.singleton
-        self.threadPool = NIOThreadPool(numberOfThreads: max(2, System.coreCount))
+        // Flushes wait for the disk, holding a thread each; two batches may overlap per queue.
+        self.threadPool = NIOThreadPool(numberOfThreads: max(4, 2 * System.coreCount))
         do {
             let generation = try PolicyGeneration.load(source, overrides: overrides, base: ServerConfiguration(),
                                                        loops: Array(group.makeIterator()), number: 1, services: hookServices, logger: logger)

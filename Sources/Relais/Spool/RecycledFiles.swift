@@ -19,7 +19,8 @@ final class RecycledFiles: Sendable {
     private struct State {
         var ready: [String] = []
         var pending: [String] = []
-        var flushing: [String] = []
+        /// Files in `free/` under the flushes that are running.
+        var flushing = 0
         var nextName = 0
     }
 
@@ -56,7 +57,7 @@ final class RecycledFiles: Sendable {
         var status = stat()
         let small = stat(path, &status) == 0 && Int(status.st_size) <= Self.largestKept
         let target = state.withLockedValue { state -> String? in
-            guard small, state.ready.count + state.pending.count + state.flushing.count < capacity else { return nil }
+            guard small, state.ready.count + state.pending.count + state.flushing < capacity else { return nil }
             state.nextName += 1
             return folder + "/\(state.nextName)"
         }
@@ -69,19 +70,29 @@ final class RecycledFiles: Sendable {
     }
 
     /// Called before a filesystem flush: the removals made so far will be
-    /// durable when it ends.
-    func flushStarting() {
+    /// durable when it ends. Flushes may overlap: each hands back what it
+    /// covers to `flushed`.
+    func flushStarting() -> [String] {
         state.withLockedValue { state in
-            state.flushing.append(contentsOf: state.pending)
-            state.pending = []
+            defer { state.pending = [] }
+            state.flushing += state.pending.count
+            return state.pending
         }
     }
 
-    /// Called after the flush succeeded.
-    func flushed() {
+    /// Called after the flush that `flushStarting` returned `covered` for succeeded.
+    func flushed(_ covered: [String]) {
         state.withLockedValue { state in
-            state.ready.append(contentsOf: state.flushing)
-            state.flushing = []
+            state.flushing -= covered.count
+            state.ready.append(contentsOf: covered)
+        }
+    }
+
+    /// Called after that flush failed: its files wait for the next one.
+    func flushFailed(_ covered: [String]) {
+        state.withLockedValue { state in
+            state.flushing -= covered.count
+            state.pending.append(contentsOf: covered)
         }
     }
 }

@@ -50,16 +50,20 @@ public final class Spool: Sendable {
         self.threadPool = threadPool
         let recycled = try RecycledFiles(folder: root + "/free")
         self.recycled = recycled
-        self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
+        self.writer = GroupCommitQueue(threadPool: threadPool, overlapping: 2) { _, batch in
             let started = NIODeadline.now()
             let files = batch.map { write in
                 var file = write.file
                 if write.isMessage { file.recycledPath = recycled.take() }
                 return file
             }
-            recycled.flushStarting()
+            let covered = recycled.flushStarting()
             let results = DurableFiles.write(files)
-            if results.contains(where: { if case .success = $0 { true } else { false } }) { recycled.flushed() }
+            if results.contains(where: { if case .success = $0 { true } else { false } }) {
+                recycled.flushed(covered)
+            } else {
+                recycled.flushFailed(covered)
+            }
             metrics?.spoolFlush(files: batch.count, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             for (write, result) in zip(batch, results) {
                 write.promise.completeWith(result.mapError { $0 as any Error })
