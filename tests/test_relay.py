@@ -69,6 +69,7 @@ def test_relays_byte_exact_with_dot_stuffing(policy_relay, upstreams):
 @pytest.mark.parametrize("behaviour", [
     {"mail_reply": "421 4.3.2 Going down"},
     {"mail_reply": "451 4.3.0 Try later"},
+    {"mail_reply": "451 4.3.0 Try later", "pipelining": True},
 ])
 def test_failover_on_4xx_at_mail(behaviour, policy_relay, upstreams):
     bad, good = upstreams(**behaviour), upstreams()
@@ -110,8 +111,9 @@ def test_dropped_connection_in_data_is_retried(policy_relay, upstreams):
     assert relay.wait_spool_empty() == []
 
 
-def test_one_refused_recipient_is_bounced(policy_relay, upstreams):
-    up = upstreams(refuse=["nobody@example.com"])
+@pytest.mark.parametrize("pipelining", [False, True])
+def test_one_refused_recipient_is_bounced(pipelining, policy_relay, upstreams):
+    up = upstreams(refuse=["nobody@example.com"], pipelining=pipelining)
     relay = policy_relay(relay_policy(smarthost("up", up.port), smarthost("up2", up.port)))
     send(relay, ["b@example.com", "nobody@example.com"])
     assert wait_for(lambda: up.messages)
@@ -141,6 +143,23 @@ relais.on("route", function(msg, rcpt) return routes[rcpt.domain] end)
     [bounce] = relay.maildir_messages(1)
     assert b"Final-Recipient: rfc822; c@three.example" in bounce
     assert refusing.messages == []
+
+
+def test_pipelined_data_after_every_recipient_refused(policy_relay, upstreams):
+    """MAIL, RCPT and DATA go in one group to an upstream offering
+    PIPELINING; when every RCPT is refused, DATA is refused too, the
+    recipient bounces and the same connection carries the next message."""
+    up = upstreams(refuse=["nobody@example.com"], pipelining=True)
+    relay = policy_relay(relay_policy(smarthost("up", up.port), smarthost("up2", up.port)))
+    send(relay, ["nobody@example.com"])
+    [bounce] = relay.maildir_messages(1)
+    assert b"Diagnostic-Code: smtp; 550 5.1.1 No such user here" in bounce
+    send(relay, ["b@example.com"], b"Subject: next\r\n\r\nhello\r\n")
+    assert wait_for(lambda: up.messages)
+    assert [m[1] for m in up.messages] == [["b@example.com"]]
+    assert up.messages[0][2].endswith(b"Subject: next\r\n\r\nhello\r\n")
+    assert up.controller.most == 1
+    assert relay.wait_spool_empty() == []
 
 
 def test_no_bounce_for_the_null_sender(policy_relay, upstreams):

@@ -1,6 +1,8 @@
 """A real upstream SMTP server for the tests: aiosmtpd (nobody here wrote
 it), with behaviours chosen per test: accept, answer 421/451 at MAIL,
-refuse one recipient, drop the connection in the middle of DATA."""
+refuse one recipient, drop the connection in the middle of DATA, offer
+PIPELINING (aiosmtpd reads commands one line at a time, so a pipelined
+group is answered in order)."""
 import asyncio
 import socket
 import threading
@@ -19,8 +21,9 @@ def free_port() -> int:
 class Recorder:
     """Keeps every message the upstream accepted, with its envelope."""
 
-    def __init__(self, mail_reply=None, refuse=(), drop_in_data=False, data_delay=None):
+    def __init__(self, mail_reply=None, refuse=(), drop_in_data=False, data_delay=None, pipelining=False):
         self.mail_reply = mail_reply
+        self.pipelining = pipelining
         self.refuse = set(refuse)
         self.drop_in_data = drop_in_data
         # content -> seconds to wait before answering DATA
@@ -29,6 +32,12 @@ class Recorder:
         # when each message was accepted (time.time())
         self.times = []
         self.mail_commands = 0
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        if self.pipelining:
+            responses.insert(1, "250-PIPELINING")
+        return responses
 
     async def handle_MAIL(self, server, session, envelope, address, options):
         self.mail_commands += 1

@@ -268,13 +268,13 @@ public actor RelayQueue {
             return all
         }
         let now = Date().timeIntervalSince1970
-        let delay = String(format: "%.1fs", now - envelope.receivedAt)
         for record in state.record(attempts, of: envelope, now: now, schedule: schedule) {
             metrics?.deliveryAttempt(upstream: record.target, result: record.result.rawValue, seconds: now - started,
                                      reply: record.reply)
             logger.log(level: record.result == .delivered ? .info : .warning, "delivery attempt", metadata: [
                 "id": "\(envelope.id)", "to": "<\(record.address)>", "upstream": "\(record.target)",
-                "result": "\(record.result.rawValue)", "reply": "\(record.reply)", "delay": "\(delay)",
+                "result": "\(record.result.rawValue)", "reply": "\(record.reply)",
+                "delay": "\(String(format: "%.1fs", now - envelope.receivedAt))",
                 "attempt": "\(record.attempt)",
             ])
         }

@@ -68,9 +68,13 @@ struct UpstreamTransaction {
             }
 
         var replies: [SMTPReply] = []
+        // DATA closes the pipelined group (RFC 2920 3.1) when the content goes by DATA.
+        let pipelinesData = capabilities.offers("PIPELINING") && !capabilities.offers("CHUNKING")
         connection.needsReset = true
         do {
-            if capabilities.offers("PIPELINING") {
+            if pipelinesData {
+                replies = try await connection.exchange(commands + [.data], stage: "MAIL/RCPT/DATA")
+            } else if capabilities.offers("PIPELINING") {
                 replies = try await connection.exchange(commands, stage: "MAIL/RCPT")
             } else {
                 for command in commands {
@@ -82,16 +86,19 @@ struct UpstreamTransaction {
         } catch {
             throw FailoverReason(description: "\(error)")
         }
+        let dataReply = pipelinesData ? replies.removeLast() : nil
         switch TransactionReplies.afterEnvelope(recipients: message.recipients, mail: replies[0], rcpt: Array(replies.dropFirst())) {
         case .failover(let reason):
+            await endUnwantedData(dataReply)
             throw FailoverReason(description: reason, reply: replies[0])
         case .finished(let outcomes):
+            await endUnwantedData(dataReply)
             if replies[0].isPositive { _ = try? await connection.exchange([.rset], stage: "RSET") }
             return outcomes
         case .sendContent(let accepted, var outcomes):
             let final: SMTPReply
             do {
-                final = try await sendContent()
+                final = try await sendContent(dataReply: dataReply)
             } catch {
                 for recipient in accepted { outcomes[recipient] = .deferred("\(error)") }
                 return outcomes
@@ -102,9 +109,17 @@ struct UpstreamTransaction {
         }
     }
 
+    /// An upstream that started DATA although no recipient was accepted
+    /// (RFC 2920 3.1 allows it) gets an empty message, which it refuses.
+    private func endUnwantedData(_ dataReply: SMTPReply?) async {
+        guard dataReply?.code == 354 else { return }
+        _ = try? await connection.exchange(bytes: ByteBuffer(string: ".\r\n"), replies: 1, stage: "end of data")
+    }
+
     /// BDAT in one chunk when CHUNKING is offered (no stuffing needed),
-    /// otherwise DATA with dot-stuffing.
-    private func sendContent() async throws -> SMTPReply {
+    /// otherwise DATA with dot-stuffing; `dataReply` is DATA's reply when
+    /// DATA was pipelined with the envelope.
+    private func sendContent(dataReply: SMTPReply?) async throws -> SMTPReply {
         var content = message.content
         if let headers = message.headers, !headers.isEmpty {
             var withHeaders = ByteBuffer(string: headers.map { "\($0[0]): \($0[1])\r\n" }.joined())
@@ -119,7 +134,7 @@ struct UpstreamTransaction {
             bytes.writeBuffer(&content)
             return try await connection.exchange(bytes: bytes, replies: 1, stage: "BDAT")[0]
         }
-        let start = try await connection.exchange([.data], stage: "DATA")[0]
+        let start = if let dataReply { dataReply } else { try await connection.exchange([.data], stage: "DATA")[0] }
         guard start.code == 354 else { throw SMTPClientError.unexpected(start, stage: "DATA") }
         var stuffer = DotStuffer()
         var bytes = ByteBuffer()
