@@ -1,3 +1,4 @@
+import Foundation
 @testable import Relais
 import NIOCore
 import Testing
@@ -24,5 +25,30 @@ struct EnvelopeLineTests {
             #expect(decoded == original)
             #expect(String(buffer: content) == "Subject: x\r\n\r\nbody\r\n")
         }
+    }
+
+    /// Every field, with strings JSON must escape: the line written field by
+    /// field reads back the same, and names exactly the fields Codable
+    /// does (a field added to `Envelope` but not to the line fails here).
+    @Test func everyFieldRoundTripsAndNoneIsMissing() throws {
+        var full = envelope(routes: [[.maildir(path: "mail/\"quoted\"")]])
+        full.sender = "\"odd \\ local\"@example.org"
+        full.recipients = ["caf\u{E9}@example.com", "tab\there@example.com", "nul\u{0}@example.com"]
+        full.body = "8BITMIME"
+        full.smtpUTF8 = true
+        full.refused = [RefusedRecipient(recipient: "r@example.com", reply: "550 5.1.1 \"no\"", dsn: RecipientDSN(notify: ["NEVER"]))]
+        full.ret = "HDRS"
+        full.envid = "id+2B/\u{7F}"
+        full.recipientDSN = [RecipientDSN(notify: ["SUCCESS", "DELAY"], orcpt: "rfc822;a@x.example"), RecipientDSN(), RecipientDSN()]
+        full.dkimSignatures = ["b": "DKIM-Signature: v=1; b=\r\n\tabc", "a": "x"]
+        full.receivedAt = 1_796_000_000.123_456
+        let line = try full.encodedLine()
+        #expect(line.readableBytesView.last == UInt8(ascii: "\n"))
+        #expect(line.readableBytesView.dropLast().allSatisfy { $0 != UInt8(ascii: "\n") })
+        let (decoded, _) = try Envelope.decode(spoolFile: line)
+        #expect(decoded == full)
+        let written = try JSONSerialization.jsonObject(with: Data(line.readableBytesView)) as? [String: Any]
+        let codable = try JSONSerialization.jsonObject(with: JSONEncoder().encode(full)) as? [String: Any]
+        #expect(written.map { Set($0.keys) } == codable.map { Set($0.keys) })
     }
 }

@@ -90,24 +90,30 @@ public struct RefusedRecipient: Codable, Sendable, Equatable {
 // MARK: - Encoding
 
 extension Envelope {
-    /// The JSON line that opens a spool file. The routes come first and
-    /// are encoded once per distinct value (`EncodedRoutes`): their
-    /// smarthost settings are most of the line, and most messages share them.
+    /// The JSON line that opens a spool file, the fields that `Decodable`
+    /// reads back. The routes are encoded once per distinct value
+    /// (`EncodedRoutes`): their smarthost settings are most of the line,
+    /// and most messages share them.
     func encodedLine() throws -> ByteBuffer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        var rest = self
-        rest.routes = nil
-        let fields = try encoder.encode(rest)
-        var buffer = ByteBuffer()
-        if let routes {
-            buffer.writeStaticString("{\"routes\":")
-            buffer.writeBytes(try EncodedRoutes.shared.json(routes, encoder: encoder))
-            if fields.count > 2 { buffer.writeStaticString(",") }
-            buffer.writeBytes(fields.dropFirst())
-        } else {
-            buffer.writeBytes(fields)
-        }
+        var line = JSONObjectWriter(capacity: 512)
+        if let routes { line.field("routes", json: try EncodedRoutes.shared.json(routes, encoder: encoder)) }
+        line.field("id", id)
+        line.field("sender", sender)
+        line.field("recipients", recipients)
+        line.field("smtpUTF8", smtpUTF8)
+        line.field("body", body)
+        line.field("receivedAt", receivedAt)
+        line.field("clientIP", clientIP)
+        line.field("helo", helo)
+        try line.field("refused", refused, encoder: encoder)
+        line.field("ret", ret)
+        line.field("envid", envid)
+        try line.field("recipientDSN", recipientDSN, encoder: encoder)
+        line.field("dkimSignatures", dkimSignatures)
+        line.field("dkimForAll", dkimForAll)
+        var buffer = line.finish()
         buffer.writeStaticString("\n")
         return buffer
     }

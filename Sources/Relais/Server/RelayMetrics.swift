@@ -12,9 +12,9 @@ public final class RelayMetrics: Sendable {
     /// The last hour, for the status page.
     let activity = ActivityHistory()
     private let factory: PrometheusMetricsFactory
-    private let counters = NIOLockedValueBox<[String: CoreMetrics.Counter]>([:])
-    private let gauges = NIOLockedValueBox<[String: CoreMetrics.Gauge]>([:])
-    private let timers = NIOLockedValueBox<[String: CoreMetrics.Timer]>([:])
+    private let counters = NIOLockedValueBox<[Key: CoreMetrics.Counter]>([:])
+    private let gauges = NIOLockedValueBox<[Key: CoreMetrics.Gauge]>([:])
+    private let timers = NIOLockedValueBox<[Key: CoreMetrics.Timer]>([:])
     private let openConnections = NIOLockedValueBox(0)
 
     public init() {
@@ -106,8 +106,28 @@ public final class RelayMetrics: Sendable {
 
     // MARK: - Metric objects, made once per name and labels
 
-    private static func key(_ name: String, _ labels: [(String, String)]) -> String {
-        name + labels.map { "|\($0.0)=\($0.1)" }.joined()
+    /// A metric's name and labels: found without building a string, since
+    /// every message records several metrics.
+    private struct Key: Hashable {
+        var name: String
+        var labels: [(String, String)]
+
+        init(_ name: String, _ labels: [(String, String)]) {
+            self.name = name
+            self.labels = labels
+        }
+
+        static func == (left: Key, right: Key) -> Bool {
+            left.name == right.name && left.labels.elementsEqual(right.labels) { $0 == $1 }
+        }
+
+        func hash(into hasher: inout Hasher) {
+            hasher.combine(name)
+            for (label, value) in labels {
+                hasher.combine(label)
+                hasher.combine(value)
+            }
+        }
     }
 
     private func counter(_ name: String, _ labels: [(String, String)] = []) -> CoreMetrics.Counter {
@@ -123,9 +143,9 @@ public final class RelayMetrics: Sendable {
     }
 
     /// The metric for `name` and `labels` in `cache`, made by `make` the first time.
-    private func cached<Metric>(_ cache: NIOLockedValueBox<[String: Metric]>, _ name: String, _ labels: [(String, String)],
+    private func cached<Metric>(_ cache: NIOLockedValueBox<[Key: Metric]>, _ name: String, _ labels: [(String, String)],
                                 make: () -> Metric) -> Metric {
-        let key = Self.key(name, labels)
+        let key = Key(name, labels)
         if let metric = cache.withLockedValue({ $0[key] }) { return metric }
         let metric = make()
         cache.withLockedValue { $0[key] = metric }
