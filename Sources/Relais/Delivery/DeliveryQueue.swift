@@ -50,15 +50,16 @@ public final class DeliveryQueue: Sendable, Service {
         spooledBounces = stream
         bounces = BounceSender(spool: spool, hostname: hostname, route: reportRoute, handOff: continuation, logger: logger)
         let writer = MaildirWriter(hostname: hostname)
-        ledger = UpstreamLedger(folder: spool.upstreamsFolder, threadPool: threadPool, logger: logger)
-        let couriers = Couriers(maildirWriter: writer,
-                                pools: UpstreamPools(ledger: ledger, heloName: hostname, group: group, metrics: metrics,
-                                                     shared: shared, credentials: credentials),
-                                threadPool: threadPool, resolver: resolver, loop: group.next(),
-                                policies: MTASTSPolicies(folder: spool.folder.root + "/mta-sts", resolver: resolver,
-                                                         loop: group.next(), logger: logger),
-                                logger: logger)
+        // Delivery runs on one loop: the relay queue, the pools, the ledger and the upstream connections.
         let loop = group.next()
+        ledger = UpstreamLedger(folder: spool.upstreamsFolder, threadPool: threadPool, loop: loop, logger: logger)
+        let couriers = Couriers(maildirWriter: writer,
+                                pools: UpstreamPools(ledger: ledger, heloName: hostname, loop: loop, metrics: metrics,
+                                                     shared: shared, credentials: credentials),
+                                threadPool: threadPool, resolver: resolver, loop: loop,
+                                policies: MTASTSPolicies(folder: spool.folder.root + "/mta-sts", resolver: resolver,
+                                                         loop: loop, logger: logger),
+                                logger: logger)
         relay = RelayQueue(spool: spool, couriers: couriers, bounces: bounces, schedule: schedule,
                            defaultRoute: defaultRoute, threadPool: threadPool, loop: loop, metrics: metrics, logger: logger)
         deliverer = GroupCommitQueue(threadPool: threadPool, overlapping: 2) { queue, batch in

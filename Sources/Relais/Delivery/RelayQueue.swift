@@ -61,6 +61,11 @@ public actor RelayQueue {
     /// once; far more than the upstreams' connections would not go faster.
     static let maxAttemptsAtOnce = 1000
 
+    /// The queue runs on the delivery loop, with the upstream pools, their
+    /// ledger and their connections: a delivery's steps hand over to each
+    /// other without waking another thread.
+    nonisolated public var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+
     init(spool: Spool, couriers: Couriers, bounces: BounceSender, schedule: QueueSchedule, defaultRoute: [RouteTarget],
          threadPool: NIOThreadPool, loop: any EventLoop, metrics: RelayMetrics?, logger: Logger) {
         self.spool = spool
@@ -252,20 +257,25 @@ public actor RelayQueue {
         }
         let addresses = state.recipients.map(\.address)
         let started = Date().timeIntervalSince1970
-        let attempts = await withTaskGroup(of: [DeliveryAttempt].self) { group in
-            for (targets, indices) in groups {
-                let parcel = Parcel(envelope: envelope, recipients: indices.map { addresses[$0] }, content: content)
-                group.addTask {
-                    let (outcomes, courier) = await self.deliver(parcel, to: targets)
-                    return indices.map { index in
-                        DeliveryAttempt(index: index, outcome: outcomes[addresses[index]] ?? .deferred("no result"),
-                                        target: courier?.name ?? "none", local: courier is MaildirCourier)
-                    }
-                }
+        let deliverGroup: @Sendable ([RouteTarget], [Int]) async -> [DeliveryAttempt] = { targets, indices in
+            let parcel = Parcel(envelope: envelope, recipients: indices.map { addresses[$0] }, content: content)
+            let (outcomes, courier) = await self.deliver(parcel, to: targets)
+            return indices.map { index in
+                DeliveryAttempt(index: index, outcome: outcomes[addresses[index]] ?? .deferred("no result"),
+                                target: courier?.name ?? "none", local: courier is MaildirCourier)
             }
-            var all: [DeliveryAttempt] = []
-            for await part in group { all.append(contentsOf: part) }
-            return all
+        }
+        let attempts: [DeliveryAttempt]
+        if groups.count == 1, let (targets, indices) = groups.first {
+            attempts = await deliverGroup(targets, indices)
+        } else {
+            // Different routes go in parallel.
+            attempts = await withTaskGroup(of: [DeliveryAttempt].self) { group in
+                for (targets, indices) in groups { group.addTask { await deliverGroup(targets, indices) } }
+                var all: [DeliveryAttempt] = []
+                for await part in group { all.append(contentsOf: part) }
+                return all
+            }
         }
         let now = Date().timeIntervalSince1970
         for record in state.record(attempts, of: envelope, now: now, schedule: schedule) {
@@ -283,7 +293,7 @@ public actor RelayQueue {
     /// Hands the parcel to each target's courier in order, moving on when
     /// one cannot start. Returns the outcomes and the courier that gave
     /// them (or the last one tried; none for an empty route).
-    private nonisolated func deliver(_ parcel: Parcel, to targets: [RouteTarget]) async -> ([String: RecipientOutcome], (any Courier)?) {
+    private func deliver(_ parcel: Parcel, to targets: [RouteTarget]) async -> ([String: RecipientOutcome], (any Courier)?) {
         var lastReason = "no route"
         var last: (any Courier)?
         var retryAt: Double?

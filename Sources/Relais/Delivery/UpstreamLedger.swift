@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import NIOCore
 import NIOPosix
 
 /// What Relais knows about each upstream, by name, whichever pool (policy
@@ -41,16 +42,21 @@ actor UpstreamLedger {
     private var records: [String: Record]
     private let folder: String
     private let threadPool: NIOThreadPool
+    /// The delivery loop, where the ledger runs (beside the pools that ask it).
+    private let loop: any EventLoop
     private let logger: Logger
     private var unsaved: Set<String> = []
     private var saving = false
     /// The wait before the next write, cut short by a change of state.
     private var saveWait: Task<Void, any Error>?
 
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+
     /// Reads the saved quota counts (health starts afresh). Blocking: call at start-up.
-    init(folder: String, threadPool: NIOThreadPool, logger: Logger) {
+    init(folder: String, threadPool: NIOThreadPool, loop: any EventLoop, logger: Logger) {
         self.folder = folder
         self.threadPool = threadPool
+        self.loop = loop
         self.logger = logger
         let records = SpoolFolder.upstreamStates(in: folder).mapValues { Record(usage: $0.usage, quota: $0.quota, held: $0.held) }
         self.records = records

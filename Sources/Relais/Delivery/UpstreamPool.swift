@@ -11,7 +11,8 @@ actor UpstreamPool {
     let smarthost: Smarthost
     private let ledger: UpstreamLedger
     private let heloName: String
-    private let group: any EventLoopGroup
+    /// The delivery loop: the pool runs on it, and its connections too.
+    private let loop: any EventLoop
     private var idle: [(connection: SMTPClientConnection, since: Date)] = []
     private var open = 0 {
         didSet { metrics?.set("relais_upstream_connections", [("upstream", smarthost.name)], to: Double(open)) }
@@ -28,14 +29,16 @@ actor UpstreamPool {
     private var leases: [ObjectIdentifier: String] = [:]
     private var awaitingLease = false
 
-    init(smarthost: Smarthost, ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup, metrics: RelayMetrics?,
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+
+    init(smarthost: Smarthost, ledger: UpstreamLedger, heloName: String, loop: any EventLoop, metrics: RelayMetrics?,
          shared: SharedLimits?, credential: @escaping @Sendable () async throws -> String) {
         self.smarthost = smarthost
         self.ledger = ledger
         self.shared = smarthost.isShared ? shared : nil
         self.metrics = metrics
         self.heloName = heloName
-        self.group = group
+        self.loop = loop
         self.credential = credential
     }
 
@@ -171,7 +174,7 @@ actor UpstreamPool {
             if open < limit {
                 open += 1
                 do {
-                    let connection = try await SMTPClientConnection.open(to: smarthost, heloName: smarthost.heloName ?? heloName, group: group,
+                    let connection = try await SMTPClientConnection.open(to: smarthost, heloName: smarthost.heloName ?? heloName, group: loop,
                                                                          tlsContext: try clientContext(), credential: credential)
                     if let lease { leases[ObjectIdentifier(connection)] = lease }
                     await ledger.succeeded(smarthost, delivered: false, at: Self.now)
@@ -263,25 +266,28 @@ actor UpstreamPools {
     private var pools: [Smarthost: UpstreamPool] = [:]
     private let ledger: UpstreamLedger
     private let heloName: String
-    private let group: any EventLoopGroup
+    /// The delivery loop, where the pools and their connections run.
+    private let loop: any EventLoop
     private let metrics: RelayMetrics?
     private let shared: SharedLimits?
     private let credentials: @Sendable (Smarthost) async throws -> String
 
-    init(ledger: UpstreamLedger, heloName: String, group: any EventLoopGroup, metrics: RelayMetrics?, shared: SharedLimits?,
+    nonisolated var unownedExecutor: UnownedSerialExecutor { loop.executor.asUnownedSerialExecutor() }
+
+    init(ledger: UpstreamLedger, heloName: String, loop: any EventLoop, metrics: RelayMetrics?, shared: SharedLimits?,
          credentials: @escaping @Sendable (Smarthost) async throws -> String) {
         self.ledger = ledger
         self.shared = shared
         self.metrics = metrics
         self.heloName = heloName
-        self.group = group
+        self.loop = loop
         self.credentials = credentials
     }
 
     func pool(for smarthost: Smarthost) -> UpstreamPool {
         if let pool = pools[smarthost] { return pool }
         let credentials = self.credentials
-        let pool = UpstreamPool(smarthost: smarthost, ledger: ledger, heloName: heloName, group: group, metrics: metrics,
+        let pool = UpstreamPool(smarthost: smarthost, ledger: ledger, heloName: heloName, loop: loop, metrics: metrics,
                                 shared: shared) {
             try await credentials(smarthost)
         }

@@ -102,7 +102,7 @@ extension SMTPServerHandler {
             decided(decision, draft: draft, current, transaction, trace: trace, context)
             carryOn(context)
         }
-        pauseReadsIfConsulting(context)
+        flush(context)
     }
 
     /// The data and route hooks decided: refuse, discard, or spool and queue.
@@ -142,7 +142,7 @@ extension SMTPServerHandler {
         let dsn = routed.map { transaction.recipientDSN[$0.recipient] ?? RecipientDSN() }
         if dsn.contains(where: { $0 != RecipientDSN() }) { envelope.recipientDSN = dsn }
         mode = .waiting
-        pauseReads(context)
+        flush(context)
         let signers = dkimSigners(for: routed, draft: draft)
         let (spool, loop, message) = (services.spool, context.eventLoop, content)
         let signed: EventLoopFuture<Envelope> = signers.isEmpty ? loop.makeSucceededFuture(envelope)

@@ -158,8 +158,15 @@ final class SMTPServerHandler: ChannelInboundHandler {
         } else {
             input.writeBuffer(&bytes)
         }
+        if isWaiting && input.readableBytes > Self.inputHeldWhileWaiting { pauseReads(context) }
         process(context)
     }
+
+    /// What a client may send while its message waits for the data hook
+    /// and the spool before reading stops: nearly every client waits for
+    /// the reply, so stopping up front would cost a pause and a resume per
+    /// message for nothing.
+    static let inputHeldWhileWaiting = 64 * 1024
 
     func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if let handshake = event as? TLSHandshakeCompleted {
