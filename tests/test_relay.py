@@ -111,6 +111,31 @@ def test_dropped_connection_in_data_is_retried(policy_relay, upstreams):
     assert relay.wait_spool_empty() == []
 
 
+def test_a_short_message_in_a_recycled_spool_file_reads_back_whole(policy_relay, upstreams):
+    """A delivered message's spool file is written over by the next one: a
+    shorter message read back for its retry is exactly itself, with nothing
+    of the longer one after it."""
+    up = upstreams()
+    relay = policy_relay(relay_policy(smarthost("up", up.port), smarthost("up2", up.port)))
+    long_body = b"Subject: long\r\n\r\n" + b"x" * 70 + b"\r\n" + (b"y" * 78 + b"\r\n") * 500
+    # A file is reused once a flush after its removal ended: the second
+    # message's flush readies the first one's file.
+    for count in (1, 2):
+        send(relay, ["b@example.com"], long_body)
+        assert wait_for(lambda: len(up.messages) == count)
+        assert relay.wait_spool_empty() == []
+    assert len(list((relay.data_dir / "spool" / "free").iterdir())) == 2
+    up.recorder.mail_reply = "451 4.3.0 Try again later"
+    send(relay, ["b@example.com"], b"Subject: short\r\n\r\nshort\r\n")
+    relay.wait_log("result=deferred")
+    up.recorder.mail_reply = None
+    assert wait_for(lambda: len(up.messages) == 3, timeout=20)
+    assert up.messages[2][2].endswith(b"\r\nSubject: short\r\n\r\nshort\r\n")
+    assert b"yyyy" not in up.messages[2][2]
+    assert len(list((relay.data_dir / "spool" / "free").iterdir())) == 2
+    assert relay.wait_spool_empty() == []
+
+
 @pytest.mark.parametrize("pipelining", [False, True])
 def test_one_refused_recipient_is_bounced(pipelining, policy_relay, upstreams):
     up = upstreams(refuse=["nobody@example.com"], pipelining=pipelining)

@@ -50,6 +50,9 @@ public actor RelayQueue {
     private var wakeups = WakeupHeap()
     private var attempting: [String: Attempting] = [:]
     private var arrivals: [String: Arrival] = [:]
+    /// Messages accepted by this run whose state was never saved: they
+    /// have no state file to remove.
+    private var stateless: Set<String> = []
     private var flushRequested: Set<String> = []
     /// Messages an operator asked to bounce now.
     private var bounceRequested: Set<String> = []
@@ -84,6 +87,7 @@ public actor RelayQueue {
         let id = envelope.id
         guard waiting[id] == nil, attempting[id] == nil else { return }
         arrivals[id] = Arrival(envelope: envelope, content: content, state: MessageState(envelope: envelope))
+        stateless.insert(id)
         wait(id, until: 0, upstreams: Self.upstreams(of: envelope))
         startDue()
     }
@@ -340,6 +344,7 @@ public actor RelayQueue {
     }
 
     private func save(_ state: MessageState, of id: String) async {
+        stateless.remove(id)
         do {
             try await spool.saveState(try state.encoded(), of: id, on: loop).get()
         } catch {
@@ -383,6 +388,7 @@ public actor RelayQueue {
     }
 
     private func removeFiles(_ id: String) async {
-        try? await spool.forget(id, on: loop).get()
+        let hasState = stateless.remove(id) == nil
+        try? await spool.forget(id, withState: hasState, on: loop).get()
     }
 }

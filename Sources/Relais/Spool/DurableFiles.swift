@@ -14,15 +14,15 @@ import Darwin
 /// Blocking: call only from a thread pool, never from an event loop.
 enum DurableFiles {
     /// One file to create: written at `temporaryPath` (or over the
-    /// existing file at `recycledPath`), renamed to `finalPath`.
+    /// existing file `recycled`), renamed to `finalPath`.
     struct PendingFile {
         var temporaryPath: String
         var finalPath: String
         var contents: [ByteBuffer]
-        var recycledPath: String?
+        var recycled: RecycledFiles.File?
 
         /// Where the content is written before the rename.
-        var writtenPath: String { recycledPath ?? temporaryPath }
+        var writtenPath: String { recycled?.path ?? temporaryPath }
     }
 
     /// Writes the batch; the result for each file is in the same order.
@@ -30,7 +30,7 @@ enum DurableFiles {
     static func write(_ files: [PendingFile]) -> [Result<Void, SystemCallError>] {
         var results = files.map { file in
             Result { () throws(SystemCallError) in
-                try writeFile(file.writtenPath, file.contents, overwriting: file.recycledPath != nil)
+                try writeFile(file.writtenPath, file.contents, overwritingSize: file.recycled?.size)
             }
         }
         let written = results.indices.filter { if case .success = results[$0] { true } else { false } }
@@ -69,32 +69,56 @@ enum DurableFiles {
         }
     }
 
-    /// Writes `contents` to a new file at `path`, or `overwriting` the
-    /// existing one there (then cut to the new length).
-    static func writeFile(_ path: String, _ contents: [ByteBuffer], overwriting: Bool = false) throws(SystemCallError) {
-        let fd = overwriting ? open(path, O_WRONLY | O_CLOEXEC) : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+    /// Writes `contents` to a new file at `path`, or over the existing one
+    /// there, of `overwritingSize` bytes (then cut to the new length when
+    /// it was longer).
+    static func writeFile(_ path: String, _ contents: [ByteBuffer], overwritingSize: Int? = nil) throws(SystemCallError) {
+        let fd = overwritingSize != nil ? open(path, O_WRONLY | O_CLOEXEC)
+            : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
         defer { close(fd) }
-        var length = 0
-        for chunk in contents {
-            var remaining = chunk
-            while remaining.readableBytes > 0 {
-                let count = remaining.withUnsafeReadableBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
-                if count < 0 {
-                    if errno == EINTR { continue }
-                    let error = SystemCallError("write", path, errno: errno)
-                    unlink(path)
-                    throw error
-                }
-                remaining.moveReaderIndex(forwardBy: count)
-                length += count
+        let length = contents.reduce(0) { $0 + $1.readableBytes }
+        var written = 0
+        while written < length {
+            let count = write(fd, contents, from: written)
+            if count < 0 {
+                if errno == EINTR { continue }
+                let error = SystemCallError("write", path, errno: errno)
+                unlink(path)
+                throw error
             }
+            written += count
         }
-        if overwriting && ftruncate(fd, off_t(length)) != 0 {
+        if let old = overwritingSize, old > length, ftruncate(fd, off_t(length)) != 0 {
             let error = SystemCallError("ftruncate", path, errno: errno)
             unlink(path)
             throw error
         }
+    }
+
+    /// One `writev` of what follows the first `offset` bytes of `contents`.
+    private static func write(_ fd: Int32, _ contents: [ByteBuffer], from offset: Int) -> Int {
+        var rest = contents[...]
+        var skipped = offset
+        while let first = rest.first, skipped >= first.readableBytes {
+            skipped -= first.readableBytes
+            rest = rest.dropFirst()
+        }
+        return withReadablePointers(rest) { pointers in
+            var vectors = pointers.enumerated().map { index, pointer in
+                let start = index == 0 ? skipped : 0
+                return iovec(iov_base: UnsafeMutableRawPointer(mutating: pointer.baseAddress.map { $0 + start }),
+                             iov_len: pointer.count - start)
+            }
+            return Glibc.writev(fd, &vectors, Int32(min(vectors.count, 1024)))  // IOV_MAX on Linux
+        }
+    }
+
+    /// Calls `body` with the readable bytes of every buffer at once.
+    private static func withReadablePointers<Result>(_ buffers: ArraySlice<ByteBuffer>, _ collected: [UnsafeRawBufferPointer] = [],
+                                                     _ body: ([UnsafeRawBufferPointer]) -> Result) -> Result {
+        guard let first = buffers.first else { return body(collected) }
+        return first.withUnsafeReadableBytes { withReadablePointers(buffers.dropFirst(), collected + [$0], body) }
     }
 
     static func flushFilesystem(containing path: String) -> SystemCallError? {

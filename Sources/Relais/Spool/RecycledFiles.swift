@@ -16,9 +16,16 @@ import Glibc
 /// could come back holding part of another message. A crash while a
 /// recycled file is written leaves only garbage in `free/`.
 final class RecycledFiles: Sendable {
+    /// A kept file and its size when it was kept (unknown for files an
+    /// earlier run left: `Int.max`).
+    struct File: Sendable {
+        var path: String
+        var size: Int
+    }
+
     private struct State {
-        var ready: [String] = []
-        var pending: [String] = []
+        var ready: [File] = []
+        var pending: [File] = []
         /// Files in `free/` under the flushes that are running.
         var flushing = 0
         var nextName = 0
@@ -41,13 +48,13 @@ final class RecycledFiles: Sendable {
         let existing = try DurableFiles.listFolder(folder)
         let highest = existing.compactMap(Int.init).max() ?? 0
         state.withLockedValue {
-            $0.pending = existing.map { folder + "/" + $0 }
+            $0.pending = existing.map { File(path: folder + "/" + $0, size: .max) }
             $0.nextName = highest + 1
         }
     }
 
     /// A file ready to be overwritten, if any.
-    func take() -> String? {
+    func take() -> File? {
         state.withLockedValue { $0.ready.popLast() }
     }
 
@@ -65,14 +72,14 @@ final class RecycledFiles: Sendable {
             return unlink(path) == 0 ? nil : SystemCallError("unlink", path, errno: errno)
         }
         guard rename(path, target) == 0 else { return SystemCallError("rename", path, errno: errno) }
-        state.withLockedValue { $0.pending.append(target) }
+        state.withLockedValue { $0.pending.append(File(path: target, size: Int(status.st_size))) }
         return nil
     }
 
     /// Called before a filesystem flush: the removals made so far will be
     /// durable when it ends. Flushes may overlap: each hands back what it
     /// covers to `flushed`.
-    func flushStarting() -> [String] {
+    func flushStarting() -> [File] {
         state.withLockedValue { state in
             defer { state.pending = [] }
             state.flushing += state.pending.count
@@ -81,7 +88,7 @@ final class RecycledFiles: Sendable {
     }
 
     /// Called after the flush that `flushStarting` returned `covered` for succeeded.
-    func flushed(_ covered: [String]) {
+    func flushed(_ covered: [File]) {
         state.withLockedValue { state in
             state.flushing -= covered.count
             state.ready.append(contentsOf: covered)
@@ -89,7 +96,7 @@ final class RecycledFiles: Sendable {
     }
 
     /// Called after that flush failed: its files wait for the next one.
-    func flushFailed(_ covered: [String]) {
+    func flushFailed(_ covered: [File]) {
         state.withLockedValue { state in
             state.flushing -= covered.count
             state.pending.append(contentsOf: covered)

@@ -34,6 +34,7 @@ public final class Spool: Sendable {
 
     private struct PendingRemoval: Sendable {
         var id: String
+        var withState: Bool
         var promise: EventLoopPromise<Void>
     }
     /// Files of delivered messages, overwritten by new ones.
@@ -54,7 +55,7 @@ public final class Spool: Sendable {
             let started = NIODeadline.now()
             let files = batch.map { write in
                 var file = write.file
-                if write.isMessage { file.recycledPath = recycled.take() }
+                if write.isMessage { file.recycled = recycled.take() }
                 return file
             }
             let covered = recycled.flushStarting()
@@ -72,7 +73,7 @@ public final class Spool: Sendable {
         self.remover = GroupCommitQueue(threadPool: threadPool) { _, batch in
             for removal in batch {
                 _ = recycled.recycle(folder.path(of: removal.id))
-                unlink(folder.statePath(of: removal.id))
+                if removal.withState { unlink(folder.statePath(of: removal.id)) }
                 removal.promise.succeed()
             }
         }
@@ -120,11 +121,12 @@ public final class Spool: Sendable {
         recycled.recycle(path(of: id))
     }
 
-    /// Forgets a delivered message and its delivery state, with the
-    /// removals of other messages in one pass on the thread pool.
-    func forget(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    /// Forgets a delivered message and its delivery state (unless it never
+    /// had one `withState`), with the removals of other messages in one pass
+    /// on the thread pool.
+    func forget(_ id: String, withState: Bool = true, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        remover.submit(PendingRemoval(id: id, promise: promise))
+        remover.submit(PendingRemoval(id: id, withState: withState, promise: promise))
         return promise.futureResult
     }
 
