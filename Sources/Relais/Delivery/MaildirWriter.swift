@@ -7,7 +7,7 @@ import NIOCore
 final class MaildirWriter: Sendable {
     let hostname: String
     /// Maildirs whose folders exist already.
-    private let prepared = NIOLockedValueBox<Set<String>>([])
+    private let prepared = NIOLockedValueBox<[String: Maildir]>([:])
 
     init(hostname: String) {
         self.hostname = hostname
@@ -16,13 +16,11 @@ final class MaildirWriter: Sendable {
     /// The pending file for `envelope` in the maildir at `folder`, creating
     /// its folders the first time. Blocking: call on the thread pool.
     func pendingFile(in folder: String, for envelope: Envelope, content: ByteBuffer) throws -> DurableFiles.PendingFile {
-        let maildir: Maildir
-        if prepared.withLockedValue({ $0.contains(folder) }) {
-            maildir = Maildir(existing: folder, hostname: hostname)
-        } else {
-            maildir = try Maildir(root: folder, hostname: hostname)
-            prepared.withLockedValue { _ = $0.insert(folder) }
+        if let maildir = prepared.withLockedValue({ $0[folder] }) {
+            return maildir.pendingFile(for: envelope, content: content)
         }
+        let maildir = try Maildir(root: folder, hostname: hostname)
+        prepared.withLockedValue { $0[folder] = maildir }
         return maildir.pendingFile(for: envelope, content: content)
     }
 }

@@ -10,17 +10,16 @@ public struct Maildir: Sendable {
     public let root: String
     public let hostname: String
 
+    /// The host part of file names: `/` and `:` escaped as the maildir
+    /// specification asks.
+    private let escapedHostname: String
+
     /// Creates the three folders. Blocking: call at start-up or on a thread pool.
     public init(root: String, hostname: String) throws {
         self.root = root
         self.hostname = hostname
+        self.escapedHostname = hostname.replacingOccurrences(of: "/", with: "\\057").replacingOccurrences(of: ":", with: "\\072")
         try DurableFiles.makeFolders([root + "/tmp", root + "/new", root + "/cur"])
-    }
-
-    /// A maildir whose folders are known to exist.
-    init(existing root: String, hostname: String) {
-        self.root = root
-        self.hostname = hostname
     }
 
     func pendingFile(for envelope: Envelope, content: ByteBuffer) -> DurableFiles.PendingFile {
@@ -28,10 +27,8 @@ public struct Maildir: Sendable {
         return DurableFiles.PendingFile(temporaryPath: root + "/tmp/" + name, finalPath: root + "/new/" + name, contents: [content])
     }
 
-    /// `<seconds>.R<queue id>.<host>`, with `/` and `:` in the host escaped as
-    /// the maildir specification asks.
+    /// `<seconds>.R<queue id>.<host>`.
     func fileName(for envelope: Envelope) -> String {
-        let host = hostname.replacingOccurrences(of: "/", with: "\\057").replacingOccurrences(of: ":", with: "\\072")
-        return "\(Int(envelope.receivedAt)).R\(envelope.id).\(host)"
+        "\(Int(envelope.receivedAt)).R\(envelope.id).\(escapedHostname)"
     }
 }
