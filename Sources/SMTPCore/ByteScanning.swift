@@ -4,6 +4,7 @@
 enum ByteScanning {
     private static let ones: UInt64 = 0x0101_0101_0101_0101
     private static let highBits: UInt64 = 0x8080_8080_8080_8080
+    private static let lineFeeds = ones &* UInt64(UInt8(ascii: "\n"))
 
     /// Whether any of the eight bytes in `word` is below `limit` (≤ 128).
     @inline(__always)
@@ -14,38 +15,33 @@ enum ByteScanning {
     /// The index of the first CR, LF or NUL at or after `start`, or `bytes.count`.
     @inline(__always)
     static func lineBreakOrNul(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
-        var index = start
-        let count = bytes.count
-        while true {
-            // No byte below 14 (CR) in a word: none of the three is in it.
-            while index + 8 <= count, !hasByte(in: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self), below: 14) {
-                index += 8
-            }
-            let end = min(index + 8, count)
-            while index < end {
-                let byte = bytes[index]
-                if byte == UInt8(ascii: "\r") || byte == UInt8(ascii: "\n") || byte == 0 { return index }
-                index += 1
-            }
-            if index == count { return count }
-        }
+        // No byte below 14 (CR) in a word: none of the three is in it.
+        firstIndex(in: bytes, from: start, wordMayHold: { hasByte(in: $0, below: 14) },
+                   isMatch: { $0 == UInt8(ascii: "\r") || $0 == UInt8(ascii: "\n") || $0 == 0 })
     }
 
     /// The index of the first LF at or after `start`, or `bytes.count`.
     @inline(__always)
     static func lineFeed(in bytes: UnsafeRawBufferPointer, from start: Int) -> Int {
+        // A byte equal to LF is a zero byte after the exclusive or.
+        firstIndex(in: bytes, from: start, wordMayHold: { hasByte(in: $0 ^ lineFeeds, below: 1) },
+                   isMatch: { $0 == UInt8(ascii: "\n") })
+    }
+
+    /// Skips the words `wordMayHold` rules out, then looks at the bytes of
+    /// the next word one by one.
+    @inline(__always)
+    private static func firstIndex(in bytes: UnsafeRawBufferPointer, from start: Int, wordMayHold: (UInt64) -> Bool,
+                                   isMatch: (UInt8) -> Bool) -> Int {
         var index = start
         let count = bytes.count
-        let lineFeeds = ones &* UInt64(UInt8(ascii: "\n"))
         while true {
-            // A byte equal to LF is a zero byte after the exclusive or.
-            while index + 8 <= count,
-                  !hasByte(in: bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self) ^ lineFeeds, below: 1) {
+            while index + 8 <= count, !wordMayHold(bytes.loadUnaligned(fromByteOffset: index, as: UInt64.self)) {
                 index += 8
             }
             let end = min(index + 8, count)
             while index < end {
-                if bytes[index] == UInt8(ascii: "\n") { return index }
+                if isMatch(bytes[index]) { return index }
                 index += 1
             }
             if index == count { return count }
