@@ -5,13 +5,14 @@ JSON log lines."""
 import json
 import smtplib
 import subprocess
+import time
 import urllib.error
 import urllib.request
 
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import BINARY, wait_for
-from upstream import free_port
+from upstream import Upstream, free_port
 
 TOKEN = "t0ken-for-tests"
 
@@ -283,3 +284,32 @@ relais.on("route", function(msg, rcpt) if rcpt.domain == "remote.example" then r
     only_after_an_event = {"relais_connections_refused_total"}
     assert used - exposed - only_after_an_event == set()
     assert len(used) >= 15
+
+
+def test_a_flush_right_after_a_restart_reaches_the_whole_queue(policy_relay, tmp_path):
+    """The relay listens before it has read a long queue back; a flush asked
+    for meanwhile still makes every queued message due, not only those read
+    back so far (the others would wait for their hour-long retry)."""
+    upstream_port, messages = free_port(), 3000
+    port, policy = admin_policy(f'''local sink = relais.smarthost {{ name = "sink", host = "127.0.0.1", port = {upstream_port},
+  tls = "none", health = {{ failures = 1, down_min = 3600, down_max = 3600 }} }}
+relais.on("route", function(msg, rcpt) return sink end)''')
+    policy = policy.replace("retry_min = 300, retry_max = 600", "retry_min = 3600, retry_max = 3600")
+    relay = policy_relay(policy)
+    subprocess.run(["smtp-source", "-s", "10", "-m", str(messages), "-l", "512", "-d", "-f", "a@example.org",
+                    "-t", "b@example.com", f"127.0.0.1:{relay.port}"], check=True, timeout=120)
+    assert wait_for(lambda: len(relay.spool_files()) == messages, timeout=60)
+    relay.stop()
+    upstream = Upstream(port=upstream_port).start()
+    try:
+        relay.start()
+        while True:  # as soon as the admin endpoint answers
+            try:
+                call(port, "/api/queue/flush", method="POST")
+                break
+            except urllib.error.URLError:
+                time.sleep(0.005)
+        assert wait_for(lambda: len(upstream.messages) == messages, timeout=60), len(upstream.messages)
+        assert relay.wait_spool_empty(timeout=30) == []
+    finally:
+        upstream.stop()

@@ -102,33 +102,32 @@ public final class DeliveryQueue: Sendable, Service {
     }
 
     /// Picks up every message left in the spool, e.g. after a restart, with
-    /// the saved state of each recipient.
+    /// the saved state of each recipient. The relay queue learns when the
+    /// last one is back, so a flush asked for meanwhile reaches them all.
     func resume(logger: Logger) {
         let relay = self.relay
-        threadPool.submit { [spool, deliverer] _ in
+        Task { [spool, deliverer, threadPool] in
             do {
-                let ids = try spool.folder.queuedIDs()
+                let ids = try await threadPool.runIfActive { try spool.folder.queuedIDs() }
                 if !ids.isEmpty { logger.info("resuming queue", metadata: ["messages": "\(ids.count)"]) }
                 // In batches: the whole queue's envelopes are never in memory at once.
-                var batch: [(envelope: Envelope, state: MessageState?)] = []
-                func handOver() {
-                    let messages = batch
-                    batch = []
-                    Task { await relay.resume(messages) }
-                }
-                for id in ids {
-                    let state = spool.folder.savedState(of: id)
-                    guard let envelope = try? spool.folder.loadEnvelope(id).envelope, state != nil || envelope.needsRelay else {
-                        deliverer.submit(Item(id: id))
-                        continue
+                for start in stride(from: 0, to: ids.count, by: 1000) {
+                    let batch = try await threadPool.runIfActive {
+                        ids[start ..< min(start + 1000, ids.count)].compactMap { id -> (envelope: Envelope, state: MessageState?)? in
+                            let state = spool.folder.savedState(of: id)
+                            guard let envelope = try? spool.folder.loadEnvelope(id).envelope, state != nil || envelope.needsRelay else {
+                                deliverer.submit(Item(id: id))
+                                return nil
+                            }
+                            return (envelope, state)
+                        }
                     }
-                    batch.append((envelope, state))
-                    if batch.count == 1000 { handOver() }
+                    await relay.resume(batch)
                 }
-                if !batch.isEmpty { handOver() }
             } catch {
                 logger.error("cannot read the spool", metadata: ["error": "\(error)"])
             }
+            await relay.finishResuming()
         }
     }
 }

@@ -54,6 +54,10 @@ public actor RelayQueue {
     /// have no state file to remove.
     private var stateless: Set<String> = []
     private var flushRequested: Set<String> = []
+    /// The flushes asked for while the spool is still being read back
+    /// after a start (nil: of every upstream), so that they reach the
+    /// messages read back later too; nil once every message is back.
+    private var flushesWhileResuming: Set<String?>? = []
     /// Messages an operator asked to bounce now.
     private var bounceRequested: Set<String> = []
     /// The sleep until the earliest waiting message is due, and when that is.
@@ -96,18 +100,29 @@ public actor RelayQueue {
     /// the time it is due, from its saved state.
     func resume(_ messages: [(envelope: Envelope, state: MessageState?)]) {
         for (envelope, state) in messages where waiting[envelope.id] == nil && attempting[envelope.id] == nil {
-            let wake = state.map { Self.wake(envelope, $0, schedule: schedule, now: Date().timeIntervalSince1970) } ?? 0
-            wait(envelope.id, until: wake, upstreams: Self.upstreams(of: envelope))
+            var wake = state.map { Self.wake(envelope, $0, schedule: schedule, now: Date().timeIntervalSince1970) } ?? 0
+            let upstreams = Self.upstreams(of: envelope)
+            if let flushes = flushesWhileResuming, flushes.contains(where: { Self.flush($0, covers: upstreams) }) {
+                flushRequested.insert(envelope.id)
+                wake = 0
+            }
+            wait(envelope.id, until: wake, upstreams: upstreams)
         }
         startDue()
     }
 
+    /// Every message left in the spool has been handed to `resume`.
+    func finishResuming() {
+        flushesWhileResuming = nil
+    }
+
     /// Makes every waiting recipient due now (of the messages routed through
-    /// `upstream`, when given); returns how many messages.
+    /// `upstream`, when given); returns how many messages. Right after a
+    /// start, it also covers the messages not yet read back from the spool.
     func flush(upstream: String? = nil) -> Int {
-        let matches = { (names: Set<String>) in upstream.map { names.contains($0) } ?? true }
-        let idle = waiting.filter { matches($0.value.upstreams) }.map(\.key)
-        let busy = attempting.filter { matches($0.value.upstreams) }.map(\.key)
+        flushesWhileResuming?.insert(upstream)
+        let idle = waiting.filter { Self.flush(upstream, covers: $0.value.upstreams) }.map(\.key)
+        let busy = attempting.filter { Self.flush(upstream, covers: $0.value.upstreams) }.map(\.key)
         flushRequested.formUnion(idle + busy)
         for id in idle { makeDue(id) }
         startDue()
@@ -144,6 +159,11 @@ public actor RelayQueue {
     public var count: Int { waiting.count + attempting.count }
 
     // MARK: - Scheduling
+
+    /// Whether a flush of `upstream` (nil: all) reaches a message routed through `upstreams`.
+    private static func flush(_ upstream: String?, covers upstreams: Set<String>) -> Bool {
+        upstream.map { upstreams.contains($0) } ?? true
+    }
 
     private static func upstreams(of envelope: Envelope) -> Set<String> {
         Set((envelope.routes ?? []).flatMap(\.smarthostNames))
