@@ -17,7 +17,7 @@ def test_failed_spool_write_answers_451_and_keeps_earlier_mail(relay):
     assert len(relay.maildir_messages(1)) == 1
     # Neither the maildir (a local message is delivered before its 250) nor
     # the spool (where it goes when that fails) can be written.
-    broken = [relay.data_dir / "spool" / "tmp", relay.data_dir / "mail" / "tmp"]
+    broken = [relay.data_dir / "spool" / "queue", relay.data_dir / "mail" / "tmp"]
     for folder in broken:
         shutil.rmtree(folder)
         folder.write_text("not a folder")
@@ -58,7 +58,7 @@ def test_full_disk_answers_452_and_keeps_earlier_mail(start_relay, small_disk):
     [kept] = relay.maildir_messages(1)
     assert b"Subject: small" in kept
     assert relay.wait_spool_empty() == []
-    assert list((relay.data_dir / "spool" / "tmp").iterdir()) == []
+    assert list((relay.data_dir / "spool" / "corrupt").iterdir()) == []
 
 
 def test_failed_delivery_keeps_message_in_spool_until_it_succeeds(start_relay, tmp_path):
@@ -97,3 +97,48 @@ def test_corrupt_spool_file_is_moved_aside(start_relay, tmp_path):
     assert corrupt.read_bytes() == b"{not json\nSubject: x\r\n\r\n"
     assert relay.spool_files() == []
     assert "queued message is corrupt" in relay.log
+
+
+def test_spool_file_a_crash_cut_short_is_set_aside_not_delivered(start_relay, tmp_path):
+    """A message's spool file has its queue name before the flush that makes
+    it durable; the seal in its envelope line (content size and CRC-32C)
+    tells a whole file from a write a crash interrupted. Such a message was
+    never acknowledged: it goes to the corrupt folder, the whole ones are delivered."""
+    data = tmp_path / "sealed"
+    relay = start_relay(data_dir=data)
+    new = data / "mail" / "new"
+    new.rmdir()
+    new.write_text("not a folder")  # delivery before the 250 fails: the messages are spooled
+    for name in ("whole", "cut short", "changed"):
+        assert send(relay.port, f"Subject: {name}\r\n\r\n".encode() + b"line of the body\r\n" * 100) == {}
+    assert wait_for_files(relay, 3)
+    relay.stop()
+    files = {f.read_bytes().split(b"Subject: ")[1].split(b"\r\n")[0]: f for f in relay.spool_files()}
+    assert all(b'"contentCRC32C":' in f.read_bytes().split(b"\n")[0] for f in files.values())
+    cut = files[b"cut short"]
+    cut.write_bytes(cut.read_bytes()[:-40])
+    changed = files[b"changed"]
+    body = bytearray(changed.read_bytes())
+    body[-10] ^= 0x01
+    changed.write_bytes(bytes(body))
+    new.unlink()
+    new.mkdir()
+    second = start_relay(data_dir=data)
+    [delivered] = second.maildir_messages(1)
+    assert b"Subject: whole\r\n" in delivered
+    assert second.wait_spool_empty() == []
+    corrupt = data / "spool" / "corrupt"
+    assert sorted(p.name for p in corrupt.iterdir()) == sorted([cut.name, changed.name])
+    assert (corrupt / changed.name).read_bytes() == bytes(body)
+    assert "spool file is incomplete" in second.log
+    assert "does not match its CRC-32C" in second.log
+    time.sleep(0.5)
+    assert len(second.maildir_messages()) == 1
+
+
+def wait_for_files(relay, count: int) -> bool:
+    for _ in range(100):
+        if len(relay.spool_files()) == count and "delivery deferred" in relay.log:
+            return True
+        time.sleep(0.05)
+    return False

@@ -21,7 +21,8 @@ struct EnvelopeLineTests {
         for original in [envelope(routes: routes), envelope(routes: routes), envelope(routes: nil)] {
             var file = try original.encodedLine()
             file.writeString("Subject: x\r\n\r\nbody\r\n")
-            let (decoded, content) = try Envelope.decode(spoolFile: file)
+            let (decoded, seal, content) = try Envelope.decode(spoolFile: file)
+            #expect(seal == nil)
             #expect(decoded == original)
             #expect(String(buffer: content) == "Subject: x\r\n\r\nbody\r\n")
         }
@@ -45,7 +46,7 @@ struct EnvelopeLineTests {
         let line = try full.encodedLine()
         #expect(line.readableBytesView.last == UInt8(ascii: "\n"))
         #expect(line.readableBytesView.dropLast().allSatisfy { $0 != UInt8(ascii: "\n") })
-        let (decoded, _) = try Envelope.decode(spoolFile: line)
+        let (decoded, _, _) = try Envelope.decode(spoolFile: line)
         #expect(decoded == full)
         let written = try JSONSerialization.jsonObject(with: Data(line.readableBytesView)) as? [String: Any]
         let codable = try JSONSerialization.jsonObject(with: JSONEncoder().encode(full)) as? [String: Any]

@@ -1,9 +1,17 @@
 #ifndef RELAIS_CSYSTEMSHIMS_H
 #define RELAIS_CSYSTEMSHIMS_H
 
+#include <stddef.h>
+#include <stdint.h>
+
 /// Flushes every dirty page and inode of the filesystem holding `fd`
 /// (Linux syncfs(2)); one call makes a whole batch of spool writes durable.
 /// Returns 0 or -1 with errno set. Falls back to sync(2) where syncfs is missing.
 int relais_syncfs(int fd);
+
+/// CRC-32C (Castagnoli) of `length` bytes, continuing from `crc` (0 to
+/// start): the seal that tells a whole spool file from one a crash cut
+/// short. Uses the SSE4.2 instruction where the processor has it.
+uint32_t relais_crc32c(uint32_t crc, const void *data, size_t length);
 
 #endif

@@ -167,15 +167,8 @@ struct MaildirDelivery {
             do {
                 let (envelope, content) = try spool.folder.load(item.id)
                 loaded.append((item, envelope, content))
-            } catch let error as SystemCallError {
-                logger.error("cannot read queued message", metadata: ["id": "\(item.id)", "error": "\(error)"])
-                retries.append(item)
             } catch {
-                logger.error("queued message is corrupt; moved to the corrupt folder",
-                             metadata: ["id": "\(item.id)", "error": "\(error)"])
-                if let moveError = spool.quarantine(item.id) {
-                    logger.error("cannot move corrupt message", metadata: ["id": "\(item.id)", "error": "\(moveError)"])
-                }
+                if !spool.setAsideIfCorrupt(item.id, after: error, logger: logger) { retries.append(item) }
             }
         }
         var files: [DurableFiles.PendingFile] = []

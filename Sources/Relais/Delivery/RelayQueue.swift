@@ -231,10 +231,12 @@ public actor RelayQueue {
         let upstreams = attempting[id]?.upstreams ?? []
         let arrival = arrivals.removeValue(forKey: id)
         var content = arrival?.content
-        var loaded: (Envelope, MessageState)?
-        if let arrival { loaded = (arrival.envelope, arrival.state) } else { loaded = await loadEnvelopeAndState(id) }
-        guard let (envelope, initial) = loaded else {
-            if !Task.isCancelled { wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams) }
+        let loaded = if let arrival { Result<(Envelope, MessageState), ReadFailure>.success((arrival.envelope, arrival.state)) }
+            else { await loadEnvelopeAndState(id) }
+        guard case .success(let (envelope, initial)) = loaded else {
+            if case .failure(.unreadable) = loaded, !Task.isCancelled {
+                wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams)
+            }
             return
         }
         var state = initial
@@ -251,7 +253,13 @@ public actor RelayQueue {
             state.recipients[$0].status == .pending && (flushing || state.recipients[$0].nextAttempt <= now)
         }
         if !due.isEmpty {
-            if content == nil { content = await load(id) }
+            if content == nil {
+                switch await load(id) {
+                case .success(let read): content = read
+                case .failure(.setAside): return
+                case .failure(.unreadable): break
+                }
+            }
             if let content {
                 await attempt(due, of: envelope, content: content, state: &state)
             } else {
@@ -341,25 +349,35 @@ public actor RelayQueue {
 
     // MARK: - Spool files
 
+    /// Why a queued message's file gave nothing.
+    private enum ReadFailure: Error {
+        /// Reading failed (an I/O error): tried again later.
+        case unreadable
+        /// It holds no whole message; it was moved to the corrupt folder.
+        case setAside
+    }
+
     /// A waiting message's envelope and saved state, read back from the spool.
-    private nonisolated func loadEnvelopeAndState(_ id: String) async -> (Envelope, MessageState)? {
-        do {
-            return try await threadPool.runIfActive { [spool] in
-                let envelope = try spool.folder.loadEnvelope(id).envelope
-                return (envelope, spool.folder.savedState(of: id) ?? MessageState(envelope: envelope))
-            }
-        } catch {
-            logger.error("cannot read queued message", metadata: ["id": "\(id)", "error": "\(error)"])
-            return nil
+    private nonisolated func loadEnvelopeAndState(_ id: String) async -> Result<(Envelope, MessageState), ReadFailure> {
+        await read(id) { [spool] in
+            let envelope = try spool.folder.loadEnvelope(id).envelope
+            return (envelope, spool.folder.savedState(of: id) ?? MessageState(envelope: envelope))
         }
     }
 
-    private nonisolated func load(_ id: String) async -> ByteBuffer? {
+    private nonisolated func load(_ id: String) async -> Result<ByteBuffer, ReadFailure> {
+        await read(id) { [spool] in try spool.folder.load(id).1 }
+    }
+
+    private nonisolated func read<Value: Sendable>(_ id: String, _ body: @escaping @Sendable () throws -> Value) async
+        -> Result<Value, ReadFailure> {
         do {
-            return try await threadPool.runIfActive { [spool] in try spool.folder.load(id).1 }
+            return .success(try await threadPool.runIfActive(body))
         } catch {
-            logger.error("cannot read queued message", metadata: ["id": "\(id)", "error": "\(error)"])
-            return nil
+            let setAside = try? await threadPool.runIfActive { [spool, logger] in
+                spool.setAsideIfCorrupt(id, after: error, logger: logger)
+            }
+            return .failure(setAside == true ? .setAside : .unreadable)
         }
     }
 
@@ -379,7 +397,7 @@ public actor RelayQueue {
         let notices = marked.takeDelayNotices(of: envelope, now: Date().timeIntervalSince1970, schedule: schedule)
         guard !notices.isEmpty else { return }
         var original = content
-        if original == nil { original = await load(envelope.id) }
+        if original == nil { original = try? await load(envelope.id).get() }
         guard (try? await bounces.send(notices, about: envelope, content: original ?? ByteBuffer(), on: loop).get()) == true else {
             return
         }
@@ -394,7 +412,7 @@ public actor RelayQueue {
         let reports = state.reports(for: envelope)
         if !reports.isEmpty && !envelope.sender.isEmpty && !state.bounced {
             var original = content
-            if original == nil { original = await load(envelope.id) }
+            if original == nil { original = try? await load(envelope.id).get() }
             let queued = (try? await bounces.send(reports, about: envelope, content: original ?? ByteBuffer(), on: loop).get()) ?? false
             guard queued else {
                 logger.error("the message stays queued until its bounce can be", metadata: ["id": "\(envelope.id)"])

@@ -91,10 +91,10 @@ public struct RefusedRecipient: Codable, Sendable, Equatable {
 
 extension Envelope {
     /// The JSON line that opens a spool file, the fields that `Decodable`
-    /// reads back. The routes are encoded once per distinct value
-    /// (`EncodedRoutes`): their smarthost settings are most of the line,
-    /// and most messages share them.
-    func encodedLine() throws -> ByteBuffer {
+    /// reads back, and the `seal` of the content that follows when given.
+    /// The routes are encoded once per distinct value (`EncodedRoutes`):
+    /// their smarthost settings are most of the line, and most messages share them.
+    func encodedLine(seal: SpoolSeal? = nil) throws -> ByteBuffer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var line = JSONObjectWriter(capacity: 512)
@@ -113,13 +113,19 @@ extension Envelope {
         try line.field("recipientDSN", recipientDSN, encoder: encoder)
         line.field("dkimSignatures", dkimSignatures)
         line.field("dkimForAll", dkimForAll)
+        if let seal {
+            line.field(SpoolSeal.CodingKeys.contentSize.rawValue, seal.contentSize)
+            line.field(SpoolSeal.CodingKeys.contentCRC32C.rawValue, Int(seal.contentCRC32C))
+        }
         var buffer = line.finish()
         buffer.writeStaticString("\n")
         return buffer
     }
 
-    /// Splits a spool file into its envelope and the message content.
-    static func decode(spoolFile: ByteBuffer) throws -> (Envelope, ByteBuffer) {
+    /// Splits a spool file into its envelope, its seal (nil in files
+    /// written before seals) and the message content. Checks nothing: see
+    /// `SpoolFolder.load` for that.
+    static func decode(spoolFile: ByteBuffer) throws -> (Envelope, SpoolSeal?, ByteBuffer) {
         guard let newline = spoolFile.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) else {
             throw SpoolFileError("spool file has no envelope line")
         }
@@ -128,8 +134,23 @@ extension Envelope {
             throw SpoolFileError("spool file is truncated")
         }
         file.moveReaderIndex(forwardBy: 1)
-        let envelope = try JSONDecoder().decode(Envelope.self, from: Data(line.readableBytesView))
-        return (envelope, file)
+        let head = try JSONDecoder().decode(SpoolFileHead.self, from: Data(line.readableBytesView))
+        return (head.envelope, head.seal, file)
+    }
+}
+
+/// The envelope line read in one pass as the envelope and the seal.
+private struct SpoolFileHead: Decodable {
+    var envelope: Envelope
+    var seal: SpoolSeal?
+
+    init(from decoder: any Decoder) throws {
+        envelope = try Envelope(from: decoder)
+        let container = try decoder.container(keyedBy: SpoolSeal.CodingKeys.self)
+        if let size = try container.decodeIfPresent(Int.self, forKey: .contentSize),
+           let crc = try container.decodeIfPresent(UInt32.self, forKey: .contentCRC32C) {
+            seal = SpoolSeal(contentSize: size, contentCRC32C: crc)
+        }
     }
 }
 

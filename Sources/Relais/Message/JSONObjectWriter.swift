@@ -49,6 +49,11 @@ struct JSONObjectWriter {
         if value { buffer.writeStaticString("true") } else { buffer.writeStaticString("false") }
     }
 
+    mutating func field(_ name: String, _ value: Int) {
+        key(name)
+        buffer.writeString(String(value))
+    }
+
     /// A finite number (Swift's shortest round-trip form is valid JSON).
     mutating func field(_ name: String, _ value: Double) {
         key(name)

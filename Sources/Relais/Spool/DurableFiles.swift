@@ -14,15 +14,23 @@ import Darwin
 /// Blocking: call only from a thread pool, never from an event loop.
 enum DurableFiles {
     /// One file to create: written at `temporaryPath` (or over the
-    /// existing file `recycled`), renamed to `finalPath`.
+    /// existing file `recycled`), renamed to `finalPath` once durable, and
+    /// its folder synced. Without a `temporaryPath` the file has its final
+    /// name before the flush instead (moved there at once when recycled),
+    /// so one flush makes both content and name durable: only for files
+    /// whose reader tells a whole file from one a crash interrupted
+    /// (`SpoolSeal`), never for one that replaces another.
     struct PendingFile {
-        var temporaryPath: String
+        var temporaryPath: String?
         var finalPath: String
         var contents: [ByteBuffer]
         var recycled: RecycledFiles.File?
 
-        /// Where the content is written before the rename.
-        var writtenPath: String { recycled?.path ?? temporaryPath }
+        var namedBeforeFlush: Bool { temporaryPath == nil }
+        /// Where the content is written.
+        var writtenPath: String { recycled?.path ?? temporaryPath ?? finalPath }
+        /// Where the file is while the flush runs.
+        var flushedPath: String { namedBeforeFlush ? finalPath : writtenPath }
     }
 
     /// Writes the batch; the result for each file is in the same order.
@@ -31,16 +39,21 @@ enum DurableFiles {
         var results = files.map { file in
             Result { () throws(SystemCallError) in
                 try writeFile(file.writtenPath, file.contents, overwritingSize: file.recycled?.size)
+                if file.namedBeforeFlush, file.writtenPath != file.finalPath, rename(file.writtenPath, file.finalPath) != 0 {
+                    let error = SystemCallError("rename", file.finalPath, errno: errno)
+                    unlink(file.writtenPath)
+                    throw error
+                }
             }
         }
         let written = results.indices.filter { if case .success = results[$0] { true } else { false } }
         guard let first = written.first else { return results }
-        if let error = flushFilesystem(containing: files[first].writtenPath) {
-            for index in written { results[index] = .failure(error); unlink(files[index].writtenPath) }
+        if let error = flushFilesystem(containing: files[first].flushedPath) {
+            for index in written { results[index] = .failure(error); unlink(files[index].flushedPath) }
             return results
         }
         var folders: Set<String> = []
-        for index in written {
+        for index in written where !files[index].namedBeforeFlush {
             if rename(files[index].writtenPath, files[index].finalPath) != 0 {
                 results[index] = .failure(SystemCallError("rename", files[index].finalPath, errno: errno))
                 unlink(files[index].writtenPath)
@@ -50,7 +63,7 @@ enum DurableFiles {
         }
         for folder in folders {
             guard let error = syncFolder(folder) else { continue }
-            for index in written where parentFolder(of: files[index].finalPath) == folder {
+            for index in written where !files[index].namedBeforeFlush && parentFolder(of: files[index].finalPath) == folder {
                 if case .success = results[index] { results[index] = .failure(error) }
             }
         }

@@ -22,7 +22,7 @@ public struct QueueInspector {
         let shown = all.dropFirst(offset).prefix(limit ?? all.count)
         for id in shown {
             guard let (envelope, size) = try? folder.loadEnvelope(id) else {
-                lines.append("\(id)  (unreadable)")
+                lines.append("\(id)  (unreadable, or still being written)")
                 continue
             }
             let age = Self.duration(now.timeIntervalSince1970 - envelope.receivedAt)

@@ -13,8 +13,9 @@ import Glibc
 /// removal waits in `pending` until a flush that began after it has
 /// finished (`flushStarting`, `flushed`). Were a recycled file written
 /// while that move could still be undone by a crash, the old queue name
-/// could come back holding part of another message. A crash while a
-/// recycled file is written leaves only garbage in `free/`.
+/// could come back holding part of another message. A recycled file is
+/// moved to its new queue name before the flush that makes it durable: a
+/// crash meanwhile leaves a file whose seal (`SpoolSeal`) fails, set aside.
 final class RecycledFiles: Sendable {
     /// A kept file and its size when it was kept (unknown for files an
     /// earlier run left: `Int.max`).

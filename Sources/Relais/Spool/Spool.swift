@@ -1,3 +1,4 @@
+import Logging
 import NIOCore
 import NIOPosix
 #if canImport(Glibc)
@@ -5,10 +6,11 @@ import Glibc
 #endif
 
 /// The on-disk queue of accepted messages. A message is stored as one file,
-/// `queue/<ID>`: its envelope as a JSON line, then its content. Files are
-/// written under `tmp/` (or over a delivered message's file in `free/`)
-/// and renamed into `queue/` only when durable, so everything in `queue/`
-/// was acknowledged or about to be, and complete.
+/// `queue/<ID>`: its envelope as a JSON line, sealed with the size and
+/// CRC-32C of the content that follows (`SpoolSeal`). A file is written in
+/// `queue/` (or over a delivered message's file in `free/`, moved in at
+/// once), and one flush makes it durable before the 250; a file a crash
+/// interrupted fails its seal and is set aside, never delivered.
 /// Writes of concurrent messages share one flush (group commit) on a thread
 /// pool; no disk I/O happens on an event loop.
 public final class Spool: Sendable {
@@ -16,7 +18,6 @@ public final class Spool: Sendable {
     /// Reading the queue back (ids, messages, delivery state).
     public let folder: SpoolFolder
     var queueFolder: String { folder.queueFolder }
-    var temporaryFolder: String { root + "/tmp" }
     var corruptFolder: String { root + "/corrupt" }
     /// Each upstream's health and quota counts (`UpstreamLedger`).
     var upstreamsFolder: String { folder.upstreamsFolder }
@@ -24,8 +25,9 @@ public final class Spool: Sendable {
     private struct PendingWrite: Sendable {
         var file: DurableFiles.PendingFile
         var promise: EventLoopPromise<Void>
-        /// A queued message (written over a recycled file when one is ready).
-        var isMessage: Bool
+        /// A queued message, its file to begin with this envelope line,
+        /// sealed on the thread pool (written over a recycled file when one is ready).
+        var envelope: Envelope?
     }
 
     private let writer: GroupCommitQueue<PendingWrite>
@@ -42,8 +44,7 @@ public final class Spool: Sendable {
     /// Also runs other work that must stay off the event loops (DKIM signing).
     let threadPool: NIOThreadPool
 
-    /// Creates the folders and clears writes left unfinished by a crash.
-    /// Blocking: call at start-up.
+    /// Creates the folders. Blocking: call at start-up.
     public init(root: String, threadPool: NIOThreadPool, metrics: RelayMetrics? = nil) throws {
         self.root = root
         let folder = SpoolFolder(root: root)
@@ -53,20 +54,26 @@ public final class Spool: Sendable {
         self.recycled = recycled
         self.writer = GroupCommitQueue(threadPool: threadPool, overlapping: 2) { _, batch in
             let started = NIODeadline.now()
-            let files = batch.map { write in
-                var file = write.file
-                if write.isMessage { file.recycled = recycled.take() }
-                return file
+            var sealed: [PendingWrite] = []
+            for var write in batch {
+                guard let envelope = write.envelope else { sealed.append(write); continue }
+                do {
+                    write.file.contents.insert(try envelope.encodedLine(seal: SpoolSeal(of: write.file.contents[0])), at: 0)
+                    write.file.recycled = recycled.take()
+                    sealed.append(write)
+                } catch {
+                    write.promise.fail(error)
+                }
             }
             let covered = recycled.flushStarting()
-            let results = DurableFiles.write(files)
+            let results = DurableFiles.write(sealed.map(\.file))
             if results.contains(where: { if case .success = $0 { true } else { false } }) {
                 recycled.flushed(covered)
             } else {
                 recycled.flushFailed(covered)
             }
             metrics?.spoolFlush(files: batch.count, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
-            for (write, result) in zip(batch, results) {
+            for (write, result) in zip(sealed, results) {
                 write.promise.completeWith(result.mapError { $0 as any Error })
             }
         }
@@ -77,27 +84,15 @@ public final class Spool: Sendable {
                 removal.promise.succeed()
             }
         }
-        try DurableFiles.makeFolders([root + "/queue", root + "/tmp", root + "/corrupt", folder.stateFolder])
-        for name in try DurableFiles.listFolder(temporaryFolder) {
-            unlink(temporaryFolder + "/" + name)
-        }
+        try DurableFiles.makeFolders([root + "/queue", root + "/corrupt", folder.stateFolder])
     }
 
-    /// Stores the message; the future succeeds once file and folder are
-    /// durable, and fails with a `SystemCallError` otherwise.
+    /// Stores the message; the future succeeds once its file is durable,
+    /// and fails with a `SystemCallError` otherwise.
     public func store(_ envelope: Envelope, content: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        do {
-            let header = try envelope.encodedLine()
-            let file = DurableFiles.PendingFile(
-                temporaryPath: temporaryFolder + "/" + envelope.id,
-                finalPath: path(of: envelope.id),
-                contents: [header, content]
-            )
-            writer.submit(PendingWrite(file: file, promise: promise, isMessage: true))
-        } catch {
-            promise.fail(error)
-        }
+        let file = DurableFiles.PendingFile(temporaryPath: nil, finalPath: path(of: envelope.id), contents: [content])
+        writer.submit(PendingWrite(file: file, promise: promise, envelope: envelope))
         return promise.futureResult
     }
 
@@ -107,7 +102,7 @@ public final class Spool: Sendable {
         let promise = eventLoop.makePromise(of: Void.self)
         let file = DurableFiles.PendingFile(temporaryPath: folder.stateFolder + "/." + id, finalPath: folder.statePath(of: id),
                                             contents: [bytes])
-        writer.submit(PendingWrite(file: file, promise: promise, isMessage: false))
+        writer.submit(PendingWrite(file: file, promise: promise, envelope: nil))
         return promise.futureResult
     }
 
@@ -130,9 +125,24 @@ public final class Spool: Sendable {
         return promise.futureResult
     }
 
+    /// Moves a queued file that `error` (from reading it) shows holds no
+    /// whole message to the corrupt folder; logs either way. True when it
+    /// was moved: the message has left the queue. Blocking.
+    func setAsideIfCorrupt(_ id: String, after error: any Error, logger: Logger) -> Bool {
+        guard !(error is SystemCallError) else {
+            logger.error("cannot read queued message", metadata: ["id": "\(id)", "error": "\(error)"])
+            return false
+        }
+        logger.error("queued message is corrupt; moved to the corrupt folder", metadata: ["id": "\(id)", "error": "\(error)"])
+        if let moveError = quarantine(id) {
+            logger.error("cannot move corrupt message", metadata: ["id": "\(id)", "error": "\(moveError)"])
+        }
+        return true
+    }
+
     /// Moves an unreadable file out of the queue so a person can look at it;
     /// it is never deleted. Blocking.
-    func quarantine(_ id: String) -> SystemCallError? {
+    private func quarantine(_ id: String) -> SystemCallError? {
         rename(path(of: id), corruptFolder + "/" + id) == 0 ? nil : SystemCallError("rename", path(of: id), errno: errno)
     }
 }

@@ -24,17 +24,35 @@ public struct SpoolFolder: Sendable {
         try DurableFiles.listFolder(queueFolder).filter(QueueID.isValid)
     }
 
-    /// A queued message: its envelope and content.
+    /// A queued message: its envelope and content, checked against the
+    /// file's name and its seal (`SpoolSeal`).
     public func load(_ id: String) throws -> (Envelope, ByteBuffer) {
-        try Envelope.decode(spoolFile: try DurableFiles.readFile(path(of: id)))
+        let (envelope, seal, content) = try Envelope.decode(spoolFile: try DurableFiles.readFile(path(of: id)))
+        try Self.check(envelope, named: id)
+        try seal?.check(content)
+        return (envelope, content)
     }
 
     /// A queued message's envelope and content size, without reading the
-    /// content: what listing a long queue and resuming it need.
+    /// content: what listing a long queue and resuming it need. Only the
+    /// size is checked against the seal; the content is when it is loaded.
     public func loadEnvelope(_ id: String) throws -> (envelope: Envelope, size: Int) {
-        let (head, size) = try DurableFiles.readHead(path(of: id), through: UInt8(ascii: "\n"))
-        let (envelope, rest) = try Envelope.decode(spoolFile: head)
-        return (envelope, size - (head.readableBytes - rest.readableBytes))
+        let (head, fileSize) = try DurableFiles.readHead(path(of: id), through: UInt8(ascii: "\n"))
+        let (envelope, seal, rest) = try Envelope.decode(spoolFile: head)
+        try Self.check(envelope, named: id)
+        let size = fileSize - (head.readableBytes - rest.readableBytes)
+        if let seal, seal.contentSize != size {
+            throw SpoolFileError("spool file is incomplete: \(size) bytes of content, \(seal.contentSize) written")
+        }
+        return (envelope, size)
+    }
+
+    /// A file whose envelope names another message holds a recycled
+    /// file's old bytes: a write a crash interrupted.
+    private static func check(_ envelope: Envelope, named id: String) throws {
+        guard envelope.id == id else {
+            throw SpoolFileError("spool file \(id) holds the envelope of \(envelope.id): a write that never finished")
+        }
     }
 
     /// Each upstream's last saved health and quota usage, by name.

@@ -1,0 +1,38 @@
+import CSystemShims
+import NIOCore
+
+/// The size and CRC-32C of a spool file's content, written in its envelope
+/// line. A message's file takes its queue name before the flush that makes
+/// it durable (one flush, not two, before the 250), so after a crash a file
+/// in `queue/` may hold a write that never finished: a recycled file's old
+/// bytes, or a new file cut short. Such a message was never acknowledged;
+/// the seal tells it from a whole one, which is read back as it was written.
+public struct SpoolSeal: Sendable, Equatable {
+    public var contentSize: Int
+    public var contentCRC32C: UInt32
+
+    enum CodingKeys: String, CodingKey {
+        case contentSize, contentCRC32C
+    }
+
+    init(contentSize: Int, contentCRC32C: UInt32) {
+        self.contentSize = contentSize
+        self.contentCRC32C = contentCRC32C
+    }
+
+    /// The seal of `content`.
+    init(of content: ByteBuffer) {
+        contentSize = content.readableBytes
+        contentCRC32C = content.withUnsafeReadableBytes { relais_crc32c(0, $0.baseAddress, $0.count) }
+    }
+
+    /// Throws unless `content` is what the seal was made of.
+    func check(_ content: ByteBuffer) throws {
+        guard content.readableBytes == contentSize else {
+            throw SpoolFileError("spool file is incomplete: \(content.readableBytes) bytes of content, \(contentSize) written")
+        }
+        guard SpoolSeal(of: content).contentCRC32C == contentCRC32C else {
+            throw SpoolFileError("spool file is damaged: its content does not match its CRC-32C")
+        }
+    }
+}

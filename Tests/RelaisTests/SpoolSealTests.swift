@@ -1,0 +1,90 @@
+import Foundation
+import NIOCore
+import NIOPosix
+@testable import Relais
+import Testing
+
+/// A message's spool file is named before the flush that makes it durable;
+/// its seal is what tells a whole file from one a crash interrupted.
+struct SpoolSealTests {
+    private let content = ByteBuffer(string: "Subject: sealed\r\n\r\n" + String(repeating: "body line\r\n", count: 300))
+
+    private func envelope(_ id: String) -> Envelope {
+        Envelope(id: id, sender: "s@example.org", recipients: ["r@example.com"], smtpUTF8: false, body: nil,
+                 receivedAt: 1_796_000_000, clientIP: "127.0.0.1", helo: "client.example")
+    }
+
+    /// Stores messages through a real spool on a thread pool, then hands its folder to `body`.
+    private func withSpool(_ ids: [String], _ body: (SpoolFolder) throws -> Void) throws {
+        let root = FileManager.default.temporaryDirectory.appendingPathComponent("seal-\(UUID().uuidString)").path
+        defer { try? FileManager.default.removeItem(atPath: root) }
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        defer { try? pool.syncShutdownGracefully() }
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        defer { try? group.syncShutdownGracefully() }
+        let spool = try Spool(root: root, threadPool: pool)
+        for id in ids { try spool.store(envelope(id), content: content, on: group.next()).wait() }
+        try body(spool.folder)
+    }
+
+    @Test func checksumIsCRC32C() {
+        // The check value of CRC-32C (RFC 3720 B.4, "123456789").
+        #expect(SpoolSeal(of: ByteBuffer(string: "123456789")).contentCRC32C == 0xE306_9283)
+        #expect(SpoolSeal(of: ByteBuffer()).contentCRC32C == 0)
+        // 32 zero bytes, 32 bytes of 0xFF: through the eight-byte steps.
+        #expect(SpoolSeal(of: ByteBuffer(bytes: [UInt8](repeating: 0, count: 32))).contentCRC32C == 0x8A91_36AA)
+        #expect(SpoolSeal(of: ByteBuffer(bytes: [UInt8](repeating: 0xFF, count: 32))).contentCRC32C == 0x62A8_AB43)
+    }
+
+    @Test func aWholeFileReadsBackAsWritten() throws {
+        try withSpool(["SEAL00000001"]) { folder in
+            let (envelope, read) = try folder.load("SEAL00000001")
+            #expect(envelope == self.envelope("SEAL00000001"))
+            #expect(read == content)
+            #expect(try folder.loadEnvelope("SEAL00000001").size == content.readableBytes)
+            let line = try String(contentsOfFile: folder.path(of: "SEAL00000001"), encoding: .utf8).split(separator: "\n")[0]
+            #expect(line.contains("\"contentSize\":\(content.readableBytes)"))
+        }
+    }
+
+    @Test func aFileCutShortIsRefused() throws {
+        try withSpool(["SEAL00000002"]) { folder in
+            let path = folder.path(of: "SEAL00000002")
+            let size = try #require(FileManager.default.attributesOfItem(atPath: path)[.size] as? Int)
+            #expect(truncate(path, off_t(size - 7)) == 0)
+            #expect(throws: SpoolFileError.self) { try folder.load("SEAL00000002") }
+            #expect(throws: SpoolFileError.self) { try folder.loadEnvelope("SEAL00000002") }
+        }
+    }
+
+    @Test func aChangedByteIsRefused() throws {
+        try withSpool(["SEAL00000003"]) { folder in
+            let path = folder.path(of: "SEAL00000003")
+            var bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+            bytes[bytes.count - 5] ^= 0x20
+            try bytes.write(to: URL(fileURLWithPath: path))
+            #expect(throws: SpoolFileError.self) { try folder.load("SEAL00000003") }
+            // The size still matches: listing the queue reads the envelope.
+            #expect(try folder.loadEnvelope("SEAL00000003").envelope.id == "SEAL00000003")
+        }
+    }
+
+    @Test func aFileHoldingAnotherMessagesEnvelopeIsRefused() throws {
+        try withSpool(["SEAL00000004", "SEAL00000005"]) { folder in
+            // What a recycled file looks like when the crash came before any new byte reached it.
+            #expect(rename(folder.path(of: "SEAL00000004"), folder.path(of: "SEAL00000005")) == 0)
+            #expect(throws: SpoolFileError.self) { try folder.load("SEAL00000005") }
+            #expect(throws: SpoolFileError.self) { try folder.loadEnvelope("SEAL00000005") }
+        }
+    }
+
+    @Test func aFileWrittenBeforeSealsStillReads() throws {
+        try withSpool([]) { folder in
+            var file = try envelope("SEAL00000006").encodedLine()
+            file.writeImmutableBuffer(content)
+            try Data(file.readableBytesView).write(to: URL(fileURLWithPath: folder.path(of: "SEAL00000006")))
+            #expect(try folder.load("SEAL00000006").1 == content)
+        }
+    }
+}
