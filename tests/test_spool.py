@@ -142,3 +142,38 @@ def wait_for_files(relay, count: int) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def crc32c(data: bytes) -> int:
+    crc = 0xFFFFFFFF
+    for byte in data:
+        crc ^= byte
+        for _ in range(8):
+            crc = (crc >> 1) ^ (0x82F63B78 if crc & 1 else 0)
+    return crc ^ 0xFFFFFFFF
+
+
+def test_maildir_delivery_a_crash_interrupted_is_finished_at_start(start_relay, tmp_path):
+    """A maildir file counts as delivered once durable in tmp/ under a name
+    carrying its seal (,RS=<size>,RC=<crc32c>); the move into new/ follows
+    without a second flush. A start finishes what a crash interrupted, in
+    every maildir the relay ever wrote to (spool/maildirs): whole files are
+    moved into new/, files cut short deleted, other programs' files left alone."""
+    data = tmp_path / "interrupted"
+    relay = start_relay(data_dir=data)
+    assert send(relay.port, b"Subject: first\r\n\r\nregisters the maildir\r\n") == {}
+    assert len(relay.maildir_messages(1)) == 1
+    relay.stop()
+    mail = data / "mail"
+    assert (data / "spool" / "maildirs").read_text() == f"{mail.resolve()}\n"
+    assert list((mail / "tmp").iterdir()) == []
+    whole = b"Subject: whole\r\n\r\n" + b"delivered before the crash\r\n" * 50
+    (mail / "tmp" / f"1796000000.RHOM0000000042.host,RS={len(whole)},RC={crc32c(whole):x}").write_bytes(whole)
+    cut = whole[:-30]
+    (mail / "tmp" / f"1796000000.RHOM0000000043.host,RS={len(whole)},RC={crc32c(whole):x}").write_bytes(cut)
+    (mail / "tmp" / "1796000000.M1P2.other-mda").write_bytes(b"Subject: not ours\r\n\r\n")
+    second = start_relay(data_dir=data)
+    assert (mail / "new" / "1796000000.RHOM0000000042.host").read_bytes() == whole
+    assert sorted(p.name for p in (mail / "tmp").iterdir()) == ["1796000000.M1P2.other-mda"]
+    assert len(second.maildir_messages()) == 2
+    assert "finished interrupted maildir deliveries" in second.log

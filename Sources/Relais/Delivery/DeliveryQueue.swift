@@ -49,7 +49,7 @@ public final class DeliveryQueue: Sendable, Service {
         let (stream, continuation) = AsyncStream.makeStream(of: SpooledMessage.self)
         spooledBounces = stream
         bounces = BounceSender(spool: spool, hostname: hostname, route: reportRoute, handOff: continuation, logger: logger)
-        let writer = MaildirWriter(hostname: hostname)
+        let writer = MaildirWriter(hostname: hostname, registry: spool.root + "/maildirs", logger: logger)
         // Delivery runs on one loop: the relay queue, the pools, the ledger and the upstream connections.
         let loop = group.next()
         ledger = UpstreamLedger(folder: spool.upstreamsFolder, threadPool: threadPool, loop: loop, logger: logger)

@@ -1,7 +1,7 @@
 import NIOPosix
 
-/// Delivers into a local maildir: the file is durable (synced, renamed
-/// into `new/`, folder synced) before the recipients count as delivered.
+/// Delivers into a local maildir: the file is durable (in `tmp/`) and in
+/// `new/` (see `Maildir`) before the recipients count as delivered.
 struct MaildirCourier: Courier {
     let path: String
     let writer: MaildirWriter

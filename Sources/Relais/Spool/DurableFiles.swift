@@ -13,24 +13,41 @@ import Darwin
 /// in batches that share one filesystem flush (group commit).
 /// Blocking: call only from a thread pool, never from an event loop.
 enum DurableFiles {
-    /// One file to create: written at `temporaryPath` (or over the
-    /// existing file `recycled`), renamed to `finalPath` once durable, and
-    /// its folder synced. Without a `temporaryPath` the file has its final
-    /// name before the flush instead (moved there at once when recycled),
-    /// so one flush makes both content and name durable: only for files
-    /// whose reader tells a whole file from one a crash interrupted
-    /// (`SpoolSeal`), never for one that replaces another.
+    /// One file to create, named `finalPath` in the end.
     struct PendingFile {
-        var temporaryPath: String?
+        /// How a file comes to its final name.
+        enum Naming {
+            /// Written under this name, renamed once durable, its folder
+            /// synced: durable under its final name when `write` returns.
+            case renamedWhenDurable(temporaryPath: String)
+            /// Named before the flush (a recycled file is moved there at
+            /// once), so one flush makes content and name durable. Only for
+            /// files whose reader tells a whole file from one a crash
+            /// interrupted (`SpoolSeal`), never for one that replaces another.
+            case namedBeforeFlush
+            /// Written under this name, whose seal tells a whole file from
+            /// one a crash cut short (`Maildir`), and renamed once durable,
+            /// but the folder not synced: one flush, and a rename a crash
+            /// undid is redone at the next start.
+            case durableUnderTemporaryName(String)
+        }
+
         var finalPath: String
         var contents: [ByteBuffer]
+        var naming: Naming
+        /// A spool file to overwrite instead of creating one.
         var recycled: RecycledFiles.File?
 
-        var namedBeforeFlush: Bool { temporaryPath == nil }
+        var temporaryPath: String? {
+            switch naming {
+            case .renamedWhenDurable(let path), .durableUnderTemporaryName(let path): path
+            case .namedBeforeFlush: nil
+            }
+        }
         /// Where the content is written.
         var writtenPath: String { recycled?.path ?? temporaryPath ?? finalPath }
         /// Where the file is while the flush runs.
-        var flushedPath: String { namedBeforeFlush ? finalPath : writtenPath }
+        var flushedPath: String { temporaryPath ?? finalPath }
     }
 
     /// Writes the batch; the result for each file is in the same order.
@@ -39,8 +56,8 @@ enum DurableFiles {
         var results = files.map { file in
             Result { () throws(SystemCallError) in
                 try writeFile(file.writtenPath, file.contents, overwritingSize: file.recycled?.size)
-                if file.namedBeforeFlush, file.writtenPath != file.finalPath, rename(file.writtenPath, file.finalPath) != 0 {
-                    let error = SystemCallError("rename", file.finalPath, errno: errno)
+                if file.writtenPath != file.flushedPath, rename(file.writtenPath, file.flushedPath) != 0 {
+                    let error = SystemCallError("rename", file.flushedPath, errno: errno)
                     unlink(file.writtenPath)
                     throw error
                 }
@@ -53,18 +70,19 @@ enum DurableFiles {
             return results
         }
         var folders: Set<String> = []
-        for index in written where !files[index].namedBeforeFlush {
-            if rename(files[index].writtenPath, files[index].finalPath) != 0 {
+        for index in written {
+            guard let temporaryPath = files[index].temporaryPath else { continue }
+            if rename(temporaryPath, files[index].finalPath) != 0 {
                 results[index] = .failure(SystemCallError("rename", files[index].finalPath, errno: errno))
-                unlink(files[index].writtenPath)
-            } else {
+                unlink(temporaryPath)
+            } else if case .renamedWhenDurable = files[index].naming {
                 folders.insert(parentFolder(of: files[index].finalPath))
             }
         }
         for folder in folders {
             guard let error = syncFolder(folder) else { continue }
-            for index in written where !files[index].namedBeforeFlush && parentFolder(of: files[index].finalPath) == folder {
-                if case .success = results[index] { results[index] = .failure(error) }
+            for index in written where parentFolder(of: files[index].finalPath) == folder {
+                if case .renamedWhenDurable = files[index].naming, case .success = results[index] { results[index] = .failure(error) }
             }
         }
         return results

@@ -91,7 +91,7 @@ public final class Spool: Sendable {
     /// and fails with a `SystemCallError` otherwise.
     public func store(_ envelope: Envelope, content: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        let file = DurableFiles.PendingFile(temporaryPath: nil, finalPath: path(of: envelope.id), contents: [content])
+        let file = DurableFiles.PendingFile(finalPath: path(of: envelope.id), contents: [content], naming: .namedBeforeFlush)
         writer.submit(PendingWrite(file: file, promise: promise, envelope: envelope))
         return promise.futureResult
     }
@@ -100,8 +100,8 @@ public final class Spool: Sendable {
     /// of the messages and states written meanwhile.
     func saveState(_ bytes: ByteBuffer, of id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        let file = DurableFiles.PendingFile(temporaryPath: folder.stateFolder + "/." + id, finalPath: folder.statePath(of: id),
-                                            contents: [bytes])
+        let file = DurableFiles.PendingFile(finalPath: folder.statePath(of: id), contents: [bytes],
+                                            naming: .renamedWhenDurable(temporaryPath: folder.stateFolder + "/." + id))
         writer.submit(PendingWrite(file: file, promise: promise, envelope: nil))
         return promise.futureResult
     }
