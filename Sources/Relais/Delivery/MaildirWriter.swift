@@ -27,14 +27,14 @@ final class MaildirWriter: Sendable {
         self.hostname = hostname
         self.registry = registry
         self.logger = logger
-        let listed = (try? DurableFiles.readFile(registry)).map { String(buffer: $0).split(separator: "\n").map(String.init) } ?? []
-        registered = NIOLockedValueBox(Set(listed))
-        for path in Set(listed) where FileManager.default.fileExists(atPath: path + "/tmp") {
+        let listed = Set((try? DurableFiles.readFile(registry)).map { String(buffer: $0).split(separator: "\n").map(String.init) } ?? [])
+        registered = NIOLockedValueBox(listed)
+        for path in listed where FileManager.default.fileExists(atPath: path + "/tmp") {
             do {
                 let (moved, deleted) = try Maildir(root: path, hostname: hostname).recoverInterruptedDeliveries()
                 if moved + deleted > 0 {
                     logger.notice("finished interrupted maildir deliveries", metadata: [
-                        "maildir": "\(path)", "moved to new": "\(moved)", "deleted, cut short": "\(deleted)",
+                        "maildir": "\(path)", "moved": "\(moved)", "deleted": "\(deleted)",
                     ])
                 }
             } catch {

@@ -41,9 +41,7 @@ public struct SpoolFolder: Sendable {
         let (envelope, seal, rest) = try Envelope.decode(spoolFile: head)
         try Self.check(envelope, named: id)
         let size = fileSize - (head.readableBytes - rest.readableBytes)
-        if let seal, seal.contentSize != size {
-            throw SpoolFileError("spool file is incomplete: \(size) bytes of content, \(seal.contentSize) written")
-        }
+        try seal?.check(size: size)
         return (envelope, size)
     }
 

@@ -7,6 +7,7 @@ import NIOCore
 /// in `queue/` may hold a write that never finished: a recycled file's old
 /// bytes, or a new file cut short. Such a message was never acknowledged;
 /// the seal tells it from a whole one, which is read back as it was written.
+/// A maildir file waiting in `tmp/` carries one in its name (`Maildir`).
 public struct SpoolSeal: Sendable, Equatable {
     public var contentSize: Int
     public var contentCRC32C: UInt32
@@ -28,11 +29,17 @@ public struct SpoolSeal: Sendable, Equatable {
 
     /// Throws unless `content` is what the seal was made of.
     func check(_ content: ByteBuffer) throws {
-        guard content.readableBytes == contentSize else {
-            throw SpoolFileError("spool file is incomplete: \(content.readableBytes) bytes of content, \(contentSize) written")
-        }
+        try check(size: content.readableBytes)
         guard SpoolSeal(of: content).contentCRC32C == contentCRC32C else {
             throw SpoolFileError("spool file is damaged: its content does not match its CRC-32C")
+        }
+    }
+
+    /// Throws unless the content is as long as when the seal was made: all
+    /// that can be checked without reading it.
+    func check(size: Int) throws {
+        guard size == contentSize else {
+            throw SpoolFileError("spool file is incomplete: \(size) bytes of content, \(contentSize) written")
         }
     }
 }
