@@ -421,7 +421,9 @@ public actor RelayQueue {
             state.bounced = true
             await save(state, of: envelope.id)
         }
-        await removeFiles(envelope.id)
+        // Nothing waits for the files to go: the message has left the
+        // queue's memory, and the spool is only read again at start-up.
+        spool.discard(envelope.id, withState: stateless.remove(envelope.id) == nil)
         return true
     }
 

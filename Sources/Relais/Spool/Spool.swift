@@ -37,7 +37,8 @@ public final class Spool: Sendable {
     private struct PendingRemoval: Sendable {
         var id: String
         var withState: Bool
-        var promise: EventLoopPromise<Void>
+        /// Nil when nobody waits for the removal (`discard`).
+        var promise: EventLoopPromise<Void>?
     }
     /// Files of delivered messages, overwritten by new ones.
     private let recycled: RecycledFiles
@@ -52,7 +53,7 @@ public final class Spool: Sendable {
         self.threadPool = threadPool
         let recycled = try RecycledFiles(folder: root + "/free")
         self.recycled = recycled
-        self.writer = GroupCommitQueue(threadPool: threadPool, overlapping: 2) { _, batch in
+        self.writer = GroupCommitQueue(threadPool: threadPool, overlapping: 1) { _, batch in
             let started = NIODeadline.now()
             var sealed: [PendingWrite] = []
             for var write in batch {
@@ -81,7 +82,7 @@ public final class Spool: Sendable {
             for removal in batch {
                 _ = recycled.recycle(folder.path(of: removal.id))
                 if removal.withState { unlink(folder.statePath(of: removal.id)) }
-                removal.promise.succeed()
+                removal.promise?.succeed()
             }
         }
         try DurableFiles.makeFolders([root + "/queue", root + "/corrupt", folder.stateFolder])
@@ -123,6 +124,13 @@ public final class Spool: Sendable {
         let promise = eventLoop.makePromise(of: Void.self)
         remover.submit(PendingRemoval(id: id, withState: withState, promise: promise))
         return promise.futureResult
+    }
+
+    /// `forget` for a caller that need not wait: nothing wakes an event loop
+    /// when the removal is done. A removal lost in a crash means the message
+    /// is delivered again, as with `forget`.
+    func discard(_ id: String, withState: Bool) {
+        remover.submit(PendingRemoval(id: id, withState: withState, promise: nil))
     }
 
     /// Moves a queued file that `error` (from reading it) shows holds no
