@@ -422,7 +422,8 @@ public actor RelayQueue {
             await save(state, of: envelope.id)
         }
         // Nothing waits for the files to go: the message has left the
-        // queue's memory, and the spool is only read again at start-up.
+        // queue's memory, and only a start-up scan or `relais queue list`
+        // reads the folder (the latter may show it a moment longer).
         spool.discard(envelope.id, withState: stateless.remove(envelope.id) == nil)
         return true
     }
