@@ -421,10 +421,12 @@ public actor RelayQueue {
             state.bounced = true
             await save(state, of: envelope.id)
         }
-        // Nothing waits for the files to go: the message has left the
-        // queue's memory, and only a start-up scan or `relais queue list`
-        // reads the folder (the latter may show it a moment longer).
-        spool.discard(envelope.id, withState: stateless.remove(envelope.id) == nil)
+        // The files need not be gone before the next message: the message
+        // has left the queue's memory, and only a start-up scan or `relais
+        // queue list` reads the folder (the latter may show it a moment longer).
+        if let removed = spool.discard(envelope.id, withState: stateless.remove(envelope.id) == nil, on: loop) {
+            try? await removed.get()
+        }
         return true
     }
 

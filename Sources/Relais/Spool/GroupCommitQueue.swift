@@ -28,6 +28,9 @@ final class GroupCommitQueue<Item: Sendable>: Sendable {
         self.commit = commit
     }
 
+    /// Items submitted and not yet handed to a commit.
+    var waiting: Int { state.withLockedValue { $0.items.count } }
+
     func submit(_ item: Item) {
         let start = state.withLockedValue { state -> Bool in
             state.items.append(item)

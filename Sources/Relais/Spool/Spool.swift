@@ -126,11 +126,19 @@ public final class Spool: Sendable {
         return promise.futureResult
     }
 
+    /// Removals that may wait undone before `discard` makes its caller wait.
+    static let removalsAhead = 256
+
     /// `forget` for a caller that need not wait: nothing wakes an event loop
-    /// when the removal is done. A removal lost in a crash means the message
-    /// is delivered again, as with `forget`.
-    func discard(_ id: String, withState: Bool) {
+    /// when the removal is done. With `removalsAhead` removals already
+    /// waiting it returns the future to wait for instead, so removal keeps
+    /// pace with delivery and a crash delivers only a few messages twice
+    /// (a removal lost in a crash means the message is delivered again, as
+    /// with `forget`).
+    func discard(_ id: String, withState: Bool, on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
+        guard remover.waiting < Self.removalsAhead else { return forget(id, withState: withState, on: eventLoop) }
         remover.submit(PendingRemoval(id: id, withState: withState, promise: nil))
+        return nil
     }
 
     /// Moves a queued file that `error` (from reading it) shows holds no
