@@ -10,42 +10,31 @@ import Testing
 /// only a few messages twice.
 struct SpoolRemovalTests {
     @Test func discardMakesTheCallerWaitOnceTooManyRemovalsAreBehind() throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("removal-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let pool = NIOThreadPool(numberOfThreads: 1)
-        pool.start()
-        defer { try? pool.syncShutdownGracefully() }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
-        let loop = group.next()
-        let spool = try Spool(root: root, threadPool: pool)
-        let ids = (0...Spool.removalsAhead).map { String(format: "REMOVAL%05d", $0) }
-        let content = ByteBuffer(string: "Subject: removed\r\n\r\nbody\r\n")
-        let stored = ids.map { id in
-            spool.store(Envelope(id: id, sender: "s@example.org", recipients: ["r@example.com"], smtpUTF8: false, body: nil,
-                                 receivedAt: 1_796_000_000, clientIP: "127.0.0.1", helo: "client.example"),
-                        content: content, on: loop)
-        }
-        try EventLoopFuture.andAllSucceed(stored, on: loop).wait()
+        try withTemporarySpool(threads: 1) { spool, loop, pool in
+            let ids = (0...Spool.removalsAhead).map { String(format: "REMOVAL%05d", $0) }
+            let content = ByteBuffer(string: "Subject: removed\r\n\r\nbody\r\n")
+            let stored = ids.map { spool.store(testEnvelope($0), content: content, on: loop) }
+            try EventLoopFuture.andAllSucceed(stored, on: loop).wait()
 
-        // The pool's only thread is busy, so every removal stays waiting.
-        let release = DispatchSemaphore(value: 0)
-        let busy = DispatchSemaphore(value: 0)
-        pool.submit { _ in
-            busy.signal()
-            release.wait()
-        }
-        busy.wait()
-        for id in ids.dropLast() {
-            #expect(spool.discard(id, withState: false, on: loop) == nil)
-        }
-        let last = try #require(ids.last)
-        let waited = spool.discard(last, withState: false, on: loop)
-        #expect(waited != nil)
-        #expect(try spool.folder.queuedIDs().count == ids.count)
+            // The pool's only thread is busy, so every removal stays waiting.
+            let release = DispatchSemaphore(value: 0)
+            let busy = DispatchSemaphore(value: 0)
+            pool.submit { _ in
+                busy.signal()
+                release.wait()
+            }
+            busy.wait()
+            for id in ids.dropLast() {
+                #expect(spool.discard(id, withState: false, on: loop) == nil)
+            }
+            let last = try #require(ids.last)
+            let waited = spool.discard(last, withState: false, on: loop)
+            #expect(waited != nil)
+            #expect(try spool.folder.queuedIDs().count == ids.count)
 
-        release.signal()
-        try waited?.wait()
-        #expect(try spool.folder.queuedIDs().isEmpty)
+            release.signal()
+            try waited?.wait()
+            #expect(try spool.folder.queuedIDs().isEmpty)
+        }
     }
 }

@@ -9,23 +9,12 @@ import Testing
 struct SpoolSealTests {
     private let content = ByteBuffer(string: "Subject: sealed\r\n\r\n" + String(repeating: "body line\r\n", count: 300))
 
-    private func envelope(_ id: String) -> Envelope {
-        Envelope(id: id, sender: "s@example.org", recipients: ["r@example.com"], smtpUTF8: false, body: nil,
-                 receivedAt: 1_796_000_000, clientIP: "127.0.0.1", helo: "client.example")
-    }
-
     /// Stores messages through a real spool on a thread pool, then hands its folder to `body`.
     private func withSpool(_ ids: [String], _ body: (SpoolFolder) throws -> Void) throws {
-        let root = FileManager.default.temporaryDirectory.appendingPathComponent("seal-\(UUID().uuidString)").path
-        defer { try? FileManager.default.removeItem(atPath: root) }
-        let pool = NIOThreadPool(numberOfThreads: 2)
-        pool.start()
-        defer { try? pool.syncShutdownGracefully() }
-        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
-        defer { try? group.syncShutdownGracefully() }
-        let spool = try Spool(root: root, threadPool: pool)
-        for id in ids { try spool.store(envelope(id), content: content, on: group.next()).wait() }
-        try body(spool.folder)
+        try withTemporarySpool(threads: 2) { spool, loop, _ in
+            for id in ids { try spool.store(testEnvelope(id), content: content, on: loop).wait() }
+            try body(spool.folder)
+        }
     }
 
     @Test func checksumIsCRC32C() {
@@ -40,7 +29,7 @@ struct SpoolSealTests {
     @Test func aWholeFileReadsBackAsWritten() throws {
         try withSpool(["SEAL00000001"]) { folder in
             let (envelope, read) = try folder.load("SEAL00000001")
-            #expect(envelope == self.envelope("SEAL00000001"))
+            #expect(envelope == testEnvelope("SEAL00000001"))
             #expect(read == content)
             #expect(try folder.loadEnvelope("SEAL00000001").size == content.readableBytes)
             let line = try String(contentsOfFile: folder.path(of: "SEAL00000001"), encoding: .utf8).split(separator: "\n")[0]
@@ -81,7 +70,7 @@ struct SpoolSealTests {
 
     @Test func aFileWrittenBeforeSealsStillReads() throws {
         try withSpool([]) { folder in
-            var file = try envelope("SEAL00000006").encodedLine()
+            var file = try testEnvelope("SEAL00000006").encodedLine()
             file.writeImmutableBuffer(content)
             try Data(file.readableBytesView).write(to: URL(fileURLWithPath: folder.path(of: "SEAL00000006")))
             #expect(try folder.load("SEAL00000006").1 == content)

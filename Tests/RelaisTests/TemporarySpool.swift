@@ -1,0 +1,24 @@
+import Foundation
+import NIOCore
+import NIOPosix
+@testable import Relais
+
+/// A real spool in a fresh temporary folder, with its own thread pool and
+/// event loop, for the tests that write through one; removed afterwards.
+func withTemporarySpool<Result>(threads: Int,
+                                _ body: (Spool, any EventLoop, NIOThreadPool) throws -> Result) throws -> Result {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)").path
+    defer { try? FileManager.default.removeItem(atPath: root) }
+    let pool = NIOThreadPool(numberOfThreads: threads)
+    pool.start()
+    defer { try? pool.syncShutdownGracefully() }
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    defer { try? group.syncShutdownGracefully() }
+    return try body(try Spool(root: root, threadPool: pool), group.next(), pool)
+}
+
+/// The envelope of a test message with one recipient.
+func testEnvelope(_ id: String) -> Envelope {
+    Envelope(id: id, sender: "s@example.org", recipients: ["r@example.com"], smtpUTF8: false, body: nil,
+             receivedAt: 1_796_000_000, clientIP: "127.0.0.1", helo: "client.example")
+}
