@@ -151,7 +151,7 @@ public actor RelayQueue {
         arrivals[id] = nil
         flushRequested.remove(id)
         bounceRequested.remove(id)
-        await removeFiles(id)
+        await removeFiles(id, waiting: true)
         logger.info("deleted from the queue", metadata: ["id": "\(id)"])
         return true
     }
@@ -421,17 +421,17 @@ public actor RelayQueue {
             state.bounced = true
             await save(state, of: envelope.id)
         }
-        // The files need not be gone before the next message: the message
-        // has left the queue's memory, and only a start-up scan or `relais
-        // queue list` reads the folder (the latter may show it a moment longer).
-        if let removed = spool.discard(envelope.id, withState: stateless.remove(envelope.id) == nil, on: loop) {
-            try? await removed.get()
-        }
+        await removeFiles(envelope.id, waiting: false)
         return true
     }
 
-    private func removeFiles(_ id: String) async {
+    /// Removes a message's files. An operator's delete waits until they are
+    /// gone; a finished delivery need not (`Spool.discard`): the message has
+    /// left the queue's memory, and only a start-up scan or `relais queue
+    /// list` reads the folder (the latter may show it a moment longer).
+    private func removeFiles(_ id: String, waiting: Bool) async {
         let hasState = stateless.remove(id) == nil
-        try? await spool.forget(id, withState: hasState, on: loop).get()
+        let removed = waiting ? spool.forget(id, withState: hasState, on: loop) : spool.discard(id, withState: hasState, on: loop)
+        try? await removed?.get()
     }
 }

@@ -53,7 +53,7 @@ public final class Spool: Sendable {
         self.threadPool = threadPool
         let recycled = try RecycledFiles(folder: root + "/free")
         self.recycled = recycled
-        self.writer = GroupCommitQueue(threadPool: threadPool, overlapping: 1) { _, batch in
+        self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
             let started = NIODeadline.now()
             var sealed: [PendingWrite] = []
             for var write in batch {
