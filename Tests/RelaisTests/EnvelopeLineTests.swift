@@ -52,4 +52,39 @@ struct EnvelopeLineTests {
         let codable = try JSONSerialization.jsonObject(with: JSONEncoder().encode(full)) as? [String: Any]
         #expect(written.map { Set($0.keys) } == codable.map { Set($0.keys) })
     }
+
+    /// Routes read back through the decoding cache: strings holding
+    /// brackets, braces, quotes and backslashes do not end the routes early,
+    /// and lines whose routes differ only inside such a string each read
+    /// back their own, however often they are read.
+    @Test func routesWithBracketsInStringsReadBackTheirOwnValue() throws {
+        let paths = ["mail/]}\"[{", "mail/]}\"[{\\", "mail/\\\"],{\"x\":1}"]
+        for _ in 0 ..< 3 {
+            for path in paths {
+                let original = envelope(routes: [[.maildir(path: path)], [.maildir(path: "b")]])
+                var file = try original.encodedLine()
+                file.writeString("body\r\n")
+                let (decoded, _, content) = try Envelope.decode(spoolFile: file)
+                #expect(decoded == original)
+                #expect(String(buffer: content) == "body\r\n")
+            }
+        }
+    }
+
+    /// A line written by `JSONEncoder` (keys in another order, routes not
+    /// first) still reads back; a line whose routes never close is an
+    /// error, not a guess.
+    @Test func linesThatDoNotOpenWithRoutesAndCutLines() throws {
+        let original = envelope(routes: [[.maildir(path: "mail")]])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        var file = ByteBuffer(bytes: try encoder.encode(original))
+        file.writeString("\nbody")
+        #expect(try Envelope.decode(spoolFile: file).0 == original)
+
+        let line = try original.encodedLine()
+        var cut = line.getSlice(at: 0, length: 30) ?? ByteBuffer()
+        cut.writeString("\nbody")
+        #expect(throws: (any Error).self) { try Envelope.decode(spoolFile: cut) }
+    }
 }

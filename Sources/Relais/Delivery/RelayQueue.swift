@@ -38,9 +38,10 @@ public actor RelayQueue {
         var upstreams: Set<String>
     }
 
-    /// A message that has just arrived: what its first attempt needs,
-    /// without reading the spool.
-    private struct Arrival {
+    /// What an attempt of a message starts from: kept in memory from its
+    /// arrival (no content when it was not kept), or read back from the
+    /// spool (`loadMessage`).
+    private struct QueuedMessage {
         var envelope: Envelope
         var content: ByteBuffer?
         var state: MessageState
@@ -49,7 +50,7 @@ public actor RelayQueue {
     private var waiting: [String: Waiting] = [:]
     private var wakeups = WakeupHeap()
     private var attempting: [String: Attempting] = [:]
-    private var arrivals: [String: Arrival] = [:]
+    private var arrivals: [String: QueuedMessage] = [:]
     /// Messages accepted by this run whose state was never saved: they
     /// have no state file to remove.
     private var stateless: Set<String> = []
@@ -90,7 +91,7 @@ public actor RelayQueue {
     func enqueue(_ envelope: Envelope, content: ByteBuffer?) {
         let id = envelope.id
         guard waiting[id] == nil, attempting[id] == nil else { return }
-        arrivals[id] = Arrival(envelope: envelope, content: content, state: MessageState(envelope: envelope))
+        arrivals[id] = QueuedMessage(envelope: envelope, content: content, state: MessageState(envelope: envelope))
         stateless.insert(id)
         wait(id, until: 0, upstreams: Self.upstreams(of: envelope))
         startDue()
@@ -229,17 +230,17 @@ public actor RelayQueue {
             startDue()
         }
         let upstreams = attempting[id]?.upstreams ?? []
-        let arrival = arrivals.removeValue(forKey: id)
-        var content = arrival?.content
-        let loaded = if let arrival { Result<(Envelope, MessageState), ReadFailure>.success((arrival.envelope, arrival.state)) }
-            else { await loadEnvelopeAndState(id) }
-        guard case .success(let (envelope, initial)) = loaded else {
+        let loaded = if let arrival = arrivals.removeValue(forKey: id) { Result<QueuedMessage, ReadFailure>.success(arrival) }
+            else { await loadMessage(id) }
+        guard case .success(let message) = loaded else {
             if case .failure(.unreadable) = loaded, !Task.isCancelled {
                 wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams)
             }
             return
         }
-        var state = initial
+        let envelope = message.envelope
+        var content = message.content
+        var state = message.state
         let now = Date().timeIntervalSince1970
         if bounceRequested.remove(id) != nil {
             for index in state.recipients.indices where state.recipients[index].status == .pending {
@@ -357,11 +358,14 @@ public actor RelayQueue {
         case setAside
     }
 
-    /// A waiting message's envelope and saved state, read back from the spool.
-    private nonisolated func loadEnvelopeAndState(_ id: String) async -> Result<(Envelope, MessageState), ReadFailure> {
+    /// A waiting message read back from the spool: its file (envelope and
+    /// content) read and decoded once, and its saved state, in one hop to
+    /// the thread pool.
+    private nonisolated func loadMessage(_ id: String) async -> Result<QueuedMessage, ReadFailure> {
         await read(id) { [spool] in
-            let envelope = try spool.folder.loadEnvelope(id).envelope
-            return (envelope, spool.folder.savedState(of: id) ?? MessageState(envelope: envelope))
+            let (envelope, content) = try spool.folder.load(id)
+            return QueuedMessage(envelope: envelope, content: content,
+                                 state: spool.folder.savedState(of: id) ?? MessageState(envelope: envelope))
         }
     }
 

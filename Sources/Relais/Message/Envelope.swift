@@ -92,13 +92,14 @@ public struct RefusedRecipient: Codable, Sendable, Equatable {
 extension Envelope {
     /// The JSON line that opens a spool file, the fields that `Decodable`
     /// reads back, and the `seal` of the content that follows when given.
-    /// The routes are encoded once per distinct value (`EncodedRoutes`):
-    /// their smarthost settings are most of the line, and most messages share them.
+    /// The routes come first, encoded once per distinct value
+    /// (`RoutesJSONCache`): their smarthost settings are most of the line,
+    /// and most messages share them.
     func encodedLine(seal: SpoolSeal? = nil) throws -> ByteBuffer {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         var line = JSONObjectWriter(capacity: 512)
-        if let routes { line.field("routes", json: try EncodedRoutes.shared.json(routes, encoder: encoder)) }
+        if let routes { line.field("routes", json: try RoutesJSONCache.shared.json(routes, encoder: encoder)) }
         line.field("id", id)
         line.field("sender", sender)
         line.field("recipients", recipients)
@@ -134,7 +135,7 @@ extension Envelope {
             throw SpoolFileError("spool file is truncated")
         }
         file.moveReaderIndex(forwardBy: 1)
-        let head = try JSONDecoder().decode(SpoolFileHead.self, from: Data(line.readableBytesView))
+        let head = try SpoolFileHead.decode(line)
         return (head.envelope, head.seal, file)
     }
 }
@@ -144,6 +145,18 @@ private struct SpoolFileHead: Decodable {
     var envelope: Envelope
     var seal: SpoolSeal?
 
+    /// A line that opens with its routes (as `encodedLine` writes them)
+    /// has them decoded once per distinct value (`RoutesJSONCache`), the
+    /// rest of the line by `JSONDecoder`; any other line all by `JSONDecoder`.
+    static func decode(_ line: ByteBuffer) throws -> SpoolFileHead {
+        guard let (routes, rest) = try RoutesJSONCache.shared.routes(openingObject: line) else {
+            return try JSONDecoder().decode(SpoolFileHead.self, from: Data(line.readableBytesView))
+        }
+        var head = try JSONDecoder().decode(SpoolFileHead.self, from: Data(rest.readableBytesView))
+        head.envelope.routes = routes
+        return head
+    }
+
     init(from decoder: any Decoder) throws {
         envelope = try Envelope(from: decoder)
         let container = try decoder.container(keyedBy: SpoolSeal.CodingKeys.self)
@@ -151,25 +164,6 @@ private struct SpoolFileHead: Decodable {
            let crc = try container.decodeIfPresent(UInt32.self, forKey: .contentCRC32C) {
             seal = SpoolSeal(contentSize: size, contentCRC32C: crc)
         }
-    }
-}
-
-/// The JSON of the route lists envelopes were written with lately, by
-/// value: a relay sends most mail along a few routes. Bounded: past
-/// `capacity` distinct values it starts afresh.
-final class EncodedRoutes: Sendable {
-    static let shared = EncodedRoutes()
-    private let cache = NIOLockedValueBox([[[RouteTarget]]: Data]())
-    private let capacity = 64
-
-    func json(_ routes: [[RouteTarget]], encoder: JSONEncoder) throws -> Data {
-        if let known = cache.withLockedValue({ $0[routes] }) { return known }
-        let encoded = try encoder.encode(routes)
-        cache.withLockedValue { cache in
-            if cache.count >= capacity { cache.removeAll() }
-            cache[routes] = encoded
-        }
-        return encoded
     }
 }
 
