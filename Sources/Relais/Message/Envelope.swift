@@ -152,7 +152,7 @@ private struct SpoolFileHead: Decodable {
         guard let (routes, rest) = try RoutesJSONCache.shared.routes(openingObject: line) else {
             return try JSONDecoder().decode(SpoolFileHead.self, from: Data(line.readableBytesView))
         }
-        var head = try JSONDecoder().decode(SpoolFileHead.self, from: Data(rest.readableBytesView))
+        var head = try JSONDecoder().decode(SpoolFileHead.self, from: rest)
         head.envelope.routes = routes
         return head
     }

@@ -22,33 +22,34 @@ final class RoutesJSONCache: Sendable {
     func json(_ routes: [[RouteTarget]], encoder: JSONEncoder) throws -> Data {
         if let known = entries.withLockedValue({ $0.json[routes] }) { return known }
         let encoded = try encoder.encode(routes)
-        entries.withLockedValue { entries in
-            if entries.json.count >= capacity { entries.json.removeAll() }
-            entries.json[routes] = encoded
-        }
+        entries.withLockedValue { remember(encoded, for: routes, in: &$0.json) }
         return encoded
     }
 
     /// The routes of a JSON object that opens with them, and the object
     /// without them; nil when `object` does not open with routes followed
     /// by another field.
-    func routes(openingObject object: ByteBuffer) throws -> (routes: [[RouteTarget]], rest: ByteBuffer)? {
+    func routes(openingObject object: ByteBuffer) throws -> (routes: [[RouteTarget]], rest: Data)? {
         let bytes = object.readableBytesView
+        let routesStart = bytes.startIndex + Self.opening.readableBytes
         guard bytes.starts(with: Self.opening.readableBytesView),
-              let end = Self.endOfContainer(in: bytes, openingAt: bytes.startIndex + Self.opening.readableBytes),
-              end < bytes.endIndex, bytes[end] == UInt8(ascii: ",")
+              let end = Self.endOfContainer(in: bytes, openingAt: routesStart),
+              end < bytes.endIndex, bytes[end] == UInt8(ascii: ","),
+              let json = object.getSlice(at: routesStart, length: end - routesStart)
         else { return nil }
-        let start = Self.opening.readableBytes
-        let json = object.getSlice(at: object.readerIndex + start, length: end - bytes.startIndex - start) ?? ByteBuffer()
-        var rest = ByteBuffer(string: "{")
-        rest.writeBytes(bytes[(end + 1)...])
+        var rest = Data("{".utf8)
+        rest.append(contentsOf: bytes[(end + 1)...])
         if let known = entries.withLockedValue({ $0.routes[json] }) { return (known, rest) }
         let decoded = try JSONDecoder().decode([[RouteTarget]].self, from: Data(json.readableBytesView))
-        entries.withLockedValue { entries in
-            if entries.routes.count >= capacity { entries.routes.removeAll() }
-            entries.routes[ByteBuffer(buffer: json)] = decoded  // a copy: `json` shares the whole file's storage
-        }
+        // A copy for the key: `json` shares the whole file's storage.
+        entries.withLockedValue { remember(decoded, for: ByteBuffer(buffer: json), in: &$0.routes) }
         return (decoded, rest)
+    }
+
+    /// Adds an entry to one direction, starting it afresh when full.
+    private func remember<Key, Value>(_ value: Value, for key: Key, in cache: inout [Key: Value]) {
+        if cache.count >= capacity { cache.removeAll() }
+        cache[key] = value
     }
 
     /// The index just past the JSON array or object that opens at `start`
