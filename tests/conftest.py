@@ -104,7 +104,7 @@ class Relay:
 
     def spool_files(self) -> list[Path]:
         queue = self.data_dir / "spool" / "queue"
-        return sorted(queue.iterdir()) if queue.exists() else []
+        return sorted(p for p in queue.iterdir() if not p.name.startswith(".")) if queue.exists() else []
 
 
 @pytest.fixture

@@ -94,11 +94,64 @@ def test_retry_until_the_upstream_comes_back(policy_relay, upstreams):
     send(relay)
     relay.wait_log("result=deferred")
     assert len(relay.spool_files()) == 1
-    state = (relay.data_dir / "spool" / "state").iterdir()
-    assert b'"status" : "pending"' in next(state).read_bytes()
+    stored = relay.spool_files()[0].read_bytes()
+    assert b'\nstate ' in stored and b'"status":"pending"' in stored   # the state is appended to the message's file
     up = upstreams(port=port)
     assert wait_for(lambda: up.messages, timeout=20)
     assert relay.wait_spool_empty() == []
+
+
+def state_records(path):
+    return [line for line in path.read_bytes().split(b"\n") if line.startswith(b"state ")]
+
+
+def test_a_message_retried_many_times_keeps_a_short_file(policy_relay, upstreams):
+    from conftest import BINARY
+    up = upstreams(mail_reply="451 4.3.0 Try later")
+    relay = policy_relay(relay_policy(smarthost("busy", up.port), smarthost("busy2", up.port))
+                         .replace("retry_min = 1, retry_max = 2", "retry_min = 0.05, retry_max = 0.05"))
+    send(relay)
+    assert wait_for(lambda: relay.log.count("result=deferred") >= 40, timeout=30)
+    path = relay.spool_files()[0]
+    # One record appended per attempt, folded into one every 16.
+    assert 1 <= len(state_records(path)) <= 16
+    shown = subprocess.run([str(BINARY), "queue", "show", path.name, "--spool", str(relay.data_dir / "spool")],
+                           capture_output=True, text=True, timeout=30).stdout
+    attempts = int(shown.split("<b@example.com>  pending, ")[1].split(" attempt(s)")[0])
+    assert attempts >= 40
+    up.recorder.mail_reply = None
+    assert wait_for(lambda: up.messages, timeout=20)
+    assert relay.wait_spool_empty() == []
+    assert len(up.messages) == 1
+
+
+def test_an_earlier_builds_state_file_is_honoured(policy_relay, upstreams):
+    """A spool left by a build that kept each message's state in
+    spool/state/<ID>: after the upgrade, a recipient that build delivered
+    is not delivered again, and the state folder is gone."""
+    import json
+    port = free_port()
+    relay = policy_relay(relay_policy(smarthost("late", port), smarthost("late2", port)))
+    send(relay, ["b@example.com", "c@example.com"])
+    relay.wait_log("result=deferred")
+    relay.stop()
+    path = relay.spool_files()[0]
+    stored = path.read_bytes()
+    head_end = stored.index(b"\n") + 1
+    content_size = json.loads(stored[:head_end])["contentSize"]
+    state = json.loads(state_records(path)[-1].split(b" ", 2)[2])
+    state["recipients"][0]["status"] = "delivered"
+    legacy = relay.data_dir / "spool" / "state"
+    legacy.mkdir()
+    (legacy / path.name).write_text(json.dumps(state, indent=2))
+    path.write_bytes(stored[:head_end + content_size])
+    up = upstreams(port=port)
+    relay.start()
+    assert wait_for(lambda: up.messages, timeout=20)
+    assert relay.wait_spool_empty() == []
+    assert [m[1] for m in up.messages] == [["c@example.com"]]
+    assert "upgraded to this build's spool layout" in relay.log
+    assert not legacy.exists()
 
 
 def test_dropped_connection_in_data_is_retried(policy_relay, upstreams):
@@ -250,7 +303,7 @@ def test_queue_list_show_flush_delete(policy_relay, upstreams):
     assert "cannot connect" in listing
     first, second = sorted(line.split()[0] for line in listing.splitlines() if not line.startswith(" ") and "queued" not in line)
     stored = (relay.data_dir / "spool" / "queue" / first).read_bytes()
-    size = len(stored) - stored.index(b"\n") - 1   # the message after the envelope line
+    size = len(stored[stored.index(b"\n") + 1:].split(b"\nstate ")[0])   # the message after the envelope line
     assert f" {size} bytes  from <a@example.org>" in listing
     page = queue("list", "--offset", "1", "--limit", "1").stdout
     assert second in page and first not in page and "2 message(s) queued (showing 2-2)" in page

@@ -25,10 +25,10 @@ struct SpoolRemovalTests {
             }
             busy.wait()
             for id in ids.dropLast() {
-                #expect(spool.discard(id, withState: false, on: loop) == nil)
+                #expect(spool.discard(id, on: loop) == nil)
             }
             let last = try #require(ids.last)
-            let waited = spool.discard(last, withState: false, on: loop)
+            let waited = spool.discard(last, on: loop)
             #expect(waited != nil)
             #expect(try spool.folder.queuedIDs().count == ids.count)
 

@@ -28,9 +28,9 @@ struct SpoolSealTests {
 
     @Test func aWholeFileReadsBackAsWritten() throws {
         try withSpool(["SEAL00000001"]) { folder in
-            let (envelope, read) = try folder.load("SEAL00000001")
-            #expect(envelope == testEnvelope("SEAL00000001"))
-            #expect(read == content)
+            let entry = try folder.load("SEAL00000001")
+            #expect(entry.envelope == testEnvelope("SEAL00000001"))
+            #expect(entry.content == content)
             #expect(try folder.loadEnvelope("SEAL00000001").size == content.readableBytes)
             let line = try String(contentsOfFile: folder.path(of: "SEAL00000001"), encoding: .utf8).split(separator: "\n")[0]
             #expect(line.contains("\"contentSize\":\(content.readableBytes)"))
@@ -73,7 +73,7 @@ struct SpoolSealTests {
             var file = try testEnvelope("SEAL00000006").encodedLine()
             file.writeImmutableBuffer(content)
             try Data(file.readableBytesView).write(to: URL(fileURLWithPath: folder.path(of: "SEAL00000006")))
-            #expect(try folder.load("SEAL00000006").1 == content)
+            #expect(try folder.load("SEAL00000006").content == content)
         }
     }
 }

@@ -21,3 +21,21 @@ func testEnvelope(_ id: String) -> Envelope {
     Envelope(id: id, sender: "s@example.org", recipients: ["r@example.com"], smtpUTF8: false, body: nil,
              receivedAt: 1_796_000_000, clientIP: "127.0.0.1", helo: "client.example")
 }
+
+/// `withTemporarySpool` for a test that awaits.
+func withTemporarySpool(threads: Int, _ body: (Spool, any EventLoop, NIOThreadPool) async throws -> Void) async throws {
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)").path
+    let pool = NIOThreadPool(numberOfThreads: threads)
+    pool.start()
+    let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+    var failure: (any Error)?
+    do {
+        try await body(try Spool(root: root, threadPool: pool), group.next(), pool)
+    } catch {
+        failure = error
+    }
+    try? await pool.shutdownGracefully()
+    try? await group.shutdownGracefully()
+    try? FileManager.default.removeItem(atPath: root)
+    if let failure { throw failure }
+}

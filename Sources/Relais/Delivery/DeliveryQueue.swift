@@ -35,6 +35,8 @@ public final class DeliveryQueue: Sendable, Service {
     /// Each upstream's health and quota usage.
     let ledger: UpstreamLedger
     private let spooledBounces: AsyncStream<SpooledMessage>
+    /// The loop delivery runs on.
+    private let loop: any EventLoop
 
     /// `defaultRoute` serves messages queued without stored routes;
     /// `reportRoute` gives the route of each new report (on the loop given).
@@ -52,6 +54,7 @@ public final class DeliveryQueue: Sendable, Service {
         let writer = MaildirWriter(hostname: hostname, registry: spool.root + "/maildirs", logger: logger)
         // Delivery runs on one loop: the relay queue, the pools, the ledger and the upstream connections.
         let loop = group.next()
+        self.loop = loop
         ledger = UpstreamLedger(folder: spool.upstreamsFolder, threadPool: threadPool, loop: loop, logger: logger)
         let couriers = Couriers(maildirWriter: writer,
                                 pools: UpstreamPools(ledger: ledger, heloName: hostname, loop: loop, metrics: metrics,
@@ -102,33 +105,57 @@ public final class DeliveryQueue: Sendable, Service {
     }
 
     /// Picks up every message left in the spool, e.g. after a restart, with
-    /// the saved state of each recipient. The relay queue learns when the
+    /// the saved state of each recipient. Files of an earlier build are
+    /// brought to this one's layout first (`Spool.upgrade`); one that
+    /// cannot be waits for the next start. The relay queue learns when the
     /// last one is back, so a flush asked for meanwhile reaches them all.
     func resume(logger: Logger) {
         let relay = self.relay
-        Task { [spool, deliverer, threadPool] in
+        Task { [spool, deliverer, threadPool, loop] in
             do {
-                let ids = try await threadPool.runIfActive { try spool.folder.queuedIDs() }
+                let (ids, legacy) = try await threadPool.runIfActive { (try spool.folder.queuedIDs(), spool.legacyStateIDs()) }
                 if !ids.isEmpty { logger.info("resuming queue", metadata: ["messages": "\(ids.count)"]) }
                 // In batches: the whole queue's envelopes are never in memory at once.
                 for start in stride(from: 0, to: ids.count, by: 1000) {
-                    let batch = try await threadPool.runIfActive {
-                        ids[start ..< min(start + 1000, ids.count)].compactMap { id -> (envelope: Envelope, state: MessageState?)? in
-                            let state = spool.folder.savedState(of: id)
-                            guard let envelope = try? spool.folder.loadEnvelope(id).envelope, state != nil || envelope.needsRelay else {
-                                deliverer.submit(Item(id: id))
-                                return nil
-                            }
-                            return (envelope, state)
-                        }
+                    var (batch, outdated) = try await threadPool.runIfActive {
+                        Self.readBack(ids[start ..< min(start + 1000, ids.count)], legacy: legacy, spool: spool, deliverer: deliverer)
+                    }
+                    if !outdated.isEmpty {
+                        let upgraded = await spool.upgrade(outdated, on: loop, logger: logger)
+                        let failed = Set(outdated.map(\.id)).subtracting(upgraded)
+                        batch.removeAll { failed.contains($0.envelope.id) }
                     }
                     await relay.resume(batch)
                 }
+                if !legacy.isEmpty { try await threadPool.runIfActive { spool.removeLegacyStateFolder(queued: Set(ids)) } }
             } catch {
                 logger.error("cannot read the spool", metadata: ["error": "\(error)"])
             }
             await relay.finishResuming()
         }
+    }
+
+    /// A batch of queued messages read back: those for the relay queue,
+    /// with their saved state, and those of an earlier build's layout among
+    /// them. The others are handed to local delivery. Blocking.
+    private static func readBack(_ ids: ArraySlice<String>, legacy: Set<String>, spool: Spool, deliverer: GroupCommitQueue<Item>)
+        -> (relayed: [(envelope: Envelope, state: MessageState?)], outdated: [(id: String, state: MessageState?)]) {
+        var relayed: [(envelope: Envelope, state: MessageState?)] = []
+        var outdated: [(id: String, state: MessageState?)] = []
+        for id in ids {
+            guard let (envelope, _, saved, sealed) = try? spool.folder.loadEnvelope(id) else {
+                deliverer.submit(Item(id: id))  // read again there, and set aside if corrupt
+                continue
+            }
+            let state = saved ?? (legacy.contains(id) ? spool.legacyState(of: id) : nil)
+            guard state != nil || envelope.needsRelay else {
+                deliverer.submit(Item(id: id))
+                continue
+            }
+            if legacy.contains(id) || !sealed { outdated.append((id, state)) }
+            relayed.append((envelope, state))
+        }
+        return (relayed, outdated)
     }
 }
 
@@ -165,8 +192,8 @@ struct MaildirDelivery {
                 continue
             }
             do {
-                let (envelope, content) = try spool.folder.load(item.id)
-                loaded.append((item, envelope, content))
+                let entry = try spool.folder.load(item.id)
+                loaded.append((item, entry.envelope, entry.content))
             } catch {
                 if !spool.setAsideIfCorrupt(item.id, after: error, logger: logger) { retries.append(item) }
             }

@@ -45,15 +45,17 @@ public actor RelayQueue {
         var envelope: Envelope
         var content: ByteBuffer?
         var state: MessageState
+        /// State records in its file since it was last written whole.
+        var records = 0
+        /// False for a file of an earlier build without a seal, which
+        /// takes no record: its state is saved by writing it anew.
+        var sealed = true
     }
 
     private var waiting: [String: Waiting] = [:]
     private var wakeups = WakeupHeap()
     private var attempting: [String: Attempting] = [:]
     private var arrivals: [String: QueuedMessage] = [:]
-    /// Messages accepted by this run whose state was never saved: they
-    /// have no state file to remove.
-    private var stateless: Set<String> = []
     private var flushRequested: Set<String> = []
     /// The flushes asked for while the spool is still being read back
     /// after a start (nil: of every upstream), so that they reach the
@@ -68,6 +70,10 @@ public actor RelayQueue {
     /// upstream back after an outage, a flush) is not read into memory at
     /// once; far more than the upstreams' connections would not go faster.
     static let maxAttemptsAtOnce = 1000
+    /// State records a message's file takes before the next save writes it
+    /// anew with one: a message retried for days is not read back with
+    /// hundreds of old states.
+    static let recordsBeforeRewrite = 16
 
     /// The queue runs on the delivery loop, with the upstream pools, their
     /// ledger and their connections: a delivery's steps hand over to each
@@ -92,7 +98,6 @@ public actor RelayQueue {
         let id = envelope.id
         guard waiting[id] == nil, attempting[id] == nil else { return }
         arrivals[id] = QueuedMessage(envelope: envelope, content: content, state: MessageState(envelope: envelope))
-        stateless.insert(id)
         wait(id, until: 0, upstreams: Self.upstreams(of: envelope))
         startDue()
     }
@@ -152,7 +157,7 @@ public actor RelayQueue {
         arrivals[id] = nil
         flushRequested.remove(id)
         bounceRequested.remove(id)
-        await removeFiles(id, waiting: true)
+        await removeFile(id, waiting: true)
         logger.info("deleted from the queue", metadata: ["id": "\(id)"])
         return true
     }
@@ -232,54 +237,52 @@ public actor RelayQueue {
         let upstreams = attempting[id]?.upstreams ?? []
         let loaded = if let arrival = arrivals.removeValue(forKey: id) { Result<QueuedMessage, ReadFailure>.success(arrival) }
             else { await loadMessage(id) }
-        guard case .success(let message) = loaded else {
+        guard case .success(var message) = loaded else {
             if case .failure(.unreadable) = loaded, !Task.isCancelled {
                 wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams)
             }
             return
         }
         let envelope = message.envelope
-        var content = message.content
-        var state = message.state
         let now = Date().timeIntervalSince1970
         if bounceRequested.remove(id) != nil {
-            for index in state.recipients.indices where state.recipients[index].status == .pending {
-                state.recipients[index].status = .failed
-                state.recipients[index].lastResult = "550 5.0.0 bounced by an operator"
+            for index in message.state.recipients.indices where message.state.recipients[index].status == .pending {
+                message.state.recipients[index].status = .failed
+                message.state.recipients[index].lastResult = "550 5.0.0 bounced by an operator"
             }
             logger.notice("bounced by an operator", metadata: ["id": "\(id)"])
         }
         let flushing = flushRequested.remove(id) != nil
-        let due = state.recipients.indices.filter {
-            state.recipients[$0].status == .pending && (flushing || state.recipients[$0].nextAttempt <= now)
+        let due = message.state.recipients.indices.filter {
+            message.state.recipients[$0].status == .pending && (flushing || message.state.recipients[$0].nextAttempt <= now)
         }
         if !due.isEmpty {
-            if content == nil {
+            if message.content == nil {
                 switch await load(id) {
-                case .success(let read): content = read
+                case .success(let read): message.content = read
                 case .failure(.setAside): return
                 case .failure(.unreadable): break
                 }
             }
-            if let content {
-                await attempt(due, of: envelope, content: content, state: &state)
+            if let content = message.content {
+                await attempt(due, of: envelope, content: content, state: &message.state)
             } else {
-                for index in due { state.recipients[index].nextAttempt = now + schedule.retryMin }
+                for index in due { message.state.recipients[index].nextAttempt = now + schedule.retryMin }
             }
         }
         guard !Task.isCancelled else { return }  // deleted meanwhile
-        if state.isFinished {
-            // A finished message needs no state file: removing it from the
+        if message.state.isFinished {
+            // A finished message needs no saved state: removing it from the
             // spool (after its bounce) is its record.
-            if !(await finish(envelope, content: content, state: &state)) {
+            if !(await finish(&message)) {
                 wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams)
             }
             return
         }
-        if !due.isEmpty { await save(state, of: id) }
-        await sendDelayNotices(envelope, content: content, state: &state)
+        if !due.isEmpty { await save(&message) }
+        await sendDelayNotices(&message)
         guard !Task.isCancelled else { return }
-        let wake = flushRequested.contains(id) ? 0 : Self.wake(envelope, state, schedule: schedule, now: Date().timeIntervalSince1970)
+        let wake = flushRequested.contains(id) ? 0 : Self.wake(envelope, message.state, schedule: schedule, now: Date().timeIntervalSince1970)
         wait(id, until: wake, upstreams: upstreams)
     }
 
@@ -358,19 +361,20 @@ public actor RelayQueue {
         case setAside
     }
 
-    /// A waiting message read back from the spool: its file (envelope and
-    /// content) read and decoded once, and its saved state, in one hop to
-    /// the thread pool.
+    /// A waiting message read back from the spool: its file (envelope,
+    /// content and saved state) read and decoded once, in one hop to the
+    /// thread pool.
     private nonisolated func loadMessage(_ id: String) async -> Result<QueuedMessage, ReadFailure> {
         await read(id) { [spool] in
-            let (envelope, content) = try spool.folder.load(id)
-            return QueuedMessage(envelope: envelope, content: content,
-                                 state: spool.folder.savedState(of: id) ?? MessageState(envelope: envelope))
+            let entry = try spool.folder.load(id)
+            return QueuedMessage(envelope: entry.envelope, content: entry.content,
+                                 state: entry.state ?? MessageState(envelope: entry.envelope),
+                                 records: entry.records, sealed: entry.sealed)
         }
     }
 
     private nonisolated func load(_ id: String) async -> Result<ByteBuffer, ReadFailure> {
-        await read(id) { [spool] in try spool.folder.load(id).1 }
+        await read(id) { [spool] in try spool.folder.load(id).content }
     }
 
     private nonisolated func read<Value: Sendable>(_ id: String, _ body: @escaping @Sendable () throws -> Value) async
@@ -385,10 +389,21 @@ public actor RelayQueue {
         }
     }
 
-    private func save(_ state: MessageState, of id: String) async {
-        stateless.remove(id)
+    /// Saves the message's state: a record appended to its file, or, once
+    /// the file holds `recordsBeforeRewrite` of them (or cannot take one)
+    /// and the content is at hand, the file written anew with this one.
+    private func save(_ message: inout QueuedMessage) async {
+        let id = message.envelope.id
         do {
-            try await spool.saveState(try state.encoded(), of: id, on: loop).get()
+            if let content = message.content, message.records >= Self.recordsBeforeRewrite || !message.sealed {
+                try await spool.rewrite(message.envelope, content: content, state: message.state, on: loop).get()
+                message.records = 1
+                message.sealed = true
+            } else {
+                guard message.sealed else { throw SpoolFileError("its file has no seal and its content could not be read") }
+                try await spool.saveState(message.state, of: id, on: loop).get()
+                message.records += 1
+            }
         } catch {
             logger.error("cannot save delivery state", metadata: ["id": "\(id)", "error": "\(error)"])
         }
@@ -396,46 +411,44 @@ public actor RelayQueue {
 
     /// Tells the sender which recipients are still waiting, once each, when
     /// they have waited `delayNotice` (RFC 3464 `Action: delayed`).
-    private func sendDelayNotices(_ envelope: Envelope, content: ByteBuffer?, state: inout MessageState) async {
-        var marked = state
+    private func sendDelayNotices(_ message: inout QueuedMessage) async {
+        let envelope = message.envelope
+        var marked = message.state
         let notices = marked.takeDelayNotices(of: envelope, now: Date().timeIntervalSince1970, schedule: schedule)
         guard !notices.isEmpty else { return }
-        var original = content
-        if original == nil { original = try? await load(envelope.id).get() }
-        guard (try? await bounces.send(notices, about: envelope, content: original ?? ByteBuffer(), on: loop).get()) == true else {
-            return
-        }
-        state = marked
-        await save(state, of: envelope.id)
+        if message.content == nil { message.content = try? await load(envelope.id).get() }
+        guard (try? await bounces.send(notices, about: envelope, content: message.content ?? ByteBuffer(), on: loop).get()) == true
+        else { return }
+        message.state = marked
+        await save(&message)
     }
 
     /// Bounces the failed recipients (durably queued first), then forgets
     /// the message. Returns false when the bounce could not be queued (the
     /// message stays and finishing is tried again on the next start).
-    private func finish(_ envelope: Envelope, content: ByteBuffer?, state: inout MessageState) async -> Bool {
-        let reports = state.reports(for: envelope)
-        if !reports.isEmpty && !envelope.sender.isEmpty && !state.bounced {
-            var original = content
-            if original == nil { original = try? await load(envelope.id).get() }
-            let queued = (try? await bounces.send(reports, about: envelope, content: original ?? ByteBuffer(), on: loop).get()) ?? false
+    private func finish(_ message: inout QueuedMessage) async -> Bool {
+        let envelope = message.envelope
+        let reports = message.state.reports(for: envelope)
+        if !reports.isEmpty && !envelope.sender.isEmpty && !message.state.bounced {
+            if message.content == nil { message.content = try? await load(envelope.id).get() }
+            let queued = (try? await bounces.send(reports, about: envelope, content: message.content ?? ByteBuffer(), on: loop).get()) ?? false
             guard queued else {
                 logger.error("the message stays queued until its bounce can be", metadata: ["id": "\(envelope.id)"])
                 return false
             }
-            state.bounced = true
-            await save(state, of: envelope.id)
+            message.state.bounced = true
+            await save(&message)
         }
-        await removeFiles(envelope.id, waiting: false)
+        await removeFile(envelope.id, waiting: false)
         return true
     }
 
-    /// Removes a message's files. An operator's delete waits until they are
+    /// Removes a message's file. An operator's delete waits until it is
     /// gone; a finished delivery need not (`Spool.discard`): the message has
     /// left the queue's memory, and only a start-up scan or `relais queue
     /// list` reads the folder (the latter may show it a moment longer).
-    private func removeFiles(_ id: String, waiting: Bool) async {
-        let hasState = stateless.remove(id) == nil
-        let removed = waiting ? spool.forget(id, withState: hasState, on: loop) : spool.discard(id, withState: hasState, on: loop)
+    private func removeFile(_ id: String, waiting: Bool) async {
+        let removed = waiting ? spool.forget(id, on: loop) : spool.discard(id, on: loop)
         try? await removed?.get()
     }
 }

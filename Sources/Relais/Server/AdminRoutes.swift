@@ -153,8 +153,7 @@ struct AdminRoutes: Sendable {
     }
 
     private static func describe(_ id: String, in spool: SpoolFolder) -> QueuedMessage? {
-        guard let (envelope, size) = try? spool.loadEnvelope(id) else { return nil }
-        let state = spool.savedState(of: id)
+        guard let (envelope, size, state, _) = try? spool.loadEnvelope(id) else { return nil }
         let recipients = envelope.recipients.enumerated().map { index, address in
             let saved = state?.recipients.first { $0.address == address }
             let upstreams = (envelope.route(index) ?? []).smarthostNames

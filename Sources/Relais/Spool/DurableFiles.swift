@@ -30,6 +30,10 @@ enum DurableFiles {
             /// but the folder not synced: one flush, and a rename a crash
             /// undid is redone at the next start.
             case durableUnderTemporaryName(String)
+            /// Added to the end of the existing file, which keeps its name:
+            /// records whose reader tells a whole one from one a crash cut
+            /// short (`StateRecord`). A failed write is cut off again.
+            case appended
         }
 
         var finalPath: String
@@ -41,7 +45,7 @@ enum DurableFiles {
         var temporaryPath: String? {
             switch naming {
             case .renamedWhenDurable(let path), .durableUnderTemporaryName(let path): path
-            case .namedBeforeFlush: nil
+            case .namedBeforeFlush, .appended: nil
             }
         }
         /// Where the content is written.
@@ -55,6 +59,7 @@ enum DurableFiles {
     static func write(_ files: [PendingFile]) -> [Result<Void, SystemCallError>] {
         var results = files.map { file in
             Result { () throws(SystemCallError) in
+                if case .appended = file.naming { return try append(file.finalPath, file.contents) }
                 try writeFile(file.writtenPath, file.contents, overwritingSize: file.recycled?.size)
                 if file.writtenPath != file.flushedPath, rename(file.writtenPath, file.flushedPath) != 0 {
                     let error = SystemCallError("rename", file.flushedPath, errno: errno)
@@ -66,7 +71,11 @@ enum DurableFiles {
         let written = results.indices.filter { if case .success = results[$0] { true } else { false } }
         guard let first = written.first else { return results }
         if let error = flushFilesystem(containing: files[first].flushedPath) {
-            for index in written { results[index] = .failure(error); unlink(files[index].flushedPath) }
+            for index in written {
+                results[index] = .failure(error)
+                if case .appended = files[index].naming { continue }  // the file held a message before
+                unlink(files[index].flushedPath)
+            }
             return results
         }
         var folders: Set<String> = []
@@ -108,21 +117,48 @@ enum DurableFiles {
             : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
         defer { close(fd) }
+        let length: Int
+        do {
+            length = try writeAll(fd, path, contents)
+        } catch {
+            unlink(path)
+            throw error
+        }
+        if let old = overwritingSize, old > length, ftruncate(fd, off_t(length)) != 0 {
+            let error = SystemCallError("ftruncate", path, errno: errno)
+            unlink(path)
+            throw error
+        }
+    }
+
+    /// Writes all of `contents` at the file's offset; returns how many bytes.
+    @discardableResult
+    private static func writeAll(_ fd: Int32, _ path: String, _ contents: [ByteBuffer]) throws(SystemCallError) -> Int {
         let length = contents.reduce(0) { $0 + $1.readableBytes }
         var written = 0
         while written < length {
             let count = write(fd, contents, from: written)
             if count < 0 {
                 if errno == EINTR { continue }
-                let error = SystemCallError("write", path, errno: errno)
-                unlink(path)
-                throw error
+                throw SystemCallError("write", path, errno: errno)
             }
             written += count
         }
-        if let old = overwritingSize, old > length, ftruncate(fd, off_t(length)) != 0 {
-            let error = SystemCallError("ftruncate", path, errno: errno)
-            unlink(path)
+        return length
+    }
+
+    /// Adds `contents` to the end of the file at `path`; a write that fails
+    /// part way is cut off, so the file ends as it did.
+    private static func append(_ path: String, _ contents: [ByteBuffer]) throws(SystemCallError) {
+        let fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC)
+        guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw SystemCallError("fstat", path, errno: errno) }
+        do {
+            try writeAll(fd, path, contents)
+        } catch {
+            ftruncate(fd, status.st_size)
             throw error
         }
     }
@@ -184,59 +220,82 @@ enum DurableFiles {
     }
 
     static func readFile(_ path: String) throws(SystemCallError) -> ByteBuffer {
-        try read(path, through: nil).contents
+        let fd = try openForReading(path)
+        defer { close(fd) }
+        var buffer = ByteBufferAllocator().buffer(capacity: 64 * 1024)
+        try read(fd, path, into: &buffer, chunk: 64 * 1024, until: nil)
+        return buffer
     }
 
     /// The start of the file up to and including the first `byte` (all of
-    /// it when there is none), and the file's size: an envelope line
-    /// without the message after it.
-    static func readHead(_ path: String, through byte: UInt8) throws(SystemCallError) -> (head: ByteBuffer, size: Int) {
-        let read = try read(path, through: byte)
-        return (read.contents, read.size)
+    /// it when there is none), the file's size, and what follows the offset
+    /// that `tailStart` finds from those two (empty when it finds none):
+    /// an envelope line and the state records after the message, without
+    /// the message.
+    static func readHeadAndTail(_ path: String, through byte: UInt8, tailStart: (ByteBuffer, Int) throws -> Int?) throws
+        -> (head: ByteBuffer, size: Int, tail: ByteBuffer) {
+        let fd = try openForReading(path)
+        defer { close(fd) }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw SystemCallError("fstat", path, errno: errno) }
+        let size = Int(status.st_size)
+        // A head is usually short: it starts with a small read.
+        var head = ByteBufferAllocator().buffer(capacity: 8 * 1024)
+        try read(fd, path, into: &head, chunk: 8 * 1024, until: byte)
+        guard let start = try tailStart(head, size), start < size else { return (head, size, ByteBuffer()) }
+        if size <= head.readableBytes {
+            return (head, size, head.getSlice(at: head.readerIndex + start, length: size - start) ?? ByteBuffer())
+        }
+        guard lseek(fd, off_t(start), SEEK_SET) >= 0 else { throw SystemCallError("lseek", path, errno: errno) }
+        var tail = ByteBufferAllocator().buffer(capacity: size - start)
+        try read(fd, path, into: &tail, chunk: 8 * 1024, until: nil)
+        return (head, size, tail)
     }
 
-    /// Reads the file to its end, or (with `byte`) until a read brought
-    /// `byte`; with the file's size.
-    private static func read(_ path: String, through byte: UInt8?) throws(SystemCallError) -> (contents: ByteBuffer, size: Int) {
+    private static func openForReading(_ path: String) throws(SystemCallError) -> Int32 {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
-        defer { close(fd) }
-        var size: Int?
-        if byte != nil {
-            var status = stat()
-            guard fstat(fd, &status) == 0 else { throw SystemCallError("fstat", path, errno: errno) }
-            size = Int(status.st_size)
-        }
-        // A head is usually short: it starts with a small read.
-        let firstChunk = byte == nil ? 64 * 1024 : 8 * 1024
-        var buffer = ByteBufferAllocator().buffer(capacity: firstChunk)
+        return fd
+    }
+
+    /// Reads to the end of the file, or (with `byte`) until a read brought `byte`.
+    private static func read(_ fd: Int32, _ path: String, into buffer: inout ByteBuffer, chunk: Int, until byte: UInt8?)
+        throws(SystemCallError) {
         var searched = 0
         while true {
-            buffer.reserveCapacity(minimumWritableBytes: buffer.readableBytes < 64 * 1024 ? firstChunk : 64 * 1024)
+            buffer.reserveCapacity(minimumWritableBytes: buffer.readableBytes < 64 * 1024 ? chunk : 64 * 1024)
             let count = buffer.withUnsafeMutableWritableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }
                 throw SystemCallError("read", path, errno: errno)
             }
-            if count == 0 { return (buffer, size ?? buffer.readableBytes) }
+            if count == 0 { return }
             buffer.moveWriterIndex(forwardBy: count)
-            if let byte, buffer.readableBytesView.dropFirst(searched).contains(byte) {
-                return (buffer, size ?? buffer.readableBytes)
-            }
+            if let byte, buffer.readableBytesView.dropFirst(searched).contains(byte) { return }
             searched = buffer.readableBytes
         }
     }
 
+    /// The names in the folder that do not start with a dot, sorted.
     static func listFolder(_ path: String) throws(SystemCallError) -> [String] {
+        try names(in: path).filter { !$0.hasPrefix(".") }.sorted()
+    }
+
+    /// The names in the folder that start with a dot (temporary files),
+    /// but for `.` and `..`; none when it cannot be read.
+    static func listHidden(_ path: String) -> [String] {
+        ((try? names(in: path)) ?? []).filter { $0.hasPrefix(".") && $0 != "." && $0 != ".." }
+    }
+
+    private static func names(in path: String) throws(SystemCallError) -> [String] {
         guard let dir = opendir(path) else { throw SystemCallError("opendir", path, errno: errno) }
         defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
-            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+            names.append(withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-            }
-            if !name.hasPrefix(".") { names.append(name) }
+            })
         }
-        return names.sorted()
+        return names
     }
 }

@@ -21,13 +21,12 @@ public struct QueueInspector {
         let all = try ids()
         let shown = all.dropFirst(offset).prefix(limit ?? all.count)
         for id in shown {
-            guard let (envelope, size) = try? folder.loadEnvelope(id) else {
+            guard let (envelope, size, state, _) = try? folder.loadEnvelope(id) else {
                 lines.append("\(id)  (unreadable, or still being written)")
                 continue
             }
             let age = Self.duration(now.timeIntervalSince1970 - envelope.receivedAt)
             lines.append("\(id)  \(age) old  \(size) bytes  from <\(envelope.sender)>")
-            let state = folder.savedState(of: id)
             for (index, recipient) in envelope.recipients.enumerated() {
                 lines.append("    " + describe(recipient, index: index, envelope: envelope, state: state, now: now))
                 let saved = state?.recipients.first { $0.address == recipient }
@@ -52,13 +51,13 @@ public struct QueueInspector {
 
     public func show(_ id: String, now: Date = Date()) throws -> String {
         guard QueueID.isValid(id) else { throw ConfigurationError("\(id.debugDescription) is not a queue id") }
-        let (envelope, content) = try folder.load(id)
+        let entry = try folder.load(id)
+        let (envelope, content, state) = (entry.envelope, entry.content, entry.state)
         var lines = ["id        \(envelope.id)",
                      "received  \(ReceivedHeader.rfc5322Date(Int(envelope.receivedAt))) from \(envelope.clientIP) (\(envelope.helo))",
                      "sender    <\(envelope.sender)>",
                      "size      \(content.readableBytes) bytes" + (envelope.smtpUTF8 ? ", SMTPUTF8" : ""),
                      "recipients"]
-        let state = folder.savedState(of: id)
         for (index, recipient) in envelope.recipients.enumerated() {
             lines.append("  " + describe(recipient, index: index, envelope: envelope, state: state, now: now))
             let route = envelope.route(index) ?? []

@@ -1,9 +1,8 @@
 import Foundation
-import NIOCore
 
-/// Where each recipient of a queued message stands, stored beside it in
-/// `spool/state/<ID>` (JSON) and rewritten durably after every attempt, so a
-/// restart resumes the schedule and never delivers a finished recipient again.
+/// Where each recipient of a queued message stands, appended durably to its
+/// spool file after every attempt (`StateRecord`), so a restart resumes the
+/// schedule and never delivers a finished recipient again.
 struct MessageState: Codable, Sendable, Equatable {
     struct Recipient: Codable, Sendable, Equatable {
         enum Status: String, Codable, Sendable { case pending, delivered, failed }
@@ -36,15 +35,5 @@ struct MessageState: Codable, Sendable, Equatable {
 
     var nextAttempt: Double? {
         recipients.filter { $0.status == .pending }.map(\.nextAttempt).min()
-    }
-
-    func encoded() throws -> ByteBuffer {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .prettyPrinted, .withoutEscapingSlashes]
-        return ByteBuffer(bytes: try encoder.encode(self))
-    }
-
-    static func decode(_ buffer: ByteBuffer) throws -> MessageState {
-        try JSONDecoder().decode(MessageState.self, from: Data(buffer.readableBytesView))
     }
 }

@@ -7,7 +7,8 @@ import Glibc
 
 /// The on-disk queue of accepted messages. A message is stored as one file,
 /// `queue/<ID>`: its envelope as a JSON line, sealed with the size and
-/// CRC-32C of the content that follows (`SpoolSeal`). A file is written in
+/// CRC-32C of the content that follows (`SpoolSeal`), and after the content
+/// a record of its delivery state per attempt saved (`StateRecord`). A file is written in
 /// `queue/` (or over a delivered message's file in `free/`, moved in at
 /// once), and one flush makes it durable before the 250; a file a crash
 /// interrupted fails its seal and is set aside, never delivered.
@@ -23,11 +24,20 @@ public final class Spool: Sendable {
     var upstreamsFolder: String { folder.upstreamsFolder }
 
     private struct PendingWrite: Sendable {
-        var file: DurableFiles.PendingFile
+        enum Content: Sendable {
+            /// A newly accepted message: its file sealed on the thread pool
+            /// and written over a recycled file when one is ready.
+            case message(Envelope, ByteBuffer)
+            /// A queued message's file written anew, with one state record
+            /// (none when nil), in place of the old one.
+            case rewrite(Envelope, ByteBuffer, MessageState?)
+            /// A state record appended to a queued message's file.
+            case state(MessageState)
+        }
+
+        var id: String
+        var content: Content
         var promise: EventLoopPromise<Void>
-        /// A queued message, its file to begin with this envelope line,
-        /// sealed on the thread pool (written over a recycled file when one is ready).
-        var envelope: Envelope?
     }
 
     private let writer: GroupCommitQueue<PendingWrite>
@@ -36,7 +46,6 @@ public final class Spool: Sendable {
 
     private struct PendingRemoval: Sendable {
         var id: String
-        var withState: Bool
         /// Nil when nobody waits for the removal (`discard`).
         var promise: EventLoopPromise<Void>?
     }
@@ -55,55 +64,77 @@ public final class Spool: Sendable {
         self.recycled = recycled
         self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
             let started = NIODeadline.now()
-            var sealed: [PendingWrite] = []
-            for var write in batch {
-                guard let envelope = write.envelope else { sealed.append(write); continue }
+            var prepared: [(file: DurableFiles.PendingFile, promise: EventLoopPromise<Void>)] = []
+            for write in batch {
                 do {
-                    write.file.contents.insert(try envelope.encodedLine(seal: SpoolSeal(of: write.file.contents[0])), at: 0)
-                    write.file.recycled = recycled.take()
-                    sealed.append(write)
+                    prepared.append((try Self.file(for: write, in: folder, recycled: recycled), write.promise))
                 } catch {
                     write.promise.fail(error)
                 }
             }
             let covered = recycled.flushStarting()
-            let results = DurableFiles.write(sealed.map(\.file))
+            let results = DurableFiles.write(prepared.map(\.file))
             if results.contains(where: { if case .success = $0 { true } else { false } }) {
                 recycled.flushed(covered)
             } else {
                 recycled.flushFailed(covered)
             }
             metrics?.spoolFlush(files: batch.count, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
-            for (write, result) in zip(sealed, results) {
+            for (write, result) in zip(prepared, results) {
                 write.promise.completeWith(result.mapError { $0 as any Error })
             }
         }
         self.remover = GroupCommitQueue(threadPool: threadPool) { _, batch in
             for removal in batch {
                 _ = recycled.recycle(folder.path(of: removal.id))
-                if removal.withState { unlink(folder.statePath(of: removal.id)) }
                 removal.promise?.succeed()
             }
         }
-        try DurableFiles.makeFolders([root + "/queue", root + "/corrupt", folder.stateFolder])
+        try DurableFiles.makeFolders([root + "/queue", root + "/corrupt"])
+    }
+
+    /// The file a write makes, its bytes encoded here on the thread pool.
+    private static func file(for write: PendingWrite, in folder: SpoolFolder, recycled: RecycledFiles) throws
+        -> DurableFiles.PendingFile {
+        let path = folder.path(of: write.id)
+        switch write.content {
+        case .message(let envelope, let content):
+            return DurableFiles.PendingFile(finalPath: path, contents: [try envelope.encodedLine(seal: SpoolSeal(of: content)), content],
+                                            naming: .namedBeforeFlush, recycled: recycled.take())
+        case .rewrite(let envelope, let content, let state):
+            var contents = [try envelope.encodedLine(seal: SpoolSeal(of: content)), content]
+            if let state { contents.append(try StateRecord.encode(state, of: write.id)) }
+            return DurableFiles.PendingFile(finalPath: path, contents: contents,
+                                            naming: .renamedWhenDurable(temporaryPath: folder.temporaryPath(of: write.id)))
+        case .state(let state):
+            return DurableFiles.PendingFile(finalPath: path, contents: [try StateRecord.encode(state, of: write.id)], naming: .appended)
+        }
     }
 
     /// Stores the message; the future succeeds once its file is durable,
     /// and fails with a `SystemCallError` otherwise.
     public func store(_ envelope: Envelope, content: ByteBuffer, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        let promise = eventLoop.makePromise(of: Void.self)
-        let file = DurableFiles.PendingFile(finalPath: path(of: envelope.id), contents: [content], naming: .namedBeforeFlush)
-        writer.submit(PendingWrite(file: file, promise: promise, envelope: envelope))
-        return promise.futureResult
+        submit(.message(envelope, content), of: envelope.id, on: eventLoop)
     }
 
-    /// Stores a message's delivery state (`state/<ID>`), sharing the flush
-    /// of the messages and states written meanwhile.
-    func saveState(_ bytes: ByteBuffer, of id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    /// Saves a queued message's delivery state: a record appended to its
+    /// file (`StateRecord`), sharing the flush of the messages and states
+    /// written meanwhile.
+    func saveState(_ state: MessageState, of id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        submit(.state(state), of: id, on: eventLoop)
+    }
+
+    /// Writes a queued message's file anew with its state as the only
+    /// record (or none), replacing the old file once the new one is durable: the
+    /// records of many attempts folded into one, or a file of an earlier
+    /// build brought to this one's layout.
+    func rewrite(_ envelope: Envelope, content: ByteBuffer, state: MessageState?, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        submit(.rewrite(envelope, content, state), of: envelope.id, on: eventLoop)
+    }
+
+    private func submit(_ content: PendingWrite.Content, of id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        let file = DurableFiles.PendingFile(finalPath: folder.statePath(of: id), contents: [bytes],
-                                            naming: .renamedWhenDurable(temporaryPath: folder.stateFolder + "/." + id))
-        writer.submit(PendingWrite(file: file, promise: promise, envelope: nil))
+        writer.submit(PendingWrite(id: id, content: content, promise: promise))
         return promise.futureResult
     }
 
@@ -117,12 +148,11 @@ public final class Spool: Sendable {
         recycled.recycle(path(of: id))
     }
 
-    /// Forgets a delivered message and its delivery state (unless it never
-    /// had one `withState`), with the removals of other messages in one pass
-    /// on the thread pool.
-    func forget(_ id: String, withState: Bool = true, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+    /// Forgets a delivered message, with the removals of other messages in
+    /// one pass on the thread pool.
+    func forget(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        remover.submit(PendingRemoval(id: id, withState: withState, promise: promise))
+        remover.submit(PendingRemoval(id: id, promise: promise))
         return promise.futureResult
     }
 
@@ -135,9 +165,9 @@ public final class Spool: Sendable {
     /// pace with delivery and a crash delivers only a few messages twice
     /// (a removal lost in a crash means the message is delivered again, as
     /// with `forget`).
-    func discard(_ id: String, withState: Bool, on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
-        guard remover.waiting < Self.removalsAhead else { return forget(id, withState: withState, on: eventLoop) }
-        remover.submit(PendingRemoval(id: id, withState: withState, promise: nil))
+    func discard(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
+        guard remover.waiting < Self.removalsAhead else { return forget(id, on: eventLoop) }
+        remover.submit(PendingRemoval(id: id, promise: nil))
         return nil
     }
 

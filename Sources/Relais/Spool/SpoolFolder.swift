@@ -2,8 +2,8 @@ import Foundation
 import NIOCore
 
 /// The spool's files as plain data, readable without a running relay: the
-/// queued messages (`queue/<ID>`), the recipients' delivery state
-/// (`state/<ID>`) and each upstream's health and quota usage
+/// queued messages (`queue/<ID>`, each with its recipients' delivery state
+/// appended, `StateRecord`) and each upstream's health and quota usage
 /// (`upstreams/<name>.json`). Used by the relay and by `relais queue`. Blocking.
 public struct SpoolFolder: Sendable {
     public let root: String
@@ -16,33 +16,46 @@ public struct SpoolFolder: Sendable {
 
     public func path(of id: String) -> String { queueFolder + "/" + id }
 
-    /// Where a message's delivery state is kept.
-    func statePath(of id: String) -> String { stateFolder + "/" + id }
+    /// Where builds before state records kept a message's delivery state
+    /// (`Spool.upgrade` moves it into the message's file).
+    func legacyStatePath(of id: String) -> String { stateFolder + "/" + id }
+
+    /// Where a message's file is written anew before it replaces the old one.
+    func temporaryPath(of id: String) -> String { queueFolder + "/." + id }
 
     /// Ids of every message in the queue, oldest first.
     public func queuedIDs() throws -> [String] {
         try DurableFiles.listFolder(queueFolder).filter(QueueID.isValid)
     }
 
-    /// A queued message: its envelope and content, checked against the
-    /// file's name and its seal (`SpoolSeal`).
-    public func load(_ id: String) throws -> (Envelope, ByteBuffer) {
-        let (envelope, seal, content) = try Envelope.decode(spoolFile: try DurableFiles.readFile(path(of: id)))
+    /// A queued message: its envelope, content and delivery state, checked
+    /// against the file's name and its seal (`SpoolSeal`).
+    func load(_ id: String) throws -> SpoolEntry {
+        let (envelope, seal, rest) = try Envelope.decode(spoolFile: try DurableFiles.readFile(path(of: id)))
         try Self.check(envelope, named: id)
-        try seal?.check(content)
-        return (envelope, content)
+        guard let seal else { return SpoolEntry(envelope: envelope, content: rest, state: nil, records: 0, sealed: false) }
+        let (content, tail) = try seal.split(rest)
+        let records = StateRecord.read(tail, of: id)
+        return SpoolEntry(envelope: envelope, content: content, state: records.state, records: records.records, sealed: true)
     }
 
-    /// A queued message's envelope and content size, without reading the
-    /// content: what listing a long queue and resuming it need. Only the
-    /// size is checked against the seal; the content is when it is loaded.
-    public func loadEnvelope(_ id: String) throws -> (envelope: Envelope, size: Int) {
-        let (head, fileSize) = try DurableFiles.readHead(path(of: id), through: UInt8(ascii: "\n"))
-        let (envelope, seal, rest) = try Envelope.decode(spoolFile: head)
-        try Self.check(envelope, named: id)
-        let size = fileSize - (head.readableBytes - rest.readableBytes)
-        try seal?.check(size: size)
-        return (envelope, size)
+    /// A queued message's envelope, content size and delivery state,
+    /// without reading the content: what listing a long queue and resuming
+    /// it need. Only the size is checked against the seal; the content is
+    /// when it is loaded.
+    func loadEnvelope(_ id: String) throws -> (envelope: Envelope, size: Int, state: MessageState?, sealed: Bool) {
+        var decoded: (envelope: Envelope, seal: SpoolSeal?, headLength: Int)?
+        let (_, fileSize, tail) = try DurableFiles.readHeadAndTail(path(of: id), through: UInt8(ascii: "\n")) { head, fileSize in
+            let (envelope, seal, rest) = try Envelope.decode(spoolFile: head)
+            try Self.check(envelope, named: id)
+            let headLength = head.readableBytes - rest.readableBytes
+            decoded = (envelope, seal, headLength)
+            try seal?.check(sizeWithTail: fileSize - headLength)
+            return seal.map { headLength + $0.contentSize }
+        }
+        guard let (envelope, seal, headLength) = decoded else { throw SpoolFileError("spool file has no envelope line") }
+        guard let seal else { return (envelope, fileSize - headLength, nil, false) }
+        return (envelope, seal.contentSize, StateRecord.read(tail, of: id).state, true)
     }
 
     /// A file whose envelope names another message holds a recycled
@@ -66,10 +79,18 @@ public struct SpoolFolder: Sendable {
         }
         return states
     }
+}
 
-    /// The recipients' saved delivery state, if the relay queue wrote one.
-    func savedState(of id: String) -> MessageState? {
-        guard let buffer = try? DurableFiles.readFile(statePath(of: id)) else { return nil }
-        return try? MessageState.decode(buffer)
-    }
+/// A queued message as its spool file holds it (`SpoolFolder.load`).
+struct SpoolEntry: Sendable {
+    var envelope: Envelope
+    var content: ByteBuffer
+    /// Where its recipients stand: the last state record (`StateRecord`);
+    /// nil when no attempt was saved yet.
+    var state: MessageState?
+    /// State records appended since the file was last written whole.
+    var records: Int
+    /// False for a file written before seals (and state records), which
+    /// `Spool.upgrade` rewrites.
+    var sealed: Bool
 }

@@ -38,8 +38,25 @@ public struct SpoolSeal: Sendable, Equatable {
     /// Throws unless the content is as long as when the seal was made: all
     /// that can be checked without reading it.
     func check(size: Int) throws {
-        guard size == contentSize else {
-            throw SpoolFileError("spool file is incomplete: \(size) bytes of content, \(contentSize) written")
-        }
+        guard size == contentSize else { throw incomplete(size) }
+    }
+
+    /// Throws unless at least the content follows the envelope line: the
+    /// check of a file with state records after it (`StateRecord`).
+    func check(sizeWithTail size: Int) throws {
+        guard size >= contentSize else { throw incomplete(size) }
+    }
+
+    private func incomplete(_ size: Int) -> SpoolFileError {
+        SpoolFileError("spool file is incomplete: \(size) bytes of content, \(contentSize) written")
+    }
+
+    /// Splits what follows a file's envelope line into the content the seal
+    /// was made of, checked, and the state records appended after it (`StateRecord`).
+    func split(_ rest: ByteBuffer) throws -> (content: ByteBuffer, tail: ByteBuffer) {
+        var rest = rest
+        guard let content = rest.readSlice(length: contentSize) else { throw incomplete(rest.readableBytes) }
+        try check(content)
+        return (content, rest)
     }
 }
