@@ -8,7 +8,7 @@ import threading
 import time
 
 
-def send_numbered(port: int, first: int, acked: set, stop: threading.Event):
+def send_numbered(port: int, first: int, acked: set, stop: threading.Event, recipients=("b@example.com",)):
     """Sends messages numbered first, first+1, ... until the server goes away;
     records the numbers the server acknowledged with 250."""
     number = first
@@ -16,7 +16,7 @@ def send_numbered(port: int, first: int, acked: set, stop: threading.Event):
         with smtplib.SMTP("127.0.0.1", port, timeout=10) as client:
             while not stop.is_set():
                 body = (f"Subject: crash test {number}\r\nX-Seq: {number}\r\n\r\n" + ("x" * 76 + "\r\n") * 26).encode()
-                client.sendmail("a@example.org", ["b@example.com"], body)
+                client.sendmail("a@example.org", list(recipients), body)
                 acked.add(number)
                 number += 1
     except (smtplib.SMTPException, OSError):
@@ -107,3 +107,55 @@ relais.on("route", function(msg, rcpt) return sink end)
         assert not missing, f"{len(missing)} acknowledged messages never reached the sink"
     finally:
         sink.kill()
+
+
+def test_sigkill_while_delivery_states_are_saved(policy_relay, tmp_path):
+    """Each message has one recipient for an upstream that is up and one
+    for an upstream that answers 451, retried every 50 ms, so delivery
+    states are appended (and files written anew) all the time. Three
+    SIGKILLs in that; then the second upstream accepts: every acknowledged
+    message reached both, and no acknowledged message's file was set aside
+    as corrupt."""
+    from upstream import Upstream
+    up = Upstream().start()
+    busy = Upstream(mail_reply="451 4.3.0 Try later").start()
+    policy = f'''relais.config {{ relay_networks = {{ "127.0.0.0/8" }}, queue = {{ retry_min = 0.05, retry_max = 0.05 }} }}
+local up = relais.smarthost {{ name = "up", host = "127.0.0.1", port = {up.port}, tls = "none" }}
+local busy = relais.smarthost {{ name = "busy", host = "127.0.0.1", port = {busy.port}, tls = "none" }}
+relais.on("route", function(msg, rcpt)
+  if msg.is_bounce then return nil end
+  if rcpt.domain == "busy.example" then return busy end
+  return up
+end)
+'''
+    try:
+        relay = policy_relay(policy)
+        acked: set[int] = set()
+        for cycle in range(3):
+            if cycle:
+                relay.start()
+            stop = threading.Event()
+            threads = [threading.Thread(target=send_numbered, args=(relay.port, cycle * 1_000_000 + i * 100_000, acked, stop),
+                                        kwargs={"recipients": ["b@up.example", "c@busy.example"]}) for i in range(4)]
+            for thread in threads:
+                thread.start()
+            time.sleep(2)
+            relay.kill()
+            stop.set()
+            for thread in threads:
+                thread.join(timeout=15)
+        assert "state" in relay.spool_files()[0].read_text(errors="replace")  # records were being appended
+        busy.recorder.mail_reply = None
+        relay.start()
+        assert relay.wait_spool_empty(timeout=120) == []
+        assert len(acked) > 100, "the test did not send enough to mean anything"
+        for upstream in (up, busy):
+            numbers = {int(re.search(rb"\r\nX-Seq: (\d+)\r\n", m[2]).group(1)) for m in upstream.messages}
+            missing = acked - numbers
+            assert not missing, f"{len(missing)} acknowledged messages never reached {upstream.port}"
+        # Only a write the kill cut short before its 250 may be set aside.
+        queued = set(re.findall(r"id=(\w+) recipients=\d+ size=\d+ \[Relais\] queued", relay.log))
+        assert queued and not {p.name for p in (relay.data_dir / "spool" / "corrupt").iterdir()} & queued
+    finally:
+        up.stop()
+        busy.stop()
