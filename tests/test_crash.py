@@ -32,25 +32,27 @@ def delivered_numbers(relay) -> list[int]:
     return numbers
 
 
-def kill_while_sending(relay, cycle: int, acked: set, messages: int):
-    """Runs smtp-source and four numbered clients against the relay, then
-    SIGKILLs it 1.5 s in; numbers the relay acknowledged go into `acked`."""
+def kill_while_sending(relay, cycle: int, acked: set, messages: int, recipients=("b@example.com",), seconds=1.5):
+    """Runs smtp-source (unless `messages` is 0) and four numbered clients
+    against the relay, then SIGKILLs it `seconds` in; numbers the relay
+    acknowledged go into `acked`."""
     source = subprocess.Popen(
         ["smtp-source", "-s", "10", "-m", str(messages), "-l", "2048", "-d", "-f", "src@example.org",
          "-t", "sink@example.com", f"127.0.0.1:{relay.port}"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) if messages else None
     stop = threading.Event()
-    threads = [threading.Thread(target=send_numbered, args=(relay.port, cycle * 1_000_000 + i * 100_000, acked, stop))
-               for i in range(4)]
+    threads = [threading.Thread(target=send_numbered, args=(relay.port, cycle * 1_000_000 + i * 100_000, acked, stop),
+                                kwargs={"recipients": recipients}) for i in range(4)]
     for thread in threads:
         thread.start()
-    time.sleep(1.5)
+    time.sleep(seconds)
     relay.kill()
     stop.set()
     for thread in threads:
         thread.join(timeout=15)
-    source.kill()
-    source.wait()
+    if source:
+        source.kill()
+        source.wait()
 
 
 def test_sigkill_loses_no_acknowledged_message(start_relay, tmp_path):
@@ -134,16 +136,7 @@ end)
         for cycle in range(3):
             if cycle:
                 relay.start()
-            stop = threading.Event()
-            threads = [threading.Thread(target=send_numbered, args=(relay.port, cycle * 1_000_000 + i * 100_000, acked, stop),
-                                        kwargs={"recipients": ["b@up.example", "c@busy.example"]}) for i in range(4)]
-            for thread in threads:
-                thread.start()
-            time.sleep(2)
-            relay.kill()
-            stop.set()
-            for thread in threads:
-                thread.join(timeout=15)
+            kill_while_sending(relay, cycle, acked, 0, recipients=["b@up.example", "c@busy.example"], seconds=2)
         assert "state" in relay.spool_files()[0].read_text(errors="replace")  # records were being appended
         busy.recorder.mail_reply = None
         relay.start()
