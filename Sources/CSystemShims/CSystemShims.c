@@ -3,7 +3,21 @@
 #include <stdint.h>
 #include <string.h>
 #include <unistd.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
 #include "CSystemShims.h"
+
+int relais_exchange(const char *path, const char *other) {
+#ifdef __linux__
+    return renameat2(AT_FDCWD, path, AT_FDCWD, other, RENAME_EXCHANGE);
+#else
+    (void)path;
+    (void)other;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
 
 int relais_syncfs(int fd) {
 #ifdef __linux__

@@ -85,6 +85,28 @@ struct StateRecordTests {
         }
     }
 
+    @Test func aRewriteDoesNotBringBackAMessageRemovedMeanwhile() throws {
+        try withTemporarySpool(threads: 2) { spool, loop, _ in
+            let id = "STATE0000001"
+            try spool.store(testEnvelope(id), content: content, on: loop).wait()
+            try spool.forget(id, on: loop).wait()
+            #expect(throws: SystemCallError.self) { try spool.rewrite(testEnvelope(id), content: content, state: state(1), on: loop).wait() }
+            #expect(!FileManager.default.fileExists(atPath: spool.folder.path(of: id)))
+            #expect(DurableFiles.listHidden(spool.queueFolder).isEmpty)
+        }
+    }
+
+    @Test func temporaryFilesACrashLeftAreRemovedAtStart() throws {
+        try withTemporarySpool(threads: 1) { spool, _, pool in
+            try DurableFiles.makeFolders([spool.folder.stateFolder])
+            try Data("half".utf8).write(to: URL(fileURLWithPath: spool.folder.stateFolder + "/.STATE0000009"))
+            try Data("half".utf8).write(to: URL(fileURLWithPath: spool.folder.temporaryPath(of: "STATE0000009")))
+            _ = try Spool(root: spool.root, threadPool: pool)
+            #expect(DurableFiles.listHidden(spool.folder.stateFolder).isEmpty)
+            #expect(DurableFiles.listHidden(spool.queueFolder).isEmpty)
+        }
+    }
+
     @Test func anEarlierBuildsFilesAreUpgraded() async throws {
         try await withTemporarySpool(threads: 2) { spool, loop, _ in
             // An earlier build's layout: a file without a seal, its state in state/<ID>.
@@ -95,13 +117,7 @@ struct StateRecordTests {
             try DurableFiles.makeFolders([spool.folder.stateFolder])
             let legacy = try JSONEncoder().encode(state(7, "421 4.4.2 timed out"))
             try legacy.write(to: URL(fileURLWithPath: spool.folder.legacyStatePath(of: id)))
-            try Data("half".utf8).write(to: URL(fileURLWithPath: spool.folder.stateFolder + "/.STATE0000009"))
-            try Data("half".utf8).write(to: URL(fileURLWithPath: spool.folder.temporaryPath(of: "STATE0000009")))
-
-            let ids = spool.legacyStateIDs()
-            #expect(ids == [id])
-            #expect(DurableFiles.listHidden(spool.folder.stateFolder).isEmpty)
-            #expect(DurableFiles.listHidden(spool.queueFolder).isEmpty)
+            #expect(spool.legacyStateIDs() == [id])
             let upgraded = await spool.upgrade([(id, spool.legacyState(of: id))], on: loop, logger: Logger(label: "test"))
             #expect(upgraded == [id])
             let entry = try spool.folder.load(id)

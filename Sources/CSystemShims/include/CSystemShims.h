@@ -14,4 +14,10 @@ int relais_syncfs(int fd);
 /// short. Uses the SSE4.2 instruction where the processor has it.
 uint32_t relais_crc32c(uint32_t crc, const void *data, size_t length);
 
+/// Swaps the files at `path` and `other` in one step (Linux renameat2(2)
+/// with RENAME_EXCHANGE); fails with ENOENT when either is missing, so a
+/// file written anew replaces its old self only if that is still there.
+/// Returns 0 or -1 with errno set.
+int relais_exchange(const char *path, const char *other);
+
 #endif

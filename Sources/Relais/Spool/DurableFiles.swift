@@ -17,9 +17,12 @@ enum DurableFiles {
     struct PendingFile {
         /// How a file comes to its final name.
         enum Naming {
-            /// Written under this name, renamed once durable, its folder
-            /// synced: durable under its final name when `write` returns.
-            case renamedWhenDurable(temporaryPath: String)
+            /// Written under this name and, once durable, swapped with the
+            /// file at the final name, which must still be there (one
+            /// removed meanwhile stays removed); the old file is unlinked
+            /// and the folder synced: durable under its final name when
+            /// `write` returns.
+            case replacingWhenDurable(temporaryPath: String)
             /// Named before the flush (a recycled file is moved there at
             /// once), so one flush makes content and name durable. Only for
             /// files whose reader tells a whole file from one a crash
@@ -44,7 +47,7 @@ enum DurableFiles {
 
         var temporaryPath: String? {
             switch naming {
-            case .renamedWhenDurable(let path), .durableUnderTemporaryName(let path): path
+            case .replacingWhenDurable(let path), .durableUnderTemporaryName(let path): path
             case .namedBeforeFlush, .appended: nil
             }
         }
@@ -81,17 +84,19 @@ enum DurableFiles {
         var folders: Set<String> = []
         for index in written {
             guard let temporaryPath = files[index].temporaryPath else { continue }
-            if rename(temporaryPath, files[index].finalPath) != 0 {
-                results[index] = .failure(SystemCallError("rename", files[index].finalPath, errno: errno))
-                unlink(temporaryPath)
-            } else if case .renamedWhenDurable = files[index].naming {
+            let replacing = if case .replacingWhenDurable = files[index].naming { true } else { false }
+            let moved = replacing ? relais_exchange(temporaryPath, files[index].finalPath) : rename(temporaryPath, files[index].finalPath)
+            if moved != 0 {
+                results[index] = .failure(SystemCallError(replacing ? "renameat2" : "rename", files[index].finalPath, errno: errno))
+            } else if replacing {
                 folders.insert(parentFolder(of: files[index].finalPath))
             }
+            if moved != 0 || replacing { unlink(temporaryPath) }  // the new file, or the old one swapped there
         }
         for folder in folders {
             guard let error = syncFolder(folder) else { continue }
             for index in written where parentFolder(of: files[index].finalPath) == folder {
-                if case .renamedWhenDurable = files[index].naming, case .success = results[index] { results[index] = .failure(error) }
+                if case .replacingWhenDurable = files[index].naming, case .success = results[index] { results[index] = .failure(error) }
             }
         }
         return results

@@ -54,7 +54,8 @@ public final class Spool: Sendable {
     /// Also runs other work that must stay off the event loops (DKIM signing).
     let threadPool: NIOThreadPool
 
-    /// Creates the folders. Blocking: call at start-up.
+    /// Creates the folders and removes temporary files left by a crash.
+    /// Blocking: call at start-up.
     public init(root: String, threadPool: NIOThreadPool, metrics: RelayMetrics? = nil) throws {
         self.root = root
         let folder = SpoolFolder(root: root)
@@ -91,6 +92,12 @@ public final class Spool: Sendable {
             }
         }
         try DurableFiles.makeFolders([root + "/queue", root + "/corrupt"])
+        // Files a crash caught while they were being written anew (and an
+        // earlier build's state files being written), before anything else
+        // writes: none of them is any message's only copy.
+        for path in [folder.queueFolder, folder.stateFolder] {
+            for name in DurableFiles.listHidden(path) { unlink(path + "/" + name) }
+        }
     }
 
     /// The file a write makes, its bytes encoded here on the thread pool.
@@ -105,7 +112,7 @@ public final class Spool: Sendable {
             var contents = [try envelope.encodedLine(seal: SpoolSeal(of: content)), content]
             if let state { contents.append(try StateRecord.encode(state, of: write.id)) }
             return DurableFiles.PendingFile(finalPath: path, contents: contents,
-                                            naming: .renamedWhenDurable(temporaryPath: folder.temporaryPath(of: write.id)))
+                                            naming: .replacingWhenDurable(temporaryPath: folder.temporaryPath(of: write.id)))
         case .state(let state):
             return DurableFiles.PendingFile(finalPath: path, contents: [try StateRecord.encode(state, of: write.id)], naming: .appended)
         }
@@ -125,9 +132,11 @@ public final class Spool: Sendable {
     }
 
     /// Writes a queued message's file anew with its state as the only
-    /// record (or none), replacing the old file once the new one is durable: the
-    /// records of many attempts folded into one, or a file of an earlier
-    /// build brought to this one's layout.
+    /// record (or none): the records of many attempts folded into one, or a
+    /// file of an earlier build brought to this one's layout. The new file
+    /// replaces the old one once durable, and only if that is still queued:
+    /// a message removed meanwhile (delivered, deleted) stays removed, and
+    /// the future fails.
     func rewrite(_ envelope: Envelope, content: ByteBuffer, state: MessageState?, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         submit(.rewrite(envelope, content, state), of: envelope.id, on: eventLoop)
     }

@@ -11,14 +11,9 @@ import Glibc
 /// message's file (`StateRecord`), and a message file without a seal is
 /// written anew with one (a record may only follow sealed content).
 extension Spool {
-    /// The ids of the messages with a state file of an earlier build.
-    /// Removes the temporary files a crash left beside the state files and
-    /// among the queued ones. Blocking.
+    /// The ids of the messages with a state file of an earlier build. Blocking.
     func legacyStateIDs() -> Set<String> {
-        for folder in [folder.stateFolder, queueFolder] {
-            for name in DurableFiles.listHidden(folder) { unlink(folder + "/" + name) }
-        }
-        return Set(((try? DurableFiles.listFolder(folder.stateFolder)) ?? []).filter(QueueID.isValid))
+        Set(((try? DurableFiles.listFolder(folder.stateFolder)) ?? []).filter(QueueID.isValid))
     }
 
     /// A state file of an earlier build, read. Blocking.
