@@ -117,16 +117,22 @@ struct StateRecordTests {
             try DurableFiles.makeFolders([spool.folder.stateFolder])
             let legacy = try JSONEncoder().encode(state(7, "421 4.4.2 timed out"))
             try legacy.write(to: URL(fileURLWithPath: spool.folder.legacyStatePath(of: id)))
-            #expect(spool.legacyStateIDs() == [id])
-            let upgraded = await spool.upgrade([(id, spool.legacyState(of: id))], on: loop, logger: Logger(label: "test"))
+            // And one whose file holds no whole message.
+            let damaged = "STATE0000002"
+            try Data("{\"id\":".utf8).write(to: URL(fileURLWithPath: spool.folder.path(of: damaged)))
+            try legacy.write(to: URL(fileURLWithPath: spool.folder.legacyStatePath(of: damaged)))
+            #expect(spool.legacyStateIDs() == [id, damaged])
+            let upgraded = await spool.upgrade([(id, spool.legacyState(of: id)), (damaged, spool.legacyState(of: damaged))],
+                                               on: loop, logger: Logger(label: "test"))
             #expect(upgraded == [id])
+            #expect(FileManager.default.fileExists(atPath: spool.root + "/corrupt/" + damaged))
             let entry = try spool.folder.load(id)
             #expect(entry.sealed)
             #expect(entry.content == content)
             #expect(entry.state == state(7, "421 4.4.2 timed out"))
             #expect(!FileManager.default.fileExists(atPath: spool.folder.legacyStatePath(of: id)))
-            spool.removeLegacyStateFolder(queued: [id])
-            #expect(!FileManager.default.fileExists(atPath: spool.folder.stateFolder))
+            spool.removeLegacyStateFolder()
+            #expect(!FileManager.default.fileExists(atPath: spool.folder.stateFolder))  // the damaged one's state went too
         }
     }
 }

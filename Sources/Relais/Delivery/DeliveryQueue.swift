@@ -127,7 +127,7 @@ public final class DeliveryQueue: Sendable, Service {
                     }
                     await relay.resume(batch)
                 }
-                if !legacy.isEmpty { try await threadPool.runIfActive { spool.removeLegacyStateFolder(queued: Set(ids)) } }
+                if !legacy.isEmpty { try await threadPool.runIfActive { spool.removeLegacyStateFolder() } }
             } catch {
                 logger.error("cannot read the spool", metadata: ["error": "\(error)"])
             }

@@ -26,18 +26,19 @@ extension Spool {
     /// `state` as its record, then removes its old state file. Returns the
     /// ids done; the others stay as they were, for the next start.
     func upgrade(_ messages: [(id: String, state: MessageState?)], on loop: any EventLoop, logger: Logger) async -> Set<String> {
-        let read = (try? await threadPool.runIfActive { [folder] in
-            messages.map { message in Result { (try folder.load(message.id), message.state) } }
-        }) ?? []
-        var written: [(id: String, future: EventLoopFuture<Void>)] = []
-        for (message, result) in zip(messages, read) {
-            switch result {
-            case .success(let (entry, state)):
-                written.append((message.id, rewrite(entry.envelope, content: entry.content, state: state, on: loop)))
-            case .failure(let error):
-                logger.error("cannot upgrade queued message", metadata: ["id": "\(message.id)", "error": "\(error)"])
+        // A file that holds no whole message is set aside as the relay
+        // queue would (`setAsideIfCorrupt`); one that cannot be read stays.
+        let read = (try? await threadPool.runIfActive { [self] in
+            messages.compactMap { message -> (id: String, entry: SpoolEntry, state: MessageState?)? in
+                do {
+                    return (message.id, try folder.load(message.id), message.state)
+                } catch {
+                    _ = setAsideIfCorrupt(message.id, after: error, logger: logger)
+                    return nil
+                }
             }
-        }
+        }) ?? []
+        let written = read.map { ($0.id, rewrite($0.entry.envelope, content: $0.entry.content, state: $0.state, on: loop)) }
         var done: Set<String> = []
         for (id, future) in written {
             do {
@@ -54,10 +55,10 @@ extension Spool {
         return done
     }
 
-    /// Removes the state files whose message left the queue, and their
-    /// folder once empty. Blocking.
-    func removeLegacyStateFolder(queued: Set<String>) {
-        for id in (try? DurableFiles.listFolder(folder.stateFolder)) ?? [] where !queued.contains(id) {
+    /// Removes the state files whose message is no longer queued (delivered,
+    /// deleted or set aside), and their folder once empty. Blocking.
+    func removeLegacyStateFolder() {
+        for id in (try? DurableFiles.listFolder(folder.stateFolder)) ?? [] where access(folder.path(of: id), F_OK) != 0 {
             unlink(folder.legacyStatePath(of: id))
         }
         rmdir(folder.stateFolder)
