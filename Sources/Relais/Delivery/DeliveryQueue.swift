@@ -65,7 +65,7 @@ public final class DeliveryQueue: Sendable, Service {
                                 logger: logger)
         relay = RelayQueue(spool: spool, couriers: couriers, bounces: bounces, schedule: schedule,
                            defaultRoute: defaultRoute, threadPool: threadPool, loop: loop, metrics: metrics, logger: logger)
-        deliverer = GroupCommitQueue(threadPool: threadPool, overlapping: 2) { queue, batch in
+        deliverer = GroupCommitQueue(threadPool: threadPool) { queue, batch in
             let delivery = MaildirDelivery(spool: spool, writer: writer, defaultRoute: defaultRoute, metrics: metrics,
                                            logger: logger)
             for item in delivery.deliver(batch) {

@@ -62,7 +62,7 @@ public final class RelaisServer: Service {
         let group = group ?? MultiThreadedEventLoopGroup(numberOfThreads: System.coreCount)
         self.group = group
         self.ownsGroup = self.group !== MultiThreadedEventLoopGroup.singleton
-        // Flushes wait for the disk, holding a thread each; two batches may overlap per queue.
+        // Flushes wait for the disk, holding a thread each: one per queue (spool writes, removals, maildir writes).
         self.threadPool = NIOThreadPool(numberOfThreads: max(4, 2 * System.coreCount))
         do {
             let generation = try PolicyGeneration.load(source, overrides: overrides, base: ServerConfiguration(),
