@@ -160,6 +160,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
         }
         if isWaiting && input.readableBytes > Self.inputHeldWhileWaiting { pauseReads(context) }
         process(context)
+        // An idle connection holds no read buffer (reads are 4 KiB at least).
+        if input.readableBytes == 0 { input = ByteBuffer() }
     }
 
     /// What a client may send while its message waits for the data hook
