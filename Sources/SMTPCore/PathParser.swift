@@ -27,36 +27,42 @@ public struct PathParser: Sendable {
 
     // Path = "<" [ A-d-l ":" ] Mailbox ">"
     private func path(_ text: Substring, allowPostmaster: Bool) throws(SMTPSyntaxError) -> MailboxAddress {
-        guard text.utf8.count <= limits.pathLength else { throw .syntax("path too long") }
-        guard text.first == "<", text.last == ">", text.count >= 2 else {
+        let bytes = text.utf8
+        guard bytes.count <= limits.pathLength else { throw .syntax("path too long") }
+        guard bytes.count >= 2, bytes.first == UInt8(ascii: "<"), bytes.last == UInt8(ascii: ">") else {
             throw .syntax("address must be in angle brackets")
         }
-        var inner = text.dropFirst().dropLast()
-        if inner.first == "@" {
-            guard let colon = inner.firstIndex(of: ":") else { throw .syntax("malformed source route") }
+        var inner = bytes.dropFirst().dropLast()
+        if inner.first == UInt8(ascii: "@") {
+            guard let colon = inner.firstIndex(of: UInt8(ascii: ":")) else { throw .syntax("malformed source route") }
             inner = inner[inner.index(after: colon)...]
         }
-        if allowPostmaster, inner.lowercased() == "postmaster" {
-            return MailboxAddress(localPart: String(inner), domain: "")
+        if allowPostmaster, inner.equalsIgnoringASCIICase("postmaster") {
+            return MailboxAddress(localPart: String(Substring(inner)), domain: "")
         }
-        return try mailbox(inner)
+        return try mailbox(Substring(inner))
     }
 
     // Mailbox = Local-part "@" ( Domain / address-literal )
     public func mailbox(_ text: Substring) throws(SMTPSyntaxError) -> MailboxAddress {
-        guard let at = text.lastIndex(of: "@") else { throw .syntax("address has no domain") }
-        let local = text[..<at]
-        let domain = text[text.index(after: at)...]
+        let bytes = text.utf8
+        guard let at = bytes.lastIndex(of: UInt8(ascii: "@")) else { throw .syntax("address has no domain") }
+        let local = bytes[..<at]
+        let domain = bytes[bytes.index(after: at)...]
         try validateLocalPart(local)
         try validateDomainOrLiteral(domain)
-        return MailboxAddress(localPart: String(local), domain: String(domain))
+        return MailboxAddress(localPart: String(Substring(local)), domain: String(Substring(domain)))
     }
 
+    // The grammar below is over octets: every delimiter is ASCII, and each
+    // byte of a UTF-8 sequence is 0x80 or above, so a byte at a time reads
+    // it as a scalar at a time would, without decoding.
+
     // Local-part = Dot-string / Quoted-string
-    private func validateLocalPart(_ local: Substring) throws(SMTPSyntaxError) {
+    private func validateLocalPart(_ local: Substring.UTF8View) throws(SMTPSyntaxError) {
         guard !local.isEmpty else { throw .syntax("empty local part") }
-        guard local.utf8.count <= limits.localPartLength else { throw .syntax("local part too long") }
-        if local.first == "\"" {
+        guard local.count <= limits.localPartLength else { throw .syntax("local part too long") }
+        if local.first == UInt8(ascii: "\"") {
             try validateQuotedString(local)
         } else {
             try validateDotString(local)
@@ -64,10 +70,10 @@ public struct PathParser: Sendable {
     }
 
     // Dot-string = Atom *("." Atom)
-    private func validateDotString(_ text: Substring) throws(SMTPSyntaxError) {
-        for atom in text.split(separator: ".", omittingEmptySubsequences: false) {
+    private func validateDotString(_ text: Substring.UTF8View) throws(SMTPSyntaxError) {
+        for atom in text.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
             guard !atom.isEmpty else { throw .syntax("empty atom in local part") }
-            for scalar in atom.unicodeScalars where !isAtext(scalar) {
+            for byte in atom where !isAtext(byte) {
                 throw .syntax("character not allowed in local part")
             }
         }
@@ -75,57 +81,55 @@ public struct PathParser: Sendable {
 
     // Quoted-string = DQUOTE *QcontentSMTP DQUOTE
     // QcontentSMTP = qtextSMTP / quoted-pairSMTP ; quoted-pairSMTP = %d92 %d32-126
-    private func validateQuotedString(_ text: Substring) throws(SMTPSyntaxError) {
-        let scalars = Array(text.unicodeScalars)
-        guard scalars.count >= 2, scalars.last == "\"" else { throw .syntax("unterminated quoted local part") }
-        var index = 1
-        while index < scalars.count - 1 {
-            let scalar = scalars[index]
-            if scalar == "\\" {
-                guard index + 1 < scalars.count - 1, (32...126).contains(scalars[index + 1].value) else {
-                    throw .syntax("bad escape in quoted local part")
-                }
-                index += 2
+    private func validateQuotedString(_ text: Substring.UTF8View) throws(SMTPSyntaxError) {
+        guard text.count >= 2, text.last == UInt8(ascii: "\"") else { throw .syntax("unterminated quoted local part") }
+        var escaped = false
+        for byte in text.dropFirst().dropLast() {
+            if escaped {
+                guard (32...126).contains(byte) else { throw .syntax("bad escape in quoted local part") }
+                escaped = false
+                continue
+            }
+            if byte == UInt8(ascii: "\\") {
+                escaped = true
                 continue
             }
             // qtextSMTP = %d32-33 / %d35-91 / %d93-126 / UTF8-non-ascii
-            let value = scalar.value
-            let isQtext = value == 32 || value == 33 || (35...91).contains(value) || (93...126).contains(value)
-            guard isQtext || (allowUTF8 && value >= 0x80) else {
+            let isQtext = byte == 32 || byte == 33 || (35...91).contains(byte) || (93...126).contains(byte)
+            guard isQtext || (allowUTF8 && byte >= 0x80) else {
                 throw .syntax("character not allowed in quoted local part")
             }
-            index += 1
         }
+        // The closing quote cannot be the escaped character.
+        guard !escaped else { throw .syntax("bad escape in quoted local part") }
     }
 
     // atext = ALPHA / DIGIT / "!" / "#" / "$" / "%" / "&" / "'" / "*" / "+" / "-" / "/" /
     //         "=" / "?" / "^" / "_" / "`" / "{" / "|" / "}" / "~" / UTF8-non-ascii
-    private func isAtext(_ scalar: Unicode.Scalar) -> Bool {
-        if scalar.value >= 0x80 { return allowUTF8 }
-        if ("0"..."9").contains(scalar) || ("a"..."z").contains(scalar) || ("A"..."Z").contains(scalar) {
-            return true
-        }
-        return "!#$%&'*+-/=?^_`{|}~".unicodeScalars.contains(scalar)
+    private func isAtext(_ byte: UInt8) -> Bool {
+        if byte >= 0x80 { return allowUTF8 }
+        return byte.isASCIILetterOrDigit || "!#$%&'*+-/=?^_`{|}~".utf8.contains(byte)
     }
 
-    private func validateDomainOrLiteral(_ domain: Substring) throws(SMTPSyntaxError) {
+    private func validateDomainOrLiteral(_ domain: Substring.UTF8View) throws(SMTPSyntaxError) {
         guard !domain.isEmpty else { throw .syntax("empty domain") }
-        guard domain.utf8.count <= limits.domainLength else { throw .syntax("domain too long") }
-        if domain.first == "[" {
-            try validateAddressLiteral(domain)
+        guard domain.count <= limits.domainLength else { throw .syntax("domain too long") }
+        if domain.first == UInt8(ascii: "[") {
+            try validateAddressLiteral(Substring(domain))
         } else {
             try validateDomain(domain)
         }
     }
 
     // Domain = sub-domain *("." sub-domain) ; sub-domain = Let-dig [Ldh-str] / U-label
-    private func validateDomain(_ domain: Substring) throws(SMTPSyntaxError) {
-        for label in domain.split(separator: ".", omittingEmptySubsequences: false) {
-            guard !label.isEmpty, label.utf8.count <= 63 else { throw .syntax("bad domain label") }
-            guard label.first != "-", label.last != "-" else { throw .syntax("domain label starts or ends with a hyphen") }
-            for scalar in label.unicodeScalars {
-                let ok = ("0"..."9").contains(scalar) || ("a"..."z").contains(scalar)
-                    || ("A"..."Z").contains(scalar) || scalar == "-" || (allowUTF8 && scalar.value >= 0x80)
+    private func validateDomain(_ domain: Substring.UTF8View) throws(SMTPSyntaxError) {
+        for label in domain.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+            guard !label.isEmpty, label.count <= 63 else { throw .syntax("bad domain label") }
+            guard label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-") else {
+                throw .syntax("domain label starts or ends with a hyphen")
+            }
+            for byte in label {
+                let ok = byte.isASCIILetterOrDigit || byte == UInt8(ascii: "-") || (allowUTF8 && byte >= 0x80)
                 guard ok else { throw .syntax("character not allowed in domain") }
             }
         }
@@ -148,5 +152,21 @@ public struct PathParser: Sendable {
         } else {
             guard IPAddressText.isIPv4(inner) else { throw .syntax("bad IPv4 address literal") }
         }
+    }
+}
+
+extension UInt8 {
+    var asciiLowercased: UInt8 { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self) ? self | 0x20 : self }
+
+    var isASCIILetterOrDigit: Bool {
+        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self)
+            || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
+    }
+}
+
+extension Collection<UInt8> {
+    /// Whether these bytes spell `text`, ignoring the case of ASCII letters.
+    func equalsIgnoringASCIICase(_ text: String) -> Bool {
+        elementsEqual(text.utf8) { $0.asciiLowercased == $1.asciiLowercased }
     }
 }

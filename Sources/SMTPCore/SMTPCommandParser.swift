@@ -71,26 +71,26 @@ public struct SMTPCommandParser: Sendable {
     /// many deployed clients send one.
     private func pathAndParameters(_ argument: Substring, prefix: String, verb: String) throws(SMTPCommandError) -> (Substring, Substring) {
         let usage = "\(verb) \(prefix)<address>"
-        guard argument.uppercased().hasPrefix(prefix) else { throw .arguments(verb: verb, usage: usage) }
-        let rest = argument.dropFirst(prefix.count).drop(while: { $0 == " " })
-        guard rest.first == "<" else { throw .arguments(verb: verb, usage: usage) }
+        let bytes = argument.utf8
+        guard bytes.prefix(prefix.utf8.count).equalsIgnoringASCIICase(prefix) else { throw .arguments(verb: verb, usage: usage) }
+        let rest = bytes.dropFirst(prefix.utf8.count).drop(while: { $0 == UInt8(ascii: " ") })
+        guard rest.first == UInt8(ascii: "<") else { throw .arguments(verb: verb, usage: usage) }
         guard let close = closingBracket(rest) else { throw .arguments(verb: verb, usage: usage) }
-        let path = rest[...close]
         let after = rest[rest.index(after: close)...]
-        guard after.isEmpty || after.first == " " else { throw .arguments(verb: verb, usage: usage) }
-        return (path, after.drop(while: { $0 == " " }))
+        guard after.isEmpty || after.first == UInt8(ascii: " ") else { throw .arguments(verb: verb, usage: usage) }
+        return (Substring(rest[...close]), Substring(after.drop(while: { $0 == UInt8(ascii: " ") })))
     }
 
     /// The `>` that closes the path, skipping any inside a quoted local part.
-    private func closingBracket(_ text: Substring) -> Substring.Index? {
+    private func closingBracket(_ text: Substring.UTF8View) -> String.Index? {
         var inQuotes = false
         var escaped = false
         for index in text.indices {
-            let character = text[index]
+            let byte = text[index]
             if escaped { escaped = false; continue }
-            if character == "\\" && inQuotes { escaped = true; continue }
-            if character == "\"" { inQuotes.toggle() }
-            if character == ">" && !inQuotes { return index }
+            if byte == UInt8(ascii: "\\") && inQuotes { escaped = true; continue }
+            if byte == UInt8(ascii: "\"") { inQuotes.toggle() }
+            if byte == UInt8(ascii: ">") && !inQuotes { return index }
         }
         return nil
     }

@@ -25,45 +25,51 @@ public struct SMTPReplyParser: Sendable {
         while let newline = buffer.readableBytesView.firstIndex(of: UInt8(ascii: "\n")) {
             let length = newline - buffer.readerIndex
             guard length <= maxLineLength, lines.count < maxLines else { throw .replyTooLong }
-            var line = buffer.readString(length: length) ?? ""
-            buffer.moveReaderIndex(forwardBy: 1)
-            if line.hasSuffix("\r") { line.removeLast() }
+            var line = buffer.readableBytesView.prefix(length)
+            if line.last == UInt8(ascii: "\r") { line = line.dropLast() }
+            buffer.moveReaderIndex(forwardBy: length + 1)
             if let reply = try take(line) { return reply }
         }
         if buffer.readableBytes > maxLineLength { throw .replyTooLong }
         return nil
     }
 
-    private mutating func take(_ line: String) throws(SMTPSyntaxError) -> SMTPReply? {
-        let bytes = Array(line.utf8)
-        guard bytes.count >= 3, bytes[0...2].allSatisfy({ $0 >= 0x30 && $0 <= 0x39 }),
-              let lineCode = Int(String(decoding: bytes[0...2], as: UTF8.self)),
-              (200...599).contains(lineCode)
-        else { throw .malformedReply(line) }
-        if let code, code != lineCode { throw .malformedReply(line) }
+    private mutating func take(_ line: ByteBufferView) throws(SMTPSyntaxError) -> SMTPReply? {
+        guard let lineCode = Self.replyCode(line) else { throw .malformedReply(String(decoding: line, as: UTF8.self)) }
+        if let code, code != lineCode { throw .malformedReply(String(decoding: line, as: UTF8.self)) }
         code = lineCode
-        let separator: UInt8? = bytes.count > 3 ? bytes[3] : nil
+        let separator = line.dropFirst(3).first
         guard separator == nil || separator == UInt8(ascii: " ") || separator == UInt8(ascii: "-") else {
-            throw .malformedReply(line)
+            throw .malformedReply(String(decoding: line, as: UTF8.self))
         }
-        lines.append(bytes.count > 4 ? String(decoding: bytes[4...], as: UTF8.self) : "")
+        lines.append(String(decoding: line.dropFirst(4), as: UTF8.self))
         if separator == UInt8(ascii: "-") { return nil }
         defer { self.code = nil; self.lines = [] }
         return Self.reply(code: lineCode, lines: lines)
+    }
+
+    /// The three digits a reply line starts with, when they make a code from 200 to 599.
+    private static func replyCode(_ line: ByteBufferView) -> Int? {
+        guard line.count >= 3 else { return nil }
+        var code = 0
+        for byte in line.prefix(3) {
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            code = code * 10 + Int(byte - UInt8(ascii: "0"))
+        }
+        return (200...599).contains(code) ? code : nil
     }
 
     /// Splits off the enhanced status code when the first line starts with one
     /// whose class matches the reply code.
     private static func reply(code: Int, lines: [String]) -> SMTPReply {
         guard let first = lines.first,
-              let token = first.split(separator: " ", maxSplits: 1).first,
-              let enhanced = EnhancedStatusCode(parsing: token),
+              let enhanced = EnhancedStatusCode(parsing: Substring(first.utf8.prefix { $0 != UInt8(ascii: " ") })),
               enhanced.statusClass == code / 100
         else { return SMTPReply(code, nil, lines) }
-        let prefix = enhanced.description
+        let prefix = enhanced.description.utf8
         let stripped = lines.map { line -> String in
-            guard line.hasPrefix(prefix) else { return line }
-            return String(line.dropFirst(prefix.count).drop(while: { $0 == " " }))
+            guard line.utf8.starts(with: prefix) else { return line }
+            return String(Substring(line.utf8.dropFirst(prefix.count).drop(while: { $0 == UInt8(ascii: " ") })))
         }
         return SMTPReply(code, enhanced, stripped)
     }

@@ -21,7 +21,12 @@ public struct ServerCapabilities: Sendable, Equatable {
         }
     }
 
-    public func offers(_ keyword: String) -> Bool { keywords[keyword.uppercased()] != nil }
+    /// Whether the server offers `keyword`, in any case (one already in
+    /// upper case is looked up as it is).
+    public func offers(_ keyword: String) -> Bool {
+        let upperCase = keyword.utf8.allSatisfy { $0 < 0x80 && !(UInt8(ascii: "a")...UInt8(ascii: "z")).contains($0) }
+        return keywords[upperCase ? keyword : keyword.uppercased()] != nil
+    }
 
     /// RFC 1870: the largest message the server takes; nil when it gives
     /// no limit (`SIZE` absent, or `SIZE 0`).

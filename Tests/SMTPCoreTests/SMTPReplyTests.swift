@@ -33,6 +33,16 @@ struct SMTPReplyTests {
         }
     }
 
+    @Test func stripsTheEnhancedCodeFromEveryLineThatCarriesIt() throws {
+        var parser = SMTPReplyParser()
+        var bytes = ByteBuffer(string: "550-5.7.1 first\r\n550-5.7.1  second\r\n550 plain last\r\n")
+        let reply = try #require(try parser.parse(&bytes))
+        #expect(reply.enhanced == EnhancedStatusCode(5, 7, 1))
+        #expect(reply.lines == ["first", "second", "plain last"])
+        var mismatched = ByteBuffer(string: "250 4.0.0 class differs\r\n")
+        #expect(try parser.parse(&mismatched) == SMTPReply(250, nil, ["4.0.0 class differs"]))
+    }
+
     @Test func toleratesBareLineFeedsFromServers() throws {
         var parser = SMTPReplyParser()
         var input = ByteBuffer(string: "250-one\n250 two\n")

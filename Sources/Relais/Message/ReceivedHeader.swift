@@ -30,9 +30,10 @@ struct ReceivedHeader {
     /// Keeps visible ASCII, replacing anything else so a client's HELO cannot
     /// inject line breaks or 8-bit text into the header.
     private static func printable(_ text: String) -> String {
-        String(String.UnicodeScalarView(text.unicodeScalars.prefix(255).map {
-            (33...126).contains($0.value) && $0 != "(" && $0 != ")" ? $0 : "?"
-        }))
+        func allowed(_ value: UInt32) -> Bool { (33...126).contains(value) && value != 0x28 && value != 0x29 }  // not ( or )
+        // Most names need no change: no scalar to map, no copy.
+        if text.utf8.count <= 255, text.utf8.allSatisfy({ allowed(UInt32($0)) }) { return text }
+        return String(String.UnicodeScalarView(text.unicodeScalars.prefix(255).map { allowed($0.value) ? $0 : "?" }))
     }
 
     /// `Sun, 29 Nov 2026 13:21:24 +0000` (RFC 5322 3.3), in UTC.
