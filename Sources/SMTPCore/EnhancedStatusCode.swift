@@ -14,13 +14,23 @@ public struct EnhancedStatusCode: Sendable, Hashable, CustomStringConvertible {
 
     /// Parses `2.1.0` style text; nil when the text is not an enhanced code.
     public init?(parsing text: Substring) {
-        let parts = text.split(separator: ".", omittingEmptySubsequences: false)
-        guard parts.count == 3,
-              let c = Int(parts[0]), [2, 4, 5].contains(c), parts[0].count == 1,
-              let s = Int(parts[1]), (1...3).contains(parts[1].count),
-              let d = Int(parts[2]), (1...3).contains(parts[2].count)
-        else { return nil }
-        self.init(c, s, d)
+        // status-code = class "." subject "." detail ; class = "2" / "4" / "5" ; subject, detail = 1*3digit
+        var numbers = [0, 0, 0]
+        var part = 0
+        var digits = 0
+        for byte in text.utf8 {
+            if byte == UInt8(ascii: ".") {
+                guard digits > 0, part < 2 else { return nil }
+                part += 1
+                digits = 0
+                continue
+            }
+            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte), digits < (part == 0 ? 1 : 3) else { return nil }
+            numbers[part] = numbers[part] * 10 + Int(byte - UInt8(ascii: "0"))
+            digits += 1
+        }
+        guard part == 2, digits > 0, [2, 4, 5].contains(numbers[0]) else { return nil }
+        self.init(numbers[0], numbers[1], numbers[2])
     }
 
     public var description: String { "\(statusClass).\(subject).\(detail)" }

@@ -85,14 +85,18 @@ public struct SMTPCommandParser: Sendable {
     private func closingBracket(_ text: Substring.UTF8View) -> String.Index? {
         var inQuotes = false
         var escaped = false
-        for index in text.indices {
-            let byte = text[index]
-            if escaped { escaped = false; continue }
-            if byte == UInt8(ascii: "\\") && inQuotes { escaped = true; continue }
-            if byte == UInt8(ascii: "\"") { inQuotes.toggle() }
-            if byte == UInt8(ascii: ">") && !inQuotes { return index }
+        return text.firstIndex { byte in
+            if escaped {
+                escaped = false
+            } else if byte == UInt8(ascii: "\\") && inQuotes {
+                escaped = true
+            } else if byte == UInt8(ascii: "\"") {
+                inQuotes.toggle()
+            } else if byte == UInt8(ascii: ">") && !inQuotes {
+                return true
+            }
+            return false
         }
-        return nil
     }
 
     private func parse(_ parameters: Substring) throws(SMTPCommandError) -> ESMTPParameters {

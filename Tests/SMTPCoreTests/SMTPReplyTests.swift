@@ -33,6 +33,16 @@ struct SMTPReplyTests {
         }
     }
 
+    @Test(arguments: [("2.0.0", EnhancedStatusCode(2, 0, 0)), ("5.7.1", EnhancedStatusCode(5, 7, 1)), ("4.4.123", EnhancedStatusCode(4, 4, 123))])
+    func parsesEnhancedCodes(_ text: String, _ expected: EnhancedStatusCode) {
+        #expect(EnhancedStatusCode(parsing: Substring(text)) == expected)
+    }
+
+    @Test(arguments: ["", "2.0", "2.0.", "3.0.0", "22.0.0", "2.1234.0", "2..0", "2.0.0.0", "+2.0.0", "2.+1.0", "2.0.0 ", "٢.0.0"])
+    func refusesWhatIsNotAnEnhancedCode(_ text: String) {
+        #expect(EnhancedStatusCode(parsing: Substring(text)) == nil)
+    }
+
     @Test func stripsTheEnhancedCodeFromEveryLineThatCarriesIt() throws {
         var parser = SMTPReplyParser()
         var bytes = ByteBuffer(string: "550-5.7.1 first\r\n550-5.7.1  second\r\n550 plain last\r\n")
