@@ -25,7 +25,7 @@ public struct EnhancedStatusCode: Sendable, Hashable, CustomStringConvertible {
                 digits = 0
                 continue
             }
-            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte), digits < (part == 0 ? 1 : 3) else { return nil }
+            guard byte.isASCIIDigit, digits < (part == 0 ? 1 : 3) else { return nil }
             numbers[part] = numbers[part] * 10 + Int(byte - UInt8(ascii: "0"))
             digits += 1
         }

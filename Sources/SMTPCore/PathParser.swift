@@ -154,19 +154,3 @@ public struct PathParser: Sendable {
         }
     }
 }
-
-extension UInt8 {
-    var asciiLowercased: UInt8 { (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self) ? self | 0x20 : self }
-
-    var isASCIILetterOrDigit: Bool {
-        (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(self) || (UInt8(ascii: "a")...UInt8(ascii: "z")).contains(self)
-            || (UInt8(ascii: "A")...UInt8(ascii: "Z")).contains(self)
-    }
-}
-
-extension Collection<UInt8> {
-    /// Whether these bytes spell `text`, ignoring the case of ASCII letters.
-    func equalsIgnoringASCIICase(_ text: String) -> Bool {
-        elementsEqual(text.utf8) { $0.asciiLowercased == $1.asciiLowercased }
-    }
-}

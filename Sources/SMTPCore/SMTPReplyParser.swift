@@ -35,13 +35,11 @@ public struct SMTPReplyParser: Sendable {
     }
 
     private mutating func take(_ line: ByteBufferView) throws(SMTPSyntaxError) -> SMTPReply? {
-        guard let lineCode = Self.replyCode(line) else { throw .malformedReply(String(decoding: line, as: UTF8.self)) }
-        if let code, code != lineCode { throw .malformedReply(String(decoding: line, as: UTF8.self)) }
-        code = lineCode
         let separator = line.dropFirst(3).first
-        guard separator == nil || separator == UInt8(ascii: " ") || separator == UInt8(ascii: "-") else {
-            throw .malformedReply(String(decoding: line, as: UTF8.self))
-        }
+        guard let lineCode = Self.replyCode(line), code == nil || code == lineCode,
+              separator == nil || separator == UInt8(ascii: " ") || separator == UInt8(ascii: "-")
+        else { throw .malformedReply(String(decoding: line, as: UTF8.self)) }
+        code = lineCode
         lines.append(String(decoding: line.dropFirst(4), as: UTF8.self))
         if separator == UInt8(ascii: "-") { return nil }
         defer { self.code = nil; self.lines = [] }
@@ -53,7 +51,7 @@ public struct SMTPReplyParser: Sendable {
         guard line.count >= 3 else { return nil }
         var code = 0
         for byte in line.prefix(3) {
-            guard (UInt8(ascii: "0")...UInt8(ascii: "9")).contains(byte) else { return nil }
+            guard byte.isASCIIDigit else { return nil }
             code = code * 10 + Int(byte - UInt8(ascii: "0"))
         }
         return (200...599).contains(code) ? code : nil
