@@ -136,6 +136,39 @@ def test_spool_file_a_crash_cut_short_is_set_aside_not_delivered(start_relay, tm
     assert len(second.maildir_messages()) == 1
 
 
+def test_a_file_a_crash_caught_between_hand_over_and_rename_is_recycled(start_relay, tmp_path):
+    """A delivered message's file is written over by the next message and
+    then renamed to it; a crash between the two leaves the new message's
+    bytes under the delivered one's name. Neither is owed (the new one was
+    never acknowledged): the file is recycled, not delivered and not set
+    aside as corrupt, and the other queued message is delivered."""
+    data = tmp_path / "handed-over"
+    relay = start_relay(data_dir=data)
+    new = data / "mail" / "new"
+    new.rmdir()
+    new.write_text("not a folder")  # delivery before the 250 fails: the messages are spooled
+    for name in ("delivered", "never acknowledged", "queued"):
+        assert send(relay.port, f"Subject: {name}\r\n\r\n".encode() + b"line of the body\r\n" * 20) == {}
+    assert wait_for_files(relay, 3)
+    relay.stop()
+    files = {f.read_bytes().split(b"Subject: ")[1].split(b"\r\n")[0]: f for f in relay.spool_files()}
+    delivered, unacknowledged = files[b"delivered"], files[b"never acknowledged"]
+    delivered.write_bytes(unacknowledged.read_bytes())
+    unacknowledged.unlink()
+    new.unlink()
+    new.mkdir()
+    second = start_relay(data_dir=data)
+    [message] = second.maildir_messages(1)
+    assert b"Subject: queued\r\n" in message
+    assert second.wait_spool_empty() == []
+    assert list((data / "spool" / "corrupt").iterdir()) == []
+    assert "holds another message's envelope" in second.log
+    kept = [f.read_bytes() for f in (data / "spool" / "free").iterdir()]
+    assert any(b"Subject: never acknowledged\r\n" in f for f in kept)
+    time.sleep(0.5)
+    assert len(second.maildir_messages()) == 1
+
+
 def wait_for_files(relay, count: int) -> bool:
     for _ in range(100):
         if len(relay.spool_files()) == count and "delivery deferred" in relay.log:

@@ -63,8 +63,8 @@ struct SpoolSealTests {
         try withSpool(["SEAL00000004", "SEAL00000005"]) { folder in
             // What a recycled file looks like when the crash came before any new byte reached it.
             #expect(rename(folder.path(of: "SEAL00000004"), folder.path(of: "SEAL00000005")) == 0)
-            #expect(throws: SpoolFileError.self) { try folder.load("SEAL00000005") }
-            #expect(throws: SpoolFileError.self) { try folder.loadEnvelope("SEAL00000005") }
+            #expect(throws: MisnamedSpoolFile.self) { try folder.load("SEAL00000005") }
+            #expect(throws: MisnamedSpoolFile.self) { try folder.loadEnvelope("SEAL00000005") }
         }
     }
 

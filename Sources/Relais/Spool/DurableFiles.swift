@@ -42,8 +42,8 @@ enum DurableFiles {
         var finalPath: String
         var contents: [ByteBuffer]
         var naming: Naming
-        /// A spool file to overwrite instead of creating one.
-        var recycled: RecycledFiles.File?
+        /// A spool file to overwrite instead of creating one (`RecycledFiles`).
+        var recycled: String?
 
         var temporaryPath: String? {
             switch naming {
@@ -52,7 +52,7 @@ enum DurableFiles {
             }
         }
         /// Where the content is written.
-        var writtenPath: String { recycled?.path ?? temporaryPath ?? finalPath }
+        var writtenPath: String { recycled ?? temporaryPath ?? finalPath }
         /// Where the file is while the flush runs.
         var flushedPath: String { temporaryPath ?? finalPath }
     }
@@ -63,7 +63,7 @@ enum DurableFiles {
         var results = files.map { file in
             Result { () throws(SystemCallError) in
                 if case .appended = file.naming { return try append(file.finalPath, file.contents) }
-                try writeFile(file.writtenPath, file.contents, overwritingSize: file.recycled?.size)
+                try writeFile(file.writtenPath, file.contents, overwriting: file.recycled != nil)
                 if file.writtenPath != file.flushedPath, rename(file.writtenPath, file.flushedPath) != 0 {
                     let error = SystemCallError("rename", file.flushedPath, errno: errno)
                     unlink(file.writtenPath)
@@ -114,14 +114,19 @@ enum DurableFiles {
         }
     }
 
-    /// Writes `contents` to a new file at `path`, or over the existing one
-    /// there, of `overwritingSize` bytes (then cut to the new length when
-    /// it was longer).
-    static func writeFile(_ path: String, _ contents: [ByteBuffer], overwritingSize: Int? = nil) throws(SystemCallError) {
-        let fd = overwritingSize != nil ? open(path, O_WRONLY | O_CLOEXEC)
+    /// Writes `contents` to a new file at `path`, or (`overwriting`) over
+    /// the existing one there, then cut to the new length when it was longer.
+    static func writeFile(_ path: String, _ contents: [ByteBuffer], overwriting: Bool = false) throws(SystemCallError) {
+        let fd = overwriting ? open(path, O_WRONLY | O_CLOEXEC)
             : open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
         defer { close(fd) }
+        // A failed file is removed: it holds no whole message.
+        func removed(after call: String) -> SystemCallError {
+            let error = SystemCallError(call, path, errno: errno)
+            unlink(path)
+            return error
+        }
         let length: Int
         do {
             length = try writeAll(fd, path, contents)
@@ -129,11 +134,10 @@ enum DurableFiles {
             unlink(path)
             throw error
         }
-        if let old = overwritingSize, old > length, ftruncate(fd, off_t(length)) != 0 {
-            let error = SystemCallError("ftruncate", path, errno: errno)
-            unlink(path)
-            throw error
-        }
+        guard overwriting else { return }
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw removed(after: "fstat") }
+        if Int(status.st_size) > length, ftruncate(fd, off_t(length)) != 0 { throw removed(after: "ftruncate") }
     }
 
     /// Writes all of `contents` at the file's offset; returns how many bytes.

@@ -1,41 +1,48 @@
 import NIOConcurrencyHelpers
+import NIOCore
 #if canImport(Glibc)
 import Glibc
 #endif
 
-/// Spool files whose messages are gone, kept in `free/` to hold the next
-/// messages. Creating a file allocates an inode, and on ext4, after many
-/// deletions, that is the costliest step of accepting a message (the
-/// allocator reads inode tables looking for one not recently deleted);
-/// overwriting a file it already has costs no allocation at all.
+/// Spool files whose messages are gone, kept to hold the next messages.
+/// Creating a file allocates an inode, and on ext4, after many deletions,
+/// that is the costliest step of accepting a message (the allocator reads
+/// inode tables looking for one not recently deleted); overwriting a file
+/// it already has costs no allocation at all.
 ///
-/// A file is handed out only once its move out of `queue/` is durable: a
-/// removal waits in `pending` until a flush that began after it has
-/// finished (`flushStarting`, `flushed`). Were a recycled file written
-/// while that move could still be undone by a crash, the old queue name
-/// could come back holding part of another message. A recycled file is
-/// moved to its new queue name before the flush that makes it durable: a
-/// crash meanwhile leaves a file whose seal (`SpoolSeal`) fails, set aside.
+/// A file comes to a new message in one of two ways:
+/// - **Handed over** (`handOver`): a delivered message's file, still at its
+///   name in `queue/`, is written over by a message the writer takes on
+///   before it goes idle, then renamed to the new message's name: one
+///   rename, and no removal to wake a thread for. What the writer leaves
+///   when it goes idle is recycled. A crash between the write and the
+///   rename leaves the old name on the new bytes: the file names another
+///   message (`SpoolFolder.check`), which `Spool.setAsideIfCorrupt`
+///   recycles, since the old message was delivered and the new one never
+///   acknowledged. After a power loss the disk may hold part of each under
+///   the old name: its seal fails and it is set aside, never delivered.
+/// - **Recycled** (`recycle`): moved to `free/`, and handed out only once
+///   that move is durable: a removal waits in `pending` until a flush that
+///   began after it has finished (`flushStarting`, `flushed`). Such a file
+///   is moved to its new queue name before the flush that makes it
+///   durable: a crash meanwhile leaves a file whose seal (`SpoolSeal`)
+///   fails, set aside.
 final class RecycledFiles: Sendable {
-    /// A kept file and its size when it was kept (unknown for files an
-    /// earlier run left: `Int.max`).
-    struct File: Sendable {
-        var path: String
-        var size: Int
-    }
-
     private struct State {
-        var ready: [File] = []
-        var pending: [File] = []
+        /// Delivered messages' files in `queue/`, oldest first.
+        var delivered = CircularBuffer<String>()
+        /// Files in `free/` whose move there is durable.
+        var ready: [String] = []
+        var pending: [String] = []
         /// Files in `free/` under the flushes that are running.
         var flushing = 0
         var nextName = 0
     }
 
     let folder: String
-    /// Files kept at most; removals beyond are unlinked.
+    /// Files kept in `free/` at most; removals beyond are unlinked.
     let capacity: Int
-    /// Larger files are unlinked, not kept: the pool holds at most
+    /// Larger files are unlinked, not kept: `free/` holds at most
     /// `capacity` × this much disk.
     static let largestKept = 256 * 1024
     private let state = NIOLockedValueBox(State())
@@ -49,14 +56,33 @@ final class RecycledFiles: Sendable {
         let existing = try DurableFiles.listFolder(folder)
         let highest = existing.compactMap(Int.init).max() ?? 0
         state.withLockedValue {
-            $0.pending = existing.map { File(path: folder + "/" + $0, size: .max) }
+            $0.pending = existing.map { folder + "/" + $0 }
             $0.nextName = highest + 1
         }
     }
 
-    /// A file ready to be overwritten, if any.
-    func take() -> File? {
-        state.withLockedValue { $0.ready.popLast() }
+    /// Offers the file at `path` (a delivered message's, in `queue/`) to
+    /// the next message written; false when `limit` files already wait (a
+    /// crash delivers their messages again).
+    func handOver(_ path: String, limit: Int) -> Bool {
+        state.withLockedValue { state in
+            guard state.delivered.count < limit else { return false }
+            state.delivered.append(path)
+            return true
+        }
+    }
+
+    /// The delivered files not handed over, to recycle.
+    func takeDelivered() -> [String] {
+        state.withLockedValue { state in
+            defer { state.delivered.removeAll() }
+            return Array(state.delivered)
+        }
+    }
+
+    /// A file ready to be overwritten, if any: a delivered one first.
+    func take() -> String? {
+        state.withLockedValue { $0.delivered.popFirst() ?? $0.ready.popLast() }
     }
 
     /// Moves the file at `path` (a message's, now delivered) into `free/`,
@@ -73,14 +99,14 @@ final class RecycledFiles: Sendable {
             return unlink(path) == 0 ? nil : SystemCallError("unlink", path, errno: errno)
         }
         guard rename(path, target) == 0 else { return SystemCallError("rename", path, errno: errno) }
-        state.withLockedValue { $0.pending.append(File(path: target, size: Int(status.st_size))) }
+        state.withLockedValue { $0.pending.append(target) }
         return nil
     }
 
     /// Called before a filesystem flush: the removals made so far will be
     /// durable when it ends. Flushes may overlap: each hands back what it
     /// covers to `flushed`.
-    func flushStarting() -> [File] {
+    func flushStarting() -> [String] {
         state.withLockedValue { state in
             defer { state.pending = [] }
             state.flushing += state.pending.count
@@ -89,7 +115,7 @@ final class RecycledFiles: Sendable {
     }
 
     /// Called after the flush that `flushStarting` returned `covered` for succeeded.
-    func flushed(_ covered: [File]) {
+    func flushed(_ covered: [String]) {
         state.withLockedValue { state in
             state.flushing -= covered.count
             state.ready.append(contentsOf: covered)
@@ -97,7 +123,7 @@ final class RecycledFiles: Sendable {
     }
 
     /// Called after that flush failed: its files wait for the next one.
-    func flushFailed(_ covered: [File]) {
+    func flushFailed(_ covered: [String]) {
         state.withLockedValue { state in
             state.flushing -= covered.count
             state.pending.append(contentsOf: covered)

@@ -9,9 +9,10 @@ import Glibc
 /// `queue/<ID>`: its envelope as a JSON line, sealed with the size and
 /// CRC-32C of the content that follows (`SpoolSeal`), and after the content
 /// a record of its delivery state per attempt saved (`StateRecord`). A file is written in
-/// `queue/` (or over a delivered message's file in `free/`, moved in at
-/// once), and one flush makes it durable before the 250; a file a crash
-/// interrupted fails its seal and is set aside, never delivered.
+/// `queue/`, or over a delivered message's file (`RecycledFiles`: still in
+/// `queue/`, or kept in `free/`) renamed at once, and one flush makes it
+/// durable before the 250; a file a crash interrupted fails its seal and
+/// is set aside, never delivered.
 /// Writes of concurrent messages share one flush (group commit) on a thread
 /// pool; no disk I/O happens on an event loop.
 public final class Spool: Sendable {
@@ -45,7 +46,7 @@ public final class Spool: Sendable {
     private let remover: GroupCommitQueue<PendingRemoval>
 
     private struct PendingRemoval: Sendable {
-        var id: String
+        var path: String
         /// Nil when nobody waits for the removal (`discard`).
         var promise: EventLoopPromise<Void>?
     }
@@ -63,7 +64,18 @@ public final class Spool: Sendable {
         self.threadPool = threadPool
         let recycled = try RecycledFiles(folder: root + "/free")
         self.recycled = recycled
-        self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
+        let remover = GroupCommitQueue<PendingRemoval>(threadPool: threadPool) { _, batch in
+            for removal in batch {
+                _ = recycled.recycle(removal.path)
+                removal.promise?.succeed()
+            }
+        }
+        self.remover = remover
+        // Delivered files that no message took before the writer went idle.
+        let recycleDelivered: @Sendable () -> Void = {
+            for path in recycled.takeDelivered() { remover.submit(PendingRemoval(path: path, promise: nil)) }
+        }
+        self.writer = GroupCommitQueue(threadPool: threadPool, whenIdle: recycleDelivered) { _, batch in
             let started = NIODeadline.now()
             var prepared: [(file: DurableFiles.PendingFile, promise: EventLoopPromise<Void>)] = []
             for write in batch {
@@ -83,12 +95,6 @@ public final class Spool: Sendable {
             metrics?.spoolFlush(files: batch.count, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             for (write, result) in zip(prepared, results) {
                 write.promise.completeWith(result.mapError { $0 as any Error })
-            }
-        }
-        self.remover = GroupCommitQueue(threadPool: threadPool) { _, batch in
-            for removal in batch {
-                _ = recycled.recycle(folder.path(of: removal.id))
-                removal.promise?.succeed()
             }
         }
         try DurableFiles.makeFolders([root + "/queue", root + "/corrupt"])
@@ -161,32 +167,47 @@ public final class Spool: Sendable {
     /// one pass on the thread pool.
     func forget(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
-        remover.submit(PendingRemoval(id: id, promise: promise))
+        remover.submit(PendingRemoval(path: path(of: id), promise: promise))
         return promise.futureResult
     }
 
-    /// Removals that may wait undone before `discard` makes its caller wait.
+    /// Removals that may wait undone before `discard` makes its caller
+    /// wait; as many delivered files may wait to be handed over.
     static let removalsAhead = 256
 
     /// `forget` for a caller that need not wait: nothing wakes an event loop
-    /// when the removal is done. With `removalsAhead` removals already
-    /// waiting it returns the future to wait for instead, so removal keeps
-    /// pace with delivery and a crash delivers only a few messages twice
-    /// (a removal lost in a crash means the message is delivered again, as
-    /// with `forget`).
+    /// when the removal is done. While the writer runs, the file is handed
+    /// to the next message it writes (`RecycledFiles.handOver`), which
+    /// saves moving it out of `queue/` and back; otherwise it is removed on
+    /// the thread pool. With `removalsAhead` removals already waiting it
+    /// returns the future to wait for instead, so removal keeps pace with
+    /// delivery and a crash delivers only a few messages twice (a removal
+    /// lost in a crash means the message is delivered again, as with
+    /// `forget`).
     func discard(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
+        let path = path(of: id)
+        if writer.whileCommitting({ recycled.handOver(path, limit: Self.removalsAhead) }) == true { return nil }
         guard remover.waiting < Self.removalsAhead else { return forget(id, on: eventLoop) }
-        remover.submit(PendingRemoval(id: id, promise: nil))
+        remover.submit(PendingRemoval(path: path, promise: nil))
         return nil
     }
 
     /// Moves a queued file that `error` (from reading it) shows holds no
-    /// whole message to the corrupt folder; logs either way. True when it
-    /// was moved: the message has left the queue. Blocking.
+    /// whole message to the corrupt folder, or recycles it when it holds
+    /// another message's envelope (`MisnamedSpoolFile`); logs either way.
+    /// True when it was moved: the message has left the queue. Blocking.
     func setAsideIfCorrupt(_ id: String, after error: any Error, logger: Logger) -> Bool {
         guard !(error is SystemCallError) else {
             logger.error("cannot read queued message", metadata: ["id": "\(id)", "error": "\(error)"])
             return false
+        }
+        if error is MisnamedSpoolFile {
+            logger.warning("queued file holds another message's envelope, left by a crash: nothing to deliver; recycled",
+                           metadata: ["id": "\(id)", "error": "\(error)"])
+            if let recycleError = remove(id) {
+                logger.error("cannot recycle queued file", metadata: ["id": "\(id)", "error": "\(recycleError)"])
+            }
+            return true
         }
         logger.error("queued message is corrupt; moved to the corrupt folder", metadata: ["id": "\(id)", "error": "\(error)"])
         if let moveError = quarantine(id) {

@@ -58,12 +58,8 @@ public struct SpoolFolder: Sendable {
         return (envelope, seal.contentSize, StateRecord.read(tail, of: id).state, true)
     }
 
-    /// A file whose envelope names another message holds a recycled
-    /// file's old bytes: a write a crash interrupted.
     private static func check(_ envelope: Envelope, named id: String) throws {
-        guard envelope.id == id else {
-            throw SpoolFileError("spool file \(id) holds the envelope of \(envelope.id): a write that never finished")
-        }
+        guard envelope.id == id else { throw MisnamedSpoolFile(name: id, envelopeID: envelope.id) }
     }
 
     /// Each upstream's last saved health and quota usage, by name.
@@ -78,6 +74,21 @@ public struct SpoolFolder: Sendable {
             states[String(name.dropLast(5))] = record
         }
         return states
+    }
+}
+
+/// A spool file whose envelope names another message: a file given to a
+/// new message (`RecycledFiles`) that a crash caught between its write and
+/// its rename (the new message's bytes under the delivered one's name), or
+/// after a power loss the other way round. Either way the message the file
+/// is named after was delivered and the other never acknowledged: the
+/// file holds nothing to deliver (`Spool.setAsideIfCorrupt` recycles it).
+struct MisnamedSpoolFile: Error, CustomStringConvertible {
+    let name: String
+    let envelopeID: String
+
+    var description: String {
+        "spool file \(name) holds the envelope of \(envelopeID): a recycled file whose rename a crash stopped"
     }
 }
 

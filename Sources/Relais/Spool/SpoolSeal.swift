@@ -5,8 +5,10 @@ import NIOCore
 /// line. A message's file takes its queue name before the flush that makes
 /// it durable (one flush, not two, before the 250), so after a crash a file
 /// in `queue/` may hold a write that never finished: a recycled file's old
-/// bytes, or a new file cut short. Such a message was never acknowledged;
-/// the seal tells it from a whole one, which is read back as it was written.
+/// bytes, or a new file cut short. Such a file holds no message still owed
+/// (the one being written was never acknowledged; a recycled file's old
+/// one was delivered); the seal tells it from a whole one, which is read
+/// back as it was written.
 /// A maildir file waiting in `tmp/` carries one in its name (`Maildir`).
 public struct SpoolSeal: Sendable, Equatable {
     public var contentSize: Int
