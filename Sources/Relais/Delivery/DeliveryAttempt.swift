@@ -23,9 +23,10 @@ extension MessageState {
     /// Applies the outcomes of one attempt made at `now`: delivered and
     /// failed recipients are final, deferred ones wait for the schedule's
     /// next delay, or fail once the message has waited `maxAge`. Pure: the
-    /// caller saves the state and logs the records.
+    /// caller saves the state and logs the records. `jitter` is drawn only
+    /// for a deferred recipient (a random draw is a system call).
     mutating func record(_ attempts: [DeliveryAttempt], of envelope: Envelope, now: Double, schedule: QueueSchedule,
-                         jitter: Double = Double.random(in: 0.9...1.1)) -> [AttemptRecord] {
+                         jitter: @autoclosure () -> Double = Double.random(in: 0.9...1.1)) -> [AttemptRecord] {
         attempts.map { attempt in
             var recipient = recipients[attempt.index]
             recipient.attempts += 1
@@ -51,7 +52,7 @@ extension MessageState {
                 recipient.lastResult = reason
                 // A known reopening (quota window, end of a down period) beats the backoff.
                 recipient.nextAttempt = retryAt.map { max($0, now + 1) }
-                    ?? now + schedule.delay(afterAttempt: recipient.attempts, jitter: jitter)
+                    ?? now + schedule.delay(afterAttempt: recipient.attempts, jitter: jitter())
                 result = .deferred
             }
             recipients[attempt.index] = recipient
