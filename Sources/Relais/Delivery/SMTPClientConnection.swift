@@ -123,8 +123,9 @@ final class SMTPClientConnection: Sendable {
         let connectTimeout = TimeAmount.nanoseconds(Int64(smarthost.connectionTimeout * 1e9))
         let channel: any Channel
         let implicitTLS = smarthost.tls == .implicit ? tlsContext : nil
+        let host = smarthost.address ?? smarthost.host
         do {
-            channel = try await ClientBootstrap(group: group)
+            let bootstrap = ClientBootstrap(group: group)
                 .connectTimeout(connectTimeout)
                 .channelOption(.socketOption(.tcp_nodelay), value: 1)
                 .channelInitializer { channel in
@@ -135,10 +136,14 @@ final class SMTPClientConnection: Sendable {
                         try channel.pipeline.syncOperations.addHandler(SMTPClientHandler())
                     }
                 }
-                .connect(host: smarthost.address ?? smarthost.host, port: smarthost.port)
-                .get()
+            // An address (an MX host's, resolved already) needs no resolver and its thread hop.
+            if let address = try? SocketAddress(ipAddress: host, port: smarthost.port) {
+                channel = try await bootstrap.connect(to: address).get()
+            } else {
+                channel = try await bootstrap.connect(host: host, port: smarthost.port).get()
+            }
         } catch {
-            throw SMTPClientError.connect("\(smarthost.address ?? smarthost.host):\(smarthost.port): \(error)")
+            throw SMTPClientError.connect("\(host):\(smarthost.port): \(error)")
         }
         let handler = try await channel.eventLoop.submit {
             NIOLoopBound(try channel.pipeline.syncOperations.handler(type: SMTPClientHandler.self), eventLoop: channel.eventLoop)
