@@ -47,6 +47,14 @@ struct ReceivedHeaderTests {
         #expect(header.text == "Received: from client?evil?? ([192.0.2.1])\r\n\tby relay.test (Relais) with ESMTP id ABC\r\n"
             + "\tfor <b@example.com>; Sun, 29 Nov 2026 13:21:24 +0000\r\n")
     }
+
+    /// The last second's date is kept for the next message: a different second is formatted anew.
+    @Test func datesOfSuccessiveSecondsDiffer() {
+        #expect(ReceivedHeader.rfc5322Date(1_795_958_484) == "Sun, 29 Nov 2026 13:21:24 +0000")
+        #expect(ReceivedHeader.rfc5322Date(1_795_958_484) == "Sun, 29 Nov 2026 13:21:24 +0000")
+        #expect(ReceivedHeader.rfc5322Date(1_795_958_485) == "Sun, 29 Nov 2026 13:21:25 +0000")
+        #expect(ReceivedHeader.rfc5322Date(1_767_225_599) == "Wed, 31 Dec 2025 23:59:59 +0000")
+    }
 }
 
 struct QueueIDTests {

@@ -1,3 +1,4 @@
+import NIOConcurrencyHelpers
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -19,7 +20,9 @@ struct ReceivedHeader {
     var time: Int
 
     var text: String {
-        var header = "Received: from \(Self.printable(helo)) ([\(clientIP)])\r\n"
+        var header = "Received: from "
+        header.reserveCapacity(256)
+        header += "\(Self.printable(helo)) ([\(clientIP)])\r\n"
         if let tls { header += "\t(using \(tls))\r\n" }
         header += "\tby \(hostname) (Relais) with \(protocolName) id \(queueID)"
         if let recipient { header += "\r\n\tfor <\(recipient)>" }
@@ -36,15 +39,21 @@ struct ReceivedHeader {
         return String(String.UnicodeScalarView(text.unicodeScalars.prefix(255).map { allowed($0.value) ? $0 : "?" }))
     }
 
+    private static let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+    private static let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+    /// The last second formatted: messages accepted within one second share it.
+    private static let lastDate = NIOLockedValueBox((time: Int.min, text: ""))
+
     /// `Sun, 29 Nov 2026 13:21:24 +0000` (RFC 5322 3.3), in UTC.
     static func rfc5322Date(_ time: Int) -> String {
+        if let known = lastDate.withLockedValue({ $0.time == time ? $0.text : nil }) { return known }
         var seconds = time_t(time)
         var parts = tm()
         gmtime_r(&seconds, &parts)
-        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
-        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
         func two(_ value: Int32) -> String { value < 10 ? "0\(value)" : "\(value)" }
-        return "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
+        let text = "\(days[Int(parts.tm_wday)]), \(two(parts.tm_mday)) \(months[Int(parts.tm_mon)]) \(parts.tm_year + 1900) "
             + "\(two(parts.tm_hour)):\(two(parts.tm_min)):\(two(parts.tm_sec)) +0000"
+        lastDate.withLockedValue { $0 = (time, text) }
+        return text
     }
 }
