@@ -105,15 +105,7 @@ def test_spool_file_a_crash_cut_short_is_set_aside_not_delivered(start_relay, tm
     tells a whole file from a write a crash interrupted. Such a message was
     never acknowledged: it goes to the corrupt folder, the whole ones are delivered."""
     data = tmp_path / "sealed"
-    relay = start_relay(data_dir=data)
-    new = data / "mail" / "new"
-    new.rmdir()
-    new.write_text("not a folder")  # delivery before the 250 fails: the messages are spooled
-    for name in ("whole", "cut short", "changed"):
-        assert send(relay.port, f"Subject: {name}\r\n\r\n".encode() + b"line of the body\r\n" * 100) == {}
-    assert wait_for_files(relay, 3)
-    relay.stop()
-    files = {f.read_bytes().split(b"Subject: ")[1].split(b"\r\n")[0]: f for f in relay.spool_files()}
+    files = spooled_by_subject(start_relay, data, ["whole", "cut short", "changed"], lines=100)
     assert all(b'"contentCRC32C":' in f.read_bytes().split(b"\n")[0] for f in files.values())
     cut = files[b"cut short"]
     cut.write_bytes(cut.read_bytes()[:-40])
@@ -121,8 +113,6 @@ def test_spool_file_a_crash_cut_short_is_set_aside_not_delivered(start_relay, tm
     body = bytearray(changed.read_bytes())
     body[-10] ^= 0x01
     changed.write_bytes(bytes(body))
-    new.unlink()
-    new.mkdir()
     second = start_relay(data_dir=data)
     [delivered] = second.maildir_messages(1)
     assert b"Subject: whole\r\n" in delivered
@@ -143,20 +133,10 @@ def test_a_file_a_crash_caught_between_hand_over_and_rename_is_recycled(start_re
     never acknowledged): the file is recycled, not delivered and not set
     aside as corrupt, and the other queued message is delivered."""
     data = tmp_path / "handed-over"
-    relay = start_relay(data_dir=data)
-    new = data / "mail" / "new"
-    new.rmdir()
-    new.write_text("not a folder")  # delivery before the 250 fails: the messages are spooled
-    for name in ("delivered", "never acknowledged", "queued"):
-        assert send(relay.port, f"Subject: {name}\r\n\r\n".encode() + b"line of the body\r\n" * 20) == {}
-    assert wait_for_files(relay, 3)
-    relay.stop()
-    files = {f.read_bytes().split(b"Subject: ")[1].split(b"\r\n")[0]: f for f in relay.spool_files()}
+    files = spooled_by_subject(start_relay, data, ["delivered", "never acknowledged", "queued"], lines=20)
     delivered, unacknowledged = files[b"delivered"], files[b"never acknowledged"]
     delivered.write_bytes(unacknowledged.read_bytes())
     unacknowledged.unlink()
-    new.unlink()
-    new.mkdir()
     second = start_relay(data_dir=data)
     [message] = second.maildir_messages(1)
     assert b"Subject: queued\r\n" in message
@@ -167,6 +147,24 @@ def test_a_file_a_crash_caught_between_hand_over_and_rename_is_recycled(start_re
     assert any(b"Subject: never acknowledged\r\n" in f for f in kept)
     time.sleep(0.5)
     assert len(second.maildir_messages()) == 1
+
+
+def spooled_by_subject(start_relay, data, subjects: list[str], lines: int) -> dict:
+    """Sends a message per subject to a relay whose maildir cannot be
+    written, so each is spooled (and acknowledged) instead of delivered;
+    stops the relay, makes the maildir writable again and returns the
+    spool files by subject."""
+    relay = start_relay(data_dir=data)
+    new = data / "mail" / "new"
+    new.rmdir()
+    new.write_text("not a folder")
+    for name in subjects:
+        assert send(relay.port, f"Subject: {name}\r\n\r\n".encode() + b"line of the body\r\n" * lines) == {}
+    assert wait_for_files(relay, len(subjects))
+    relay.stop()
+    new.unlink()
+    new.mkdir()
+    return {f.read_bytes().split(b"Subject: ")[1].split(b"\r\n")[0]: f for f in relay.spool_files()}
 
 
 def wait_for_files(relay, count: int) -> bool:

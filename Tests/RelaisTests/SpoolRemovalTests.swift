@@ -4,17 +4,19 @@ import NIOPosix
 @testable import Relais
 import Testing
 
-/// A delivered message's files are removed on the thread pool while its
-/// delivery goes on, but only so far behind: once `Spool.removalsAhead`
+/// A delivered message's file is first offered to the next message written
+/// (`RecycledFiles.handOver`) and recycled when none took it in a short
+/// while; past `Spool.removalsAhead` such files it is removed on the thread
+/// pool while delivery goes on, but only so far behind: once as many
 /// removals wait, the next delivery waits for its own, so a crash delivers
-/// only a few messages twice. While the writer runs, a delivered file is
-/// handed to the next message it writes instead (`RecycledFiles`).
+/// only a few messages twice.
 struct SpoolRemovalTests {
+    private static let content = ByteBuffer(string: "Subject: removed\r\n\r\nbody\r\n")
+
     @Test func discardMakesTheCallerWaitOnceTooManyRemovalsAreBehind() throws {
-        try withTemporarySpool(threads: 1) { spool, loop, pool in
-            let ids = (0...Spool.removalsAhead).map { String(format: "REMOVAL%05d", $0) }
-            let content = ByteBuffer(string: "Subject: removed\r\n\r\nbody\r\n")
-            let stored = ids.map { spool.store(testEnvelope($0), content: content, on: loop) }
+        try withTemporarySpool(threads: 1, handOverWait: .hours(1)) { spool, loop, pool in
+            let ids = (0...2 * Spool.removalsAhead).map { String(format: "REMOVAL%05d", $0) }
+            let stored = ids.map { spool.store(testEnvelope($0), content: Self.content, on: loop) }
             try EventLoopFuture.andAllSucceed(stored, on: loop).wait()
 
             // The pool's only thread is busy, so every removal stays waiting.
@@ -25,6 +27,7 @@ struct SpoolRemovalTests {
                 release.wait()
             }
             busy.wait()
+            // As many wait to be handed over, as many more to be removed.
             for id in ids.dropLast() {
                 #expect(spool.discard(id, on: loop) == nil)
             }
@@ -35,51 +38,46 @@ struct SpoolRemovalTests {
 
             release.signal()
             try waited?.wait()
-            #expect(try spool.folder.queuedIDs().isEmpty)
+            #expect(try spool.folder.queuedIDs() == Array(ids.prefix(Spool.removalsAhead)))
+            spool.recycleDelivered()
+            try waitUntilQueueEmpty(spool)
         }
     }
 
-    @Test func aFileDeliveredWhileTheWriterRunsHoldsTheNextMessageAndTheRestAreRecycledWhenItStops() throws {
-        try withTemporarySpool(threads: 1) { spool, loop, pool in
-            let content = ByteBuffer(string: "Subject: handed over\r\n\r\nbody\r\n")
+    @Test func aDeliveredFileHoldsTheNextMessage() throws {
+        try withTemporarySpool(threads: 1, handOverWait: .hours(1)) { spool, loop, _ in
             let delivered = ["HANDOVER0001", "HANDOVER0002"]
-            try EventLoopFuture.andAllSucceed(delivered.map { spool.store(testEnvelope($0), content: content, on: loop) },
+            try EventLoopFuture.andAllSucceed(delivered.map { spool.store(testEnvelope($0), content: Self.content, on: loop) },
                                               on: loop).wait()
             let inodes = try delivered.map { try inode(spool.path(of: $0)) }
-
-            // The pool's only thread is busy: the next write waits, and the writer counts as running.
-            let release = DispatchSemaphore(value: 0)
-            let busy = DispatchSemaphore(value: 0)
-            pool.submit { _ in
-                busy.signal()
-                release.wait()
-            }
-            busy.wait()
-            let written = spool.store(testEnvelope("HANDOVER0003"), content: content, on: loop)
             for id in delivered { #expect(spool.discard(id, on: loop) == nil) }
-            release.signal()
-            try written.wait()
 
-            // The oldest delivered file took the new message; the other one
-            // left queue/ for free/ when the writer went idle.
+            // The oldest delivered file takes the next message, written over and renamed.
+            try spool.store(testEnvelope("HANDOVER0003"), content: Self.content, on: loop).wait()
             #expect(try inode(spool.path(of: "HANDOVER0003")) == inodes[0])
-            #expect(try spool.folder.load("HANDOVER0003").content == content)
-            let free = spool.root + "/free"
-            for _ in 0..<200 where try spool.folder.queuedIDs().count > 1 { usleep(10_000) }
-            #expect(try spool.folder.queuedIDs() == ["HANDOVER0003"])
-            let recycled = try FileManager.default.contentsOfDirectory(atPath: free).map { try inode(free + "/" + $0) }
-            #expect(recycled == [inodes[1]])
+            #expect(try spool.folder.load("HANDOVER0003").content == Self.content)
+            #expect(try spool.folder.queuedIDs() == ["HANDOVER0002", "HANDOVER0003"])
+            #expect(try freeFiles(spool).isEmpty)
         }
     }
 
-    @Test func aFileDeliveredWhileTheWriterIsIdleIsRecycled() throws {
-        try withTemporarySpool(threads: 1) { spool, loop, _ in
-            try spool.store(testEnvelope("HANDOVER0004"), content: ByteBuffer(string: "Subject: x\r\n\r\ny\r\n"), on: loop).wait()
+    @Test func aDeliveredFileNoMessageTookIsRecycledAfterTheWait() throws {
+        try withTemporarySpool(threads: 1, handOverWait: .milliseconds(20)) { spool, loop, _ in
+            try spool.store(testEnvelope("HANDOVER0004"), content: Self.content, on: loop).wait()
+            let delivered = try inode(spool.path(of: "HANDOVER0004"))
             #expect(spool.discard("HANDOVER0004", on: loop) == nil)
-            for _ in 0..<200 where try !spool.folder.queuedIDs().isEmpty { usleep(10_000) }
-            #expect(try spool.folder.queuedIDs().isEmpty)
-            #expect(try FileManager.default.contentsOfDirectory(atPath: spool.root + "/free").count == 1)
+            try waitUntilQueueEmpty(spool)
+            #expect(try freeFiles(spool).map(inode) == [delivered])
         }
+    }
+
+    private func waitUntilQueueEmpty(_ spool: Spool) throws {
+        for _ in 0..<200 where try !spool.folder.queuedIDs().isEmpty { usleep(10_000) }
+        #expect(try spool.folder.queuedIDs().isEmpty)
+    }
+
+    private func freeFiles(_ spool: Spool) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: spool.root + "/free").map { spool.root + "/free/" + $0 }
     }
 
     private func inode(_ path: String) throws -> UInt64 {

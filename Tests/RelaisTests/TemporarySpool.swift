@@ -5,7 +5,8 @@ import NIOPosix
 
 /// A real spool in a fresh temporary folder, with its own thread pool and
 /// event loop, for the tests that write through one; removed afterwards.
-func withTemporarySpool(threads: Int, _ body: (Spool, any EventLoop, NIOThreadPool) throws -> Void) throws {
+func withTemporarySpool(threads: Int, handOverWait: TimeAmount = .milliseconds(50),
+                        _ body: (Spool, any EventLoop, NIOThreadPool) throws -> Void) throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: root) }
     let pool = NIOThreadPool(numberOfThreads: threads)
@@ -13,7 +14,7 @@ func withTemporarySpool(threads: Int, _ body: (Spool, any EventLoop, NIOThreadPo
     defer { try? pool.syncShutdownGracefully() }
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     defer { try? group.syncShutdownGracefully() }
-    try body(try Spool(root: root, threadPool: pool), group.next(), pool)
+    try body(try Spool(root: root, threadPool: pool, handOverWait: handOverWait), group.next(), pool)
 }
 
 /// The envelope of a test message with one recipient.

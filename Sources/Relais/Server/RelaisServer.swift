@@ -310,6 +310,9 @@ public final class RelaisServer: Service {
         try? policyLoader.syncShutdownGracefully()
         try? threadPool.syncShutdownGracefully()
         if ownsGroup { try? group.syncShutdownGracefully() }
+        // Once no delivery can finish any more: with the thread pool
+        // stopped, the files are recycled here, on this thread.
+        services.withLockedValue { $0 }?.spool.recycleDelivered()
         if hookTimings.summary.calls > 0 {
             logger.info("hook timings", metadata: ["summary": "\(hookTimings.summary)"])
         }

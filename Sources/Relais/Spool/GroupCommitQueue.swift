@@ -16,27 +16,15 @@ final class GroupCommitQueue<Item: Sendable>: Sendable {
     private let state = NIOLockedValueBox(State())
     private let threadPool: NIOThreadPool
     private let commit: @Sendable (GroupCommitQueue<Item>, [Item]) -> Void
-    private let whenIdle: (@Sendable () -> Void)?
 
     /// `commit` gets the queue too, so it can submit items again (retries).
-    /// `whenIdle` runs on the thread pool each time the queue has committed
-    /// everything submitted and stops (`whileCommitting`).
-    init(threadPool: NIOThreadPool, whenIdle: (@Sendable () -> Void)? = nil,
-         commit: @escaping @Sendable (GroupCommitQueue<Item>, [Item]) -> Void) {
+    init(threadPool: NIOThreadPool, commit: @escaping @Sendable (GroupCommitQueue<Item>, [Item]) -> Void) {
         self.threadPool = threadPool
-        self.whenIdle = whenIdle
         self.commit = commit
     }
 
     /// Items submitted and not yet handed to a commit.
     var waiting: Int { state.withLockedValue { $0.items.count } }
-
-    /// Runs `body` if commits are running, under the lock that stopping
-    /// them takes (nil when it did not run): what `body` leaves for the
-    /// commits is seen by one of them or by `whenIdle` after them.
-    func whileCommitting<Result>(_ body: () -> Result) -> Result? {
-        state.withLockedValue { state in state.committing ? body() : nil }
-    }
 
     func submit(_ item: Item) {
         let start = state.withLockedValue { state -> Bool in
@@ -56,10 +44,7 @@ final class GroupCommitQueue<Item: Sendable>: Sendable {
                 if batch.isEmpty { state.committing = false }
                 return batch
             }
-            if batch.isEmpty {
-                whenIdle?()
-                return
-            }
+            if batch.isEmpty { return }
             commit(self, batch)
         }
     }

@@ -12,15 +12,15 @@ import Glibc
 ///
 /// A file comes to a new message in one of two ways:
 /// - **Handed over** (`handOver`): a delivered message's file, still at its
-///   name in `queue/`, is written over by a message the writer takes on
-///   before it goes idle, then renamed to the new message's name: one
-///   rename, and no removal to wake a thread for. What the writer leaves
-///   when it goes idle is recycled. A crash between the write and the
-///   rename leaves the old name on the new bytes: the file names another
-///   message (`SpoolFolder.check`), which `Spool.setAsideIfCorrupt`
-///   recycles, since the old message was delivered and the new one never
-///   acknowledged. After a power loss the disk may hold part of each under
-///   the old name: its seal fails and it is set aside, never delivered.
+///   name in `queue/`, is written over by the next message written, then
+///   renamed to the new message's name: one rename, and no removal to wake
+///   a thread for. What no message took within a short wait is recycled
+///   (`takeDelivered`). A crash between the write and the rename leaves
+///   the old name on the new bytes: the file names another message
+///   (`SpoolFolder.check`), which `Spool.setAsideIfCorrupt` recycles, since
+///   the old message was delivered and the new one never acknowledged.
+///   After a power loss the disk may hold part of each under the old name:
+///   its seal fails and it is set aside, never delivered.
 /// - **Recycled** (`recycle`): moved to `free/`, and handed out only once
 ///   that move is durable: a removal waits in `pending` until a flush that
 ///   began after it has finished (`flushStarting`, `flushed`). Such a file
@@ -31,6 +31,8 @@ final class RecycledFiles: Sendable {
     private struct State {
         /// Delivered messages' files in `queue/`, oldest first.
         var delivered = CircularBuffer<String>()
+        /// A `takeDelivered` is due (the first file waits since the last).
+        var sweepDue = false
         /// Files in `free/` whose move there is durable.
         var ready: [String] = []
         var pending: [String] = []
@@ -61,21 +63,35 @@ final class RecycledFiles: Sendable {
         }
     }
 
+    /// What became of a delivered file offered to the next message.
+    enum HandOver {
+        /// It waits, the first since the last `takeDelivered`: the caller
+        /// has one done once no message took it in a short while.
+        case firstWaiting
+        case waiting
+        /// `limit` files wait already: the caller recycles this one.
+        case refused
+    }
+
     /// Offers the file at `path` (a delivered message's, in `queue/`) to
-    /// the next message written; false when `limit` files already wait (a
-    /// crash delivers their messages again).
-    func handOver(_ path: String, limit: Int) -> Bool {
+    /// the next message written; no more than `limit` wait (a crash
+    /// delivers their messages again).
+    func handOver(_ path: String, limit: Int) -> HandOver {
         state.withLockedValue { state in
-            guard state.delivered.count < limit else { return false }
+            guard state.delivered.count < limit else { return .refused }
             state.delivered.append(path)
-            return true
+            defer { state.sweepDue = true }
+            return state.sweepDue ? .waiting : .firstWaiting
         }
     }
 
-    /// The delivered files not handed over, to recycle.
+    /// The delivered files no message took, to recycle.
     func takeDelivered() -> [String] {
         state.withLockedValue { state in
-            defer { state.delivered.removeAll() }
+            defer {
+                state.delivered.removeAll()
+                state.sweepDue = false
+            }
             return Array(state.delivered)
         }
     }

@@ -54,28 +54,28 @@ public final class Spool: Sendable {
     private let recycled: RecycledFiles
     /// Also runs other work that must stay off the event loops (DKIM signing).
     let threadPool: NIOThreadPool
+    /// How long a delivered file waits for a new message to take it before
+    /// it is recycled (`discard`, `recycleDelivered`).
+    let handOverWait: TimeAmount
 
     /// Creates the folders and removes temporary files left by a crash.
     /// Blocking: call at start-up.
-    public init(root: String, threadPool: NIOThreadPool, metrics: RelayMetrics? = nil) throws {
+    public init(root: String, threadPool: NIOThreadPool, metrics: RelayMetrics? = nil,
+                handOverWait: TimeAmount = .milliseconds(50)) throws {
         self.root = root
+        self.handOverWait = handOverWait
         let folder = SpoolFolder(root: root)
         self.folder = folder
         self.threadPool = threadPool
         let recycled = try RecycledFiles(folder: root + "/free")
         self.recycled = recycled
-        let remover = GroupCommitQueue<PendingRemoval>(threadPool: threadPool) { _, batch in
+        self.remover = GroupCommitQueue(threadPool: threadPool) { _, batch in
             for removal in batch {
                 _ = recycled.recycle(removal.path)
                 removal.promise?.succeed()
             }
         }
-        self.remover = remover
-        // Delivered files that no message took before the writer went idle.
-        let recycleDelivered: @Sendable () -> Void = {
-            for path in recycled.takeDelivered() { remover.submit(PendingRemoval(path: path, promise: nil)) }
-        }
-        self.writer = GroupCommitQueue(threadPool: threadPool, whenIdle: recycleDelivered) { _, batch in
+        self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
             let started = NIODeadline.now()
             var prepared: [(file: DurableFiles.PendingFile, promise: EventLoopPromise<Void>)] = []
             for write in batch {
@@ -175,21 +175,37 @@ public final class Spool: Sendable {
     /// wait; as many delivered files may wait to be handed over.
     static let removalsAhead = 256
 
+
     /// `forget` for a caller that need not wait: nothing wakes an event loop
-    /// when the removal is done. While the writer runs, the file is handed
-    /// to the next message it writes (`RecycledFiles.handOver`), which
-    /// saves moving it out of `queue/` and back; otherwise it is removed on
-    /// the thread pool. With `removalsAhead` removals already waiting it
+    /// when the removal is done. The file is first offered to the next
+    /// message written (`RecycledFiles.handOver`), which saves moving it out
+    /// of `queue/` and back and a thread woken to do so; what no message
+    /// took within `handOverWait` is recycled. Otherwise it is removed on
+    /// the thread pool; with `removalsAhead` removals already waiting it
     /// returns the future to wait for instead, so removal keeps pace with
     /// delivery and a crash delivers only a few messages twice (a removal
     /// lost in a crash means the message is delivered again, as with
     /// `forget`).
     func discard(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
         let path = path(of: id)
-        if writer.whileCommitting({ recycled.handOver(path, limit: Self.removalsAhead) }) == true { return nil }
-        guard remover.waiting < Self.removalsAhead else { return forget(id, on: eventLoop) }
-        remover.submit(PendingRemoval(path: path, promise: nil))
-        return nil
+        switch recycled.handOver(path, limit: Self.removalsAhead) {
+        case .firstWaiting:
+            eventLoop.scheduleTask(in: handOverWait) { [self] in recycleDelivered() }
+            return nil
+        case .waiting:
+            return nil
+        case .refused:
+            guard remover.waiting < Self.removalsAhead else { return forget(id, on: eventLoop) }
+            remover.submit(PendingRemoval(path: path, promise: nil))
+            return nil
+        }
+    }
+
+    /// Recycles, on the thread pool, the delivered files that no message
+    /// took. Also called at shutdown, so a restart delivers none of them
+    /// again: with the thread pool stopped, the caller's thread does it.
+    func recycleDelivered() {
+        for path in recycled.takeDelivered() { remover.submit(PendingRemoval(path: path, promise: nil)) }
     }
 
     /// Moves a queued file that `error` (from reading it) shows holds no
