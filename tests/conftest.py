@@ -13,13 +13,13 @@ ROOT = Path(__file__).resolve().parent.parent
 BINARY = Path(os.environ.get("RELAIS_BIN", ROOT / ".build" / "debug" / "relais"))
 
 
-def wait_for(condition, timeout: float = 15.0) -> bool:
-    """Polls `condition` until it holds or `timeout` seconds pass."""
+def wait_for(condition, timeout: float = 15.0, interval: float = 0.05) -> bool:
+    """Polls `condition` every `interval` seconds until it holds or `timeout` seconds pass."""
     deadline = time.time() + timeout
     while time.time() < deadline:
         if condition():
             return True
-        time.sleep(0.05)
+        time.sleep(interval)
     return False
 
 

@@ -190,6 +190,23 @@ def test_a_short_message_in_a_recycled_spool_file_reads_back_whole(policy_relay,
     assert len(list((relay.data_dir / "spool" / "free").iterdir())) == 2
 
 
+def test_a_stop_right_after_delivery_leaves_nothing_to_deliver_again(policy_relay, upstreams):
+    """A delivered message's file waits up to 50 ms in the queue for the next
+    message to take it over; stopping the relay recycles what waits, so a
+    restart delivers nothing twice."""
+    up = upstreams()
+    relay = policy_relay(relay_policy(smarthost("up", up.port), smarthost("up2", up.port)))
+    for number in range(10):
+        send(relay, ["b@example.com"], f"Subject: {number}\r\n\r\nbody\r\n".encode())
+    assert wait_for(lambda: len(up.messages) == 10, interval=0.005)
+    relay.stop()
+    assert relay.spool_files() == []
+    assert len(list((relay.data_dir / "spool" / "free").iterdir())) >= 1
+    relay.start()
+    time.sleep(1)
+    assert len(up.messages) == 10
+
+
 @pytest.mark.parametrize("pipelining", [False, True])
 def test_one_refused_recipient_is_bounced(pipelining, policy_relay, upstreams):
     up = upstreams(refuse=["nobody@example.com"], pipelining=pipelining)
