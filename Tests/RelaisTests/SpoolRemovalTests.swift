@@ -71,6 +71,29 @@ struct SpoolRemovalTests {
         }
     }
 
+    @Test func deliveredFilesWaitWhileTheRemovalsAreBehind() throws {
+        try withTemporarySpool(threads: 1, handOverWait: .milliseconds(10)) { spool, loop, pool in
+            let ids = (0..<2 * Spool.removalsAhead).map { String(format: "BEHIND%05d", $0) }
+            try EventLoopFuture.andAllSucceed(ids.map { spool.store(testEnvelope($0), content: Self.content, on: loop) },
+                                              on: loop).wait()
+            let release = DispatchSemaphore(value: 0)
+            let busy = DispatchSemaphore(value: 0)
+            pool.submit { _ in
+                busy.signal()
+                release.wait()
+            }
+            busy.wait()
+            // Half are offered to the next message, half go to the remover, which cannot run.
+            for id in ids { #expect(spool.discard(id, on: loop) == nil) }
+            usleep(100_000)
+            // The offered ones outwaited the hand-over wait, but the removals
+            // waiting leave them no room: none was added behind.
+            #expect(spool.removalsWaiting == Spool.removalsAhead)
+            release.signal()
+            try waitUntilQueueEmpty(spool)
+        }
+    }
+
     private func waitUntilQueueEmpty(_ spool: Spool) throws {
         for _ in 0..<200 where try !spool.folder.queuedIDs().isEmpty { usleep(10_000) }
         #expect(try spool.folder.queuedIDs().isEmpty)

@@ -85,14 +85,14 @@ final class RecycledFiles: Sendable {
         }
     }
 
-    /// The delivered files no message took, to recycle.
-    func takeDelivered() -> [String] {
+    /// Up to `limit` of the delivered files no message took (the oldest),
+    /// to recycle, and whether more wait (a `takeDelivered` is still due).
+    func takeDelivered(upTo limit: Int = .max) -> (paths: [String], more: Bool) {
         state.withLockedValue { state in
-            defer {
-                state.delivered.removeAll()
-                state.sweepDue = false
-            }
-            return Array(state.delivered)
+            var paths: [String] = []
+            while paths.count < limit, let path = state.delivered.popFirst() { paths.append(path) }
+            state.sweepDue = !state.delivered.isEmpty
+            return (paths, state.sweepDue)
         }
     }
 

@@ -171,6 +171,9 @@ public final class Spool: Sendable {
         return promise.futureResult
     }
 
+    /// Removals submitted and not yet begun.
+    var removalsWaiting: Int { remover.waiting }
+
     /// Removals that may wait undone before `discard` makes its caller
     /// wait; as many delivered files may wait to be handed over.
     static let removalsAhead = 256
@@ -180,32 +183,40 @@ public final class Spool: Sendable {
     /// when the removal is done. The file is first offered to the next
     /// message written (`RecycledFiles.handOver`), which saves moving it out
     /// of `queue/` and back and a thread woken to do so; what no message
-    /// took within `handOverWait` is recycled. Otherwise it is removed on
-    /// the thread pool; with `removalsAhead` removals already waiting it
-    /// returns the future to wait for instead, so removal keeps pace with
-    /// delivery and a crash delivers only a few messages twice (a removal
-    /// lost in a crash means the message is delivered again, as with
-    /// `forget`).
+    /// took within `handOverWait` is recycled. With `removalsAhead` files
+    /// already offered, it is removed on the thread pool. With
+    /// `removalsAhead` removals already waiting it returns the future to
+    /// wait for instead, so removal keeps pace with delivery and a crash
+    /// delivers only a few hundred messages twice (a removal lost in a
+    /// crash means the message is delivered again, as with `forget`).
     func discard(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
+        guard removalsWaiting < Self.removalsAhead else { return forget(id, on: eventLoop) }
         let path = path(of: id)
         switch recycled.handOver(path, limit: Self.removalsAhead) {
         case .firstWaiting:
-            eventLoop.scheduleTask(in: handOverWait) { [self] in recycleDelivered() }
-            return nil
+            eventLoop.scheduleTask(in: handOverWait) { [self] in recycleDelivered(on: eventLoop) }
         case .waiting:
-            return nil
+            break
         case .refused:
-            guard remover.waiting < Self.removalsAhead else { return forget(id, on: eventLoop) }
             remover.submit(PendingRemoval(path: path, promise: nil))
-            return nil
         }
+        return nil
     }
 
     /// Recycles, on the thread pool, the delivered files that no message
-    /// took. Also called at shutdown, so a restart delivers none of them
-    /// again: with the thread pool stopped, the caller's thread does it.
+    /// took, as many as the removals waiting leave room for
+    /// (`removalsAhead`); the rest wait another `handOverWait`.
+    private func recycleDelivered(on eventLoop: any EventLoop) {
+        let (paths, more) = recycled.takeDelivered(upTo: max(0, Self.removalsAhead - removalsWaiting))
+        for path in paths { remover.submit(PendingRemoval(path: path, promise: nil)) }
+        if more { eventLoop.scheduleTask(in: handOverWait) { [self] in recycleDelivered(on: eventLoop) } }
+    }
+
+    /// Recycles every delivered file that no message took: at shutdown, so
+    /// a restart delivers none of them again. With the thread pool stopped,
+    /// the caller's thread does it.
     func recycleDelivered() {
-        for path in recycled.takeDelivered() { remover.submit(PendingRemoval(path: path, promise: nil)) }
+        for path in recycled.takeDelivered().paths { remover.submit(PendingRemoval(path: path, promise: nil)) }
     }
 
     /// Moves a queued file that `error` (from reading it) shows holds no
