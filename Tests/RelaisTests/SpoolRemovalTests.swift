@@ -61,6 +61,17 @@ struct SpoolRemovalTests {
         }
     }
 
+    @Test func aDeliveredFileRemovedByHandMeanwhileIsNoFailure() throws {
+        try withTemporarySpool(threads: 1, handOverWait: .hours(1)) { spool, loop, _ in
+            try spool.store(testEnvelope("HANDOVER0005"), content: Self.content, on: loop).wait()
+            #expect(spool.discard("HANDOVER0005", on: loop) == nil)
+            #expect(unlink(spool.path(of: "HANDOVER0005")) == 0)
+            try spool.store(testEnvelope("HANDOVER0006"), content: Self.content, on: loop).wait()
+            #expect(try spool.folder.queuedIDs() == ["HANDOVER0006"])
+            #expect(try spool.folder.load("HANDOVER0006").content == Self.content)
+        }
+    }
+
     @Test func aDeliveredFileNoMessageTookIsRecycledAfterTheWait() throws {
         try withTemporarySpool(threads: 1, handOverWait: .milliseconds(20)) { spool, loop, _ in
             try spool.store(testEnvelope("HANDOVER0004"), content: Self.content, on: loop).wait()

@@ -63,7 +63,14 @@ enum DurableFiles {
         var results = files.map { file in
             Result { () throws(SystemCallError) in
                 if case .appended = file.naming { return try append(file.finalPath, file.contents) }
-                try writeFile(file.writtenPath, file.contents, overwriting: file.recycled != nil)
+                var file = file
+                do throws(SystemCallError) {
+                    try writeFile(file.writtenPath, file.contents, overwriting: file.recycled != nil)
+                } catch where file.recycled != nil && error.errno == ENOENT {
+                    // A recycled file removed by hand meanwhile: a new one instead.
+                    file.recycled = nil
+                    try writeFile(file.writtenPath, file.contents)
+                }
                 if file.writtenPath != file.flushedPath, rename(file.writtenPath, file.flushedPath) != 0 {
                     let error = SystemCallError("rename", file.flushedPath, errno: errno)
                     unlink(file.writtenPath)

@@ -178,7 +178,6 @@ public final class Spool: Sendable {
     /// wait; as many delivered files may wait to be handed over.
     static let removalsAhead = 256
 
-
     /// `forget` for a caller that need not wait: nothing wakes an event loop
     /// when the removal is done. The file is first offered to the next
     /// message written (`RecycledFiles.handOver`), which saves moving it out
