@@ -20,13 +20,7 @@ struct SpoolRemovalTests {
             try EventLoopFuture.andAllSucceed(stored, on: loop).wait()
 
             // The pool's only thread is busy, so every removal stays waiting.
-            let release = DispatchSemaphore(value: 0)
-            let busy = DispatchSemaphore(value: 0)
-            pool.submit { _ in
-                busy.signal()
-                release.wait()
-            }
-            busy.wait()
+            let release = occupy(pool)
             // As many wait to be handed over, as many more to be removed.
             for id in ids.dropLast() {
                 #expect(spool.discard(id, on: loop) == nil)
@@ -87,13 +81,7 @@ struct SpoolRemovalTests {
             let ids = (0..<2 * Spool.removalsAhead).map { String(format: "BEHIND%05d", $0) }
             try EventLoopFuture.andAllSucceed(ids.map { spool.store(testEnvelope($0), content: Self.content, on: loop) },
                                               on: loop).wait()
-            let release = DispatchSemaphore(value: 0)
-            let busy = DispatchSemaphore(value: 0)
-            pool.submit { _ in
-                busy.signal()
-                release.wait()
-            }
-            busy.wait()
+            let release = occupy(pool)
             // Half are offered to the next message, half go to the remover, which cannot run.
             for id in ids { #expect(spool.discard(id, on: loop) == nil) }
             usleep(100_000)
@@ -103,6 +91,18 @@ struct SpoolRemovalTests {
             release.signal()
             try waitUntilQueueEmpty(spool)
         }
+    }
+
+    /// Keeps the pool's only thread busy until the returned semaphore is signalled.
+    private func occupy(_ pool: NIOThreadPool) -> DispatchSemaphore {
+        let release = DispatchSemaphore(value: 0)
+        let busy = DispatchSemaphore(value: 0)
+        pool.submit { _ in
+            busy.signal()
+            release.wait()
+        }
+        busy.wait()
+        return release
     }
 
     private func waitUntilQueueEmpty(_ spool: Spool) throws {
