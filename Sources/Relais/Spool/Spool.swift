@@ -193,29 +193,36 @@ public final class Spool: Sendable {
         let path = path(of: id)
         switch recycled.handOver(path, limit: Self.removalsAhead) {
         case .firstWaiting:
-            eventLoop.scheduleTask(in: handOverWait) { [self] in recycleDelivered(on: eventLoop) }
+            recycleDelivered(afterWaitOn: eventLoop)
         case .waiting:
             break
         case .refused:
-            remover.submit(PendingRemoval(path: path, promise: nil))
+            recycleLater([path])
         }
         return nil
     }
 
-    /// Recycles, on the thread pool, the delivered files that no message
+    /// After `handOverWait`, recycles the delivered files that no message
     /// took, as many as the removals waiting leave room for
     /// (`removalsAhead`); the rest wait another `handOverWait`.
-    private func recycleDelivered(on eventLoop: any EventLoop) {
-        let (paths, more) = recycled.takeDelivered(upTo: max(0, Self.removalsAhead - removalsWaiting))
-        for path in paths { remover.submit(PendingRemoval(path: path, promise: nil)) }
-        if more { eventLoop.scheduleTask(in: handOverWait) { [self] in recycleDelivered(on: eventLoop) } }
+    private func recycleDelivered(afterWaitOn eventLoop: any EventLoop) {
+        eventLoop.scheduleTask(in: handOverWait) { [self] in
+            let (paths, more) = recycled.takeDelivered(upTo: max(0, Self.removalsAhead - removalsWaiting))
+            recycleLater(paths)
+            if more { recycleDelivered(afterWaitOn: eventLoop) }
+        }
     }
 
     /// Recycles every delivered file that no message took: at shutdown, so
     /// a restart delivers none of them again. With the thread pool stopped,
     /// the caller's thread does it.
     func recycleDelivered() {
-        for path in recycled.takeDelivered().paths { remover.submit(PendingRemoval(path: path, promise: nil)) }
+        recycleLater(recycled.takeDelivered().paths)
+    }
+
+    /// Moves the files to `free/` on the thread pool, with nobody waiting.
+    private func recycleLater(_ paths: [String]) {
+        for path in paths { remover.submit(PendingRemoval(path: path, promise: nil)) }
     }
 
     /// Moves a queued file that `error` (from reading it) shows holds no
