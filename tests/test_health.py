@@ -54,6 +54,11 @@ def queue_list(relay):
                           capture_output=True, text=True, timeout=30).stdout
 
 
+ROUTED = '''relais.config { relay_networks = { "127.0.0.0/8" }, queue = { retry_min = 60, retry_max = 120 } }
+local target = TARGET
+relais.on("route", function(msg, rcpt) return target end)
+'''
+
 FAILOVER = '''relais.config { relay_networks = { "127.0.0.0/8" }, queue = { retry_min = 1, retry_max = 2 } }
 local primary = PRIMARY
 local good = GOOD
@@ -111,6 +116,21 @@ def test_recovered_upstream_is_probed_and_used_again(policy_relay, servers):
     assert b"Subject: after" in recovered.messages[0][2]
     log = relay.wait_log("upstream up")
     assert log.index("upstream down") < log.index("upstream probing") < log.index("upstream up")
+
+
+def test_upstream_silent_after_the_content_times_out_and_the_next_message_goes(policy_relay, servers):
+    sink = servers(Upstream(data_delay=lambda content: 30 if b"Subject: stall" in content else 0))
+    relay = policy_relay(ROUTED.replace("TARGET", smarthost("slow", sink.port, ", timeout = 2")))
+    started = time.time()
+    send(relay, subject="stall")
+    relay.wait_log("timeout waiting for the reply to end of data", timeout=10)
+    # The wait is the smarthost's timeout, not more.
+    assert 1.5 <= time.time() - started <= 6
+    send(relay, subject="after")
+    assert wait_for(lambda: any(b"Subject: after" in m[2] for m in sink.messages), timeout=10), relay.log
+    # The stalled one waits for its retry, with the reason.
+    listing = queue_list(relay)
+    assert "1 message(s) queued" in listing and "timeout waiting for the reply to end of data" in listing, listing
 
 
 def test_throttling_reply_pauses_the_upstream(policy_relay, servers):

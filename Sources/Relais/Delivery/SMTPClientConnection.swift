@@ -29,25 +29,58 @@ enum SMTPClientError: Error, CustomStringConvertible {
 }
 
 /// Collects the upstream's replies and hands them to whoever waits for
-/// them, in order. Lives on the connection's event loop.
+/// them, in order, each within its deadline. Lives on the connection's
+/// event loop. One timer serves every wait: armed for the earliest
+/// deadline, it finds on firing whether a wait is overdue (it then fails
+/// them all and closes) or re-arms for the earliest deadline still open.
 final class SMTPClientHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
 
     private struct Expectation {
         var count: Int
         var stage: String
+        var deadline: NIODeadline
         var promise: EventLoopPromise<[SMTPReply]>
     }
 
     private var parser = SMTPReplyParser()
     private var received: [SMTPReply] = []
-    private var waiting: [Expectation] = []
+    private var waiting = CircularBuffer<Expectation>()
     private var failure: SMTPClientError?
+    private var context: ChannelHandlerContext?
+    private var timer: (task: Scheduled<Void>, deadline: NIODeadline)?
 
-    func expect(_ count: Int, stage: String, promise: EventLoopPromise<[SMTPReply]>) {
+    func handlerAdded(context: ChannelHandlerContext) {
+        self.context = context
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        timer?.task.cancel()
+        self.context = nil
+    }
+
+    func expect(_ count: Int, stage: String, within limit: TimeAmount, promise: EventLoopPromise<[SMTPReply]>) {
         if let failure { return promise.fail(failure) }
-        waiting.append(Expectation(count: count, stage: stage, promise: promise))
+        let deadline = NIODeadline.now() + limit
+        waiting.append(Expectation(count: count, stage: stage, deadline: deadline, promise: promise))
         deliver()
+        if !waiting.isEmpty, timer.map({ deadline < $0.deadline }) ?? true { arm(for: deadline) }
+    }
+
+    private func arm(for deadline: NIODeadline) {
+        guard let context else { return }
+        timer?.task.cancel()
+        let task = context.eventLoop.assumeIsolated().scheduleTask(deadline: deadline) { [self] in
+            timer = nil
+            guard let context = self.context else { return }
+            let now = NIODeadline.now()
+            if let overdue = waiting.first(where: { $0.deadline <= now }) {
+                fail(.timeout(stage: overdue.stage), context: context)
+            } else if let next = waiting.map(\.deadline).min() {
+                arm(for: next)
+            }
+        }
+        timer = (task, deadline)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -82,8 +115,10 @@ final class SMTPClientHandler: ChannelInboundHandler {
 
     private func fail(_ error: SMTPClientError, context: ChannelHandlerContext) {
         if failure == nil { failure = error }
+        timer?.task.cancel()
+        timer = nil
         let pending = waiting
-        waiting = []
+        waiting.removeAll()
         for expectation in pending {
             expectation.promise.fail(failure ?? error)
         }
@@ -261,18 +296,13 @@ final class SMTPClientConnection: Sendable {
     func exchange(bytes: ByteBuffer?, replies: Int, stage: String, within limit: TimeAmount? = nil) async throws -> [SMTPReply] {
         let loop = channel.eventLoop
         let promise = loop.makePromise(of: [SMTPReply].self)
-        let channel = self.channel
-        let handler = self.handler
-        let timeout = limit ?? self.timeout
-        loop.execute {
-            handler.value.expect(replies, stage: stage, promise: promise)
+        let (channel, handler, timeout) = (self.channel, self.handler, limit ?? self.timeout)
+        let send: @Sendable () -> Void = {
+            handler.value.expect(replies, stage: stage, within: timeout, promise: promise)
             if let bytes { channel.writeAndFlush(bytes, promise: nil) }
-            let timer = loop.scheduleTask(in: timeout) {
-                promise.fail(SMTPClientError.timeout(stage: stage))
-                channel.close(promise: nil)
-            }
-            promise.futureResult.whenComplete { _ in timer.cancel() }
         }
+        // Delivery tasks run on this loop: most exchanges start here, with no task to hand over.
+        if loop.inEventLoop { send() } else { loop.execute(send) }
         do {
             return try await promise.futureResult.get()
         } catch {

@@ -407,7 +407,8 @@ final class SMTPServerHandler: ChannelInboundHandler {
     func flush(_ context: ChannelHandlerContext) {
         guard output.readableBytes > 0 else { return }
         context.writeAndFlush(wrapOutboundOut(output), promise: nil)
-        output = ByteBuffer()
+        // Written already in the common case, so the storage is ours again: the next replies reuse it.
+        output.clear()
     }
 
     func close(_ context: ChannelHandlerContext) {

@@ -22,11 +22,30 @@ struct ReceivedHeader {
     var text: String {
         var header = "Received: from "
         header.reserveCapacity(256)
-        header += "\(Self.printable(helo)) ([\(clientIP)])\r\n"
-        if let tls { header += "\t(using \(tls))\r\n" }
-        header += "\tby \(hostname) (Relais) with \(protocolName) id \(queueID)"
-        if let recipient { header += "\r\n\tfor <\(recipient)>" }
-        header += "; \(Self.rfc5322Date(time))\r\n"
+        // Appended piece by piece: an interpolation would build each line apart first.
+        header += Self.printable(helo)
+        header += " (["
+        header += clientIP
+        header += "])\r\n"
+        if let tls {
+            header += "\t(using "
+            header += tls
+            header += ")\r\n"
+        }
+        header += "\tby "
+        header += hostname
+        header += " (Relais) with "
+        header += protocolName
+        header += " id "
+        header += queueID
+        if let recipient {
+            header += "\r\n\tfor <"
+            header += recipient
+            header += ">"
+        }
+        header += "; "
+        header += Self.rfc5322Date(time)
+        header += "\r\n"
         return header
     }
 
