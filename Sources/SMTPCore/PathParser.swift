@@ -71,11 +71,25 @@ public struct PathParser: Sendable {
 
     // Dot-string = Atom *("." Atom)
     private func validateDotString(_ text: Substring.UTF8View) throws(SMTPSyntaxError) {
-        for atom in text.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+        try forEachPiece(of: text, separatedBy: UInt8(ascii: ".")) { atom throws(SMTPSyntaxError) in
             guard !atom.isEmpty else { throw .syntax("empty atom in local part") }
             for byte in atom where !isAtext(byte) {
                 throw .syntax("character not allowed in local part")
             }
+        }
+    }
+
+    /// Calls `body` with each piece of `text` between `separator` bytes,
+    /// empty ones included: `split` without the array it would allocate
+    /// for every address parsed.
+    private func forEachPiece(of text: Substring.UTF8View, separatedBy separator: UInt8,
+                              _ body: (Substring.UTF8View) throws(SMTPSyntaxError) -> Void) throws(SMTPSyntaxError) {
+        var start = text.startIndex
+        while true {
+            let end = text[start...].firstIndex(of: separator) ?? text.endIndex
+            try body(text[start ..< end])
+            guard end < text.endIndex else { return }
+            start = text.index(after: end)
         }
     }
 
@@ -123,7 +137,7 @@ public struct PathParser: Sendable {
 
     // Domain = sub-domain *("." sub-domain) ; sub-domain = Let-dig [Ldh-str] / U-label
     private func validateDomain(_ domain: Substring.UTF8View) throws(SMTPSyntaxError) {
-        for label in domain.split(separator: UInt8(ascii: "."), omittingEmptySubsequences: false) {
+        try forEachPiece(of: domain, separatedBy: UInt8(ascii: ".")) { label throws(SMTPSyntaxError) in
             guard !label.isEmpty, label.count <= 63 else { throw .syntax("bad domain label") }
             guard label.first != UInt8(ascii: "-"), label.last != UInt8(ascii: "-") else {
                 throw .syntax("domain label starts or ends with a hyphen")

@@ -42,6 +42,7 @@ struct PathParserTests {
         "\"bad\u{7}ctl\"@example.com",
         "user@exa mple.com",
         "user@example..com",
+        "user@example.com.",
         "user@-example.com",
         "user@[192.0.2.256]",
         "user@[192.0.2]",
