@@ -2,39 +2,48 @@ import NIOCore
 
 /// Prepares message text for DATA on the client side (RFC 5321 4.5.2): a dot
 /// at the start of a line is doubled, the text is made to end with CRLF, and
-/// the end-of-data line `.` CRLF is appended. Works on chunks, remembering
-/// whether the previous chunk ended a line.
+/// the end-of-data line `.` CRLF is appended. The text is never copied: it
+/// comes out as pieces of the chunks given, to be written one after the
+/// other, cut where a dot is doubled (the piece before ends with that dot
+/// and the next begins with it). Works on chunks, remembering whether the
+/// previous chunk ended a line.
 public struct DotStuffer: Sendable {
     private var atLineStart = true
     private var lastByte: UInt8?
 
     public init() {}
 
-    public mutating func stuff(_ chunk: ByteBuffer, into output: inout ByteBuffer) {
+    /// Appends the pieces that send `chunk` to `pieces`.
+    public mutating func stuff(_ chunk: ByteBuffer, into pieces: inout [ByteBuffer]) {
         chunk.withUnsafeReadableBytes { bytes in
             guard let last = bytes.last else { return }
             var runStart = 0
             var lineStart = atLineStart ? 0 : ByteScanning.lineFeed(in: bytes, from: 0) + 1
             while lineStart < bytes.count {
                 if bytes[lineStart] == UInt8(ascii: ".") {
-                    output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<lineStart]))
-                    output.writeStaticString(".")
+                    pieces.append(Self.piece(of: chunk, runStart..<lineStart + 1))
                     runStart = lineStart
                 }
                 lineStart = ByteScanning.lineFeed(in: bytes, from: lineStart) + 1
             }
-            output.writeBytes(UnsafeRawBufferPointer(rebasing: bytes[runStart..<bytes.count]))
+            pieces.append(Self.piece(of: chunk, runStart..<bytes.count))
             atLineStart = last == UInt8(ascii: "\n")
             lastByte = last
         }
     }
 
-    /// Writes the end-of-data line, preceded by a CRLF when the text did not
-    /// end with one.
-    public mutating func finish(into output: inout ByteBuffer) {
-        if lastByte != nil && lastByte != UInt8(ascii: "\n") { output.writeStaticString("\r\n") }
-        output.writeStaticString(".\r\n")
+    /// Appends the end-of-data line, preceded by a CRLF when the text did
+    /// not end with one.
+    public mutating func finish(into pieces: inout [ByteBuffer]) {
+        let unfinishedLine = lastByte != nil && lastByte != UInt8(ascii: "\n")
+        pieces.append(ByteBuffer(staticString: unfinishedLine ? "\r\n.\r\n" : ".\r\n"))
         atLineStart = true
         lastByte = nil
+    }
+
+    /// The bytes at `range` of the chunk's readable bytes, shared with it.
+    private static func piece(of chunk: ByteBuffer, _ range: Range<Int>) -> ByteBuffer {
+        // The scan gives ranges inside the readable bytes only.
+        chunk.getSlice(at: chunk.readerIndex + range.lowerBound, length: range.count) ?? ByteBuffer()
     }
 }

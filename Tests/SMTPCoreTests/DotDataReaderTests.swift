@@ -89,13 +89,14 @@ struct DotDataReaderTests {
         let texts = ["plain\r\n", ".starts with dot\r\n..two\r\n", "no final newline", "", ".\r\n.\r\n", "a\r\n.b\r\n"]
         for text in texts {
             var stuffer = DotStuffer()
-            var wire = ByteBuffer()
+            var pieces: [ByteBuffer] = []
             // Split the text into two chunks to exercise state across chunks.
             let bytes = Array(text.utf8)
             let middle = bytes.count / 2
-            stuffer.stuff(ByteBuffer(bytes: bytes[..<middle]), into: &wire)
-            stuffer.stuff(ByteBuffer(bytes: bytes[middle...]), into: &wire)
-            stuffer.finish(into: &wire)
+            stuffer.stuff(ByteBuffer(bytes: bytes[..<middle]), into: &pieces)
+            stuffer.stuff(ByteBuffer(bytes: bytes[middle...]), into: &pieces)
+            stuffer.finish(into: &pieces)
+            var wire = Self.joined(pieces)
             var reader = DotDataReader()
             var output = ByteBuffer()
             let completion = reader.consume(&wire, into: &output)
@@ -135,14 +136,15 @@ struct DotDataReaderTests {
                 text += line + [13, 10]
             }
             var stuffer = DotStuffer()
-            var wire = ByteBuffer()
+            var pieces: [ByteBuffer] = []
             var offset = 0
             while offset < text.count {
                 let end = min(text.count, offset + Int.random(in: 1...97, using: &generator))
-                stuffer.stuff(ByteBuffer(bytes: text[offset..<end]), into: &wire)
+                stuffer.stuff(ByteBuffer(bytes: text[offset..<end]), into: &pieces)
                 offset = end
             }
-            stuffer.finish(into: &wire)
+            stuffer.finish(into: &pieces)
+            var wire = Self.joined(pieces)
             var reader = DotDataReader()
             var output = ByteBuffer()
             var completion: DotDataReader.Completion?
@@ -159,11 +161,31 @@ struct DotDataReaderTests {
 
     @Test func stufferDoublesLeadingDots() {
         var stuffer = DotStuffer()
-        var wire = ByteBuffer()
-        stuffer.stuff(ByteBuffer(string: ".a\r\nb.\r\n."), into: &wire)
-        stuffer.stuff(ByteBuffer(string: "c\r\n"), into: &wire)
-        stuffer.finish(into: &wire)
-        #expect(String(buffer: wire) == "..a\r\nb.\r\n..c\r\n.\r\n")
+        var pieces: [ByteBuffer] = []
+        stuffer.stuff(ByteBuffer(string: ".a\r\nb.\r\n."), into: &pieces)
+        stuffer.stuff(ByteBuffer(string: "c\r\n"), into: &pieces)
+        stuffer.finish(into: &pieces)
+        #expect(String(buffer: Self.joined(pieces)) == "..a\r\nb.\r\n..c\r\n.\r\n")
+    }
+
+    /// The stuffer sends the text it is given, not a copy: a text with no
+    /// dot to double goes as one piece sharing the text's storage.
+    @Test func stufferSharesTheTextItSends() {
+        let text = ByteBuffer(string: "Subject: hi\r\n\r\nno dots here\r\n")
+        var stuffer = DotStuffer()
+        var pieces: [ByteBuffer] = []
+        stuffer.stuff(text, into: &pieces)
+        stuffer.finish(into: &pieces)
+        #expect(pieces.count == 2)
+        #expect(pieces[0].storageCapacity == text.storageCapacity)
+        #expect(pieces[0].withUnsafeReadableBytes { $0.baseAddress } == text.withUnsafeReadableBytes { $0.baseAddress })
+    }
+
+    static func joined(_ pieces: [ByteBuffer]) -> ByteBuffer {
+        pieces.reduce(into: ByteBuffer()) { wire, piece in
+            var piece = piece
+            wire.writeBuffer(&piece)
+        }
     }
 }
 

@@ -186,7 +186,8 @@ final class SMTPClientConnection: Sendable {
         let connection = SMTPClientConnection(channel: channel, handler: handler, timeout: timeout)
         do {
             // A server that accepts and never greets is as dead as one that refuses.
-            let greeting = try await connection.exchange(bytes: nil, replies: 1, stage: "greeting", within: connectTimeout)[0]
+            let greeting = try await connection.exchange(pieces: EmptyCollection(), replies: 1, stage: "greeting",
+                                                         within: connectTimeout)[0]
             guard greeting.code == 220 else { throw SMTPClientError.unexpected(greeting, stage: "greeting") }
             try await connection.hello(heloName)
             var encrypted = implicitTLS != nil
@@ -291,15 +292,24 @@ final class SMTPClientConnection: Sendable {
         try await exchange(bytes: ByteBuffer(string: response + "\r\n"), replies: 1, stage: stage)[0]
     }
 
-    /// Sends raw bytes and waits for `replies` replies, within `limit`
-    /// (the per-reply timeout when nil).
-    func exchange(bytes: ByteBuffer?, replies: Int, stage: String, within limit: TimeAmount? = nil) async throws -> [SMTPReply] {
+    /// Sends raw bytes and waits for `replies` replies.
+    func exchange(bytes: ByteBuffer, replies: Int, stage: String) async throws -> [SMTPReply] {
+        try await exchange(pieces: CollectionOfOne(bytes), replies: replies, stage: stage)
+    }
+
+    /// Writes `pieces` one after the other, in one flush (none is copied
+    /// into another: the socket gathers them), and waits for `replies`
+    /// replies, within `limit` (the per-reply timeout when nil).
+    func exchange(pieces: some Collection<ByteBuffer> & Sendable, replies: Int, stage: String,
+                  within limit: TimeAmount? = nil) async throws -> [SMTPReply] {
         let loop = channel.eventLoop
         let promise = loop.makePromise(of: [SMTPReply].self)
         let (channel, handler, timeout) = (self.channel, self.handler, limit ?? self.timeout)
         let send: @Sendable () -> Void = {
             handler.value.expect(replies, stage: stage, within: timeout, promise: promise)
-            if let bytes { channel.writeAndFlush(bytes, promise: nil) }
+            guard !pieces.isEmpty else { return }
+            for piece in pieces { channel.write(piece, promise: nil) }
+            channel.flush()
         }
         // Delivery tasks run on this loop: most exchanges start here, with no task to hand over.
         if loop.inEventLoop { send() } else { loop.execute(send) }

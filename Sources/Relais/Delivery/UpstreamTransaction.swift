@@ -118,30 +118,25 @@ struct UpstreamTransaction {
 
     /// BDAT in one chunk when CHUNKING is offered (no stuffing needed),
     /// otherwise DATA with dot-stuffing; `dataReply` is DATA's reply when
-    /// DATA was pipelined with the envelope.
+    /// DATA was pipelined with the envelope. The smarthost's header fields
+    /// and the content go as they are, never copied into one buffer.
     private func sendContent(dataReply: SMTPReply?) async throws -> SMTPReply {
-        var content = message.content
+        var text = [message.content]
         if let headers = message.headers, !headers.isEmpty {
-            var withHeaders = ByteBuffer(string: headers.map { "\($0[0]): \($0[1])\r\n" }.joined())
-            withHeaders.writeBuffer(&content)
-            content = withHeaders
+            text.insert(ByteBuffer(string: headers.map { "\($0[0]): \($0[1])\r\n" }.joined()), at: 0)
         }
-        let message = OutboundMessage(id: self.message.id, sender: self.message.sender, recipients: self.message.recipients,
-                                      content: content, smtpUTF8: self.message.smtpUTF8, body: self.message.body)
         if connection.capabilities.offers("CHUNKING") {
-            var bytes = ByteBuffer(string: "\(SMTPCommand.bdat(size: message.content.readableBytes, last: true).line)\r\n")
-            var content = message.content
-            bytes.writeBuffer(&content)
-            return try await connection.exchange(bytes: bytes, replies: 1, stage: "BDAT")[0]
+            let size = text.reduce(0) { $0 + $1.readableBytes }
+            let command = ByteBuffer(string: "\(SMTPCommand.bdat(size: size, last: true).line)\r\n")
+            return try await connection.exchange(pieces: [command] + text, replies: 1, stage: "BDAT")[0]
         }
         let start = if let dataReply { dataReply } else { try await connection.exchange([.data], stage: "DATA")[0] }
         guard start.code == 354 else { throw SMTPClientError.unexpected(start, stage: "DATA") }
         var stuffer = DotStuffer()
-        var bytes = ByteBuffer()
-        bytes.reserveCapacity(message.content.readableBytes + message.content.readableBytes / 50 + 8)
-        stuffer.stuff(message.content, into: &bytes)
-        stuffer.finish(into: &bytes)
-        return try await connection.exchange(bytes: bytes, replies: 1, stage: "end of data")[0]
+        var pieces: [ByteBuffer] = []
+        for part in text { stuffer.stuff(part, into: &pieces) }
+        stuffer.finish(into: &pieces)
+        return try await connection.exchange(pieces: pieces, replies: 1, stage: "end of data")[0]
     }
 
     /// A reason the upstream cannot take this message at all (RFC 1870,
