@@ -66,6 +66,24 @@ def test_relays_byte_exact_with_dot_stuffing(policy_relay, upstreams):
     assert "upstream=main" in log and "reply=250 2.0.0 Accepted by the test upstream" in log
 
 
+def test_relays_byte_exact_by_bdat_to_an_upstream_offering_chunking(policy_relay, start_relay):
+    """A second Relais offers CHUNKING: the content, the smarthost's header
+    field before it, and lines starting with dots arrive as they were sent,
+    in one BDAT whose size counts them all."""
+    upstream = start_relay()
+    relay = policy_relay(relay_policy(smarthost("next", upstream.port, ', headers = { ["X-Stream"] = "outbound" }'),
+                                      smarthost("spare", free_port())))
+    body = b"Subject: chunked\r\n\r\n.leading dot\r\n..two\r\n.\r\n" + b"".join(b"line %d\r\n" % n for n in range(8000)) + b"last\r\n"
+    send(relay, body=body)
+    [delivered] = upstream.maildir_messages(wait_for=1)
+    trace, rest = delivered.split(b"\r\nX-Stream: outbound\r\n", 1)
+    assert trace.startswith(b"Received: from ")
+    assert rest.startswith(b"Received: from ")
+    assert rest.endswith(b"\r\n" + body)
+    assert relay.wait_spool_empty() == []
+    assert "upstream=next" in relay.wait_log("result=delivered")
+
+
 @pytest.mark.parametrize("behaviour", [
     {"mail_reply": "421 4.3.2 Going down"},
     {"mail_reply": "451 4.3.0 Try later"},

@@ -326,9 +326,10 @@ final class SMTPClientConnection: Sendable {
         channel.close(promise: nil)
     }
 
-    /// Says QUIT politely, then closes.
+    /// Says QUIT politely, then closes; returns once the socket is closed.
     func quit() async {
         _ = try? await exchange([.quit], stage: "QUIT")
         close()
+        try? await channel.closeFuture.get()
     }
 }

@@ -226,8 +226,9 @@ actor UpstreamPool {
             idle.append((connection, Date()))
             scheduleSweep()
         } else {
-            await closed(connection)
+            // Counted as open until it is closed: the upstream never sees more than `maxConnections`.
             if connection.isUsable { await connection.quit() } else { connection.close() }
+            await closed(connection)
         }
         wakeOne()
     }
@@ -252,8 +253,8 @@ actor UpstreamPool {
         let stale = idle.filter { $0.since <= cutoff }
         idle.removeAll { $0.since <= cutoff }
         for entry in stale {
-            await closed(entry.connection)
             await entry.connection.quit()
+            await closed(entry.connection)
         }
         if !idle.isEmpty { scheduleSweep() }
         for _ in stale { wakeOne() }
