@@ -66,6 +66,15 @@ public struct DotDataReader: Sendable {
                 lineLength += stop - index
                 index = stop
                 guard index < count else { break }
+                // The usual line end, CRLF and a next line not starting
+                // with a dot, is passed in one step.
+                if index + 2 < count, bytes[index] == UInt8(ascii: "\r"), bytes[index + 1] == UInt8(ascii: "\n"),
+                   bytes[index + 2] != UInt8(ascii: ".") {
+                    if lineLength + 2 > maxLineLength { note(.lineTooLong) }
+                    lineLength = 0
+                    index += 2
+                    continue
+                }
                 lineLength += 1
                 if lineLength > maxLineLength { note(.lineTooLong) }
                 switch bytes[index] {
