@@ -36,10 +36,14 @@ public struct DotStuffer: Sendable {
     /// not end with one.
     public mutating func finish(into pieces: inout [ByteBuffer]) {
         let unfinishedLine = lastByte != nil && lastByte != UInt8(ascii: "\n")
-        pieces.append(ByteBuffer(staticString: unfinishedLine ? "\r\n.\r\n" : ".\r\n"))
+        pieces.append(unfinishedLine ? Self.lineEndAndEndOfData : Self.endOfData)
         atLineStart = true
         lastByte = nil
     }
+
+    // Shared by every message: appending them allocates nothing.
+    private static let endOfData = ByteBuffer(staticString: ".\r\n")
+    private static let lineEndAndEndOfData = ByteBuffer(staticString: "\r\n.\r\n")
 
     /// The bytes at `range` of the chunk's readable bytes, shared with it.
     private static func piece(of chunk: ByteBuffer, _ range: Range<Int>) -> ByteBuffer {
