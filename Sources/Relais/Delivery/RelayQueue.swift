@@ -362,25 +362,22 @@ public actor RelayQueue {
     }
 
     /// A waiting message read back from the spool: its file (envelope,
-    /// content and saved state) read and decoded once, in one hop to the
-    /// thread pool.
+    /// content and saved state) read and decoded once on the thread pool,
+    /// with the other messages' reads asked for meanwhile (`Spool.load`).
     private nonisolated func loadMessage(_ id: String) async -> Result<QueuedMessage, ReadFailure> {
-        await read(id) { [spool] in
-            let entry = try spool.folder.load(id)
-            return QueuedMessage(envelope: entry.envelope, content: entry.content,
-                                 state: entry.state ?? MessageState(envelope: entry.envelope),
-                                 records: entry.records, sealed: entry.sealed)
+        await read(id).map { entry in
+            QueuedMessage(envelope: entry.envelope, content: entry.content, state: entry.state ?? MessageState(envelope: entry.envelope),
+                          records: entry.records, sealed: entry.sealed)
         }
     }
 
     private nonisolated func load(_ id: String) async -> Result<ByteBuffer, ReadFailure> {
-        await read(id) { [spool] in try spool.folder.load(id).content }
+        await read(id).map(\.content)
     }
 
-    private nonisolated func read<Value: Sendable>(_ id: String, _ body: @escaping @Sendable () throws -> Value) async
-        -> Result<Value, ReadFailure> {
+    private nonisolated func read(_ id: String) async -> Result<SpoolEntry, ReadFailure> {
         do {
-            return .success(try await threadPool.runIfActive(body))
+            return .success(try await spool.load(id, on: loop).get())
         } catch {
             let setAside = try? await threadPool.runIfActive { [spool, logger] in
                 spool.setAsideIfCorrupt(id, after: error, logger: logger)

@@ -42,6 +42,15 @@ public final class Spool: Sendable {
     }
 
     private let writer: GroupCommitQueue<PendingWrite>
+    /// Reads of queued messages, in batches on the thread pool: a queue
+    /// being drained reads many messages at once, in one hop for all of
+    /// them instead of one each.
+    private let reader: GroupCommitQueue<PendingRead>
+
+    private struct PendingRead: Sendable {
+        var id: String
+        var promise: EventLoopPromise<SpoolEntry>
+    }
     /// Removals of delivered messages, done in batches on the thread pool.
     private let remover: GroupCommitQueue<PendingRemoval>
 
@@ -73,6 +82,11 @@ public final class Spool: Sendable {
             for removal in batch {
                 _ = recycled.recycle(removal.path)
                 removal.promise?.succeed()
+            }
+        }
+        self.reader = GroupCommitQueue(threadPool: threadPool) { _, batch in
+            for read in batch {
+                read.promise.completeWith(Result { try folder.load(read.id) })
             }
         }
         self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
@@ -150,6 +164,14 @@ public final class Spool: Sendable {
     private func submit(_ content: PendingWrite.Content, of id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let promise = eventLoop.makePromise(of: Void.self)
         writer.submit(PendingWrite(id: id, content: content, promise: promise))
+        return promise.futureResult
+    }
+
+    /// Reads a queued message's file (`SpoolFolder.load`) on the thread
+    /// pool, together with the reads asked for meanwhile.
+    func load(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<SpoolEntry> {
+        let promise = eventLoop.makePromise(of: SpoolEntry.self)
+        reader.submit(PendingRead(id: id, promise: promise))
         return promise.futureResult
     }
 
