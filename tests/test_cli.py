@@ -42,6 +42,7 @@ BAD_POLICIES = [
     ('relais.config {\n  listen = { "nowhere" } }', "policy.lua:1: relais.config: listen address \"nowhere\" is not HOST:PORT"),
     ('relais.config { relay_networks = { "10.0.0.0/33" } }', "policy.lua:1: relais.config: relay_networks: \"10.0.0.0/33\""),
     ('relais.config { tls = { cert = "c.pem" } }', "policy.lua:1: relais.config: tls needs cert and key (PEM files)"),
+    ("relais.config {\n  queue = { memory = 0 } }", "policy.lua:1: relais.config: queue.memory must be a positive integer"),
     ("\n\nrelais.on('recieve', function() end)", "policy.lua:3: relais.on: unknown stage recieve"),
     ("relais.on('rcpt', 42)", "policy.lua:1: relais.on(\"rcpt\", ...) expects a function"),
     ("require('missing.module')", "policy.lua:1: require: module missing.module not found"),

@@ -5,6 +5,7 @@ import email.policy
 import smtplib
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -451,6 +452,43 @@ def test_rate_and_connection_limits(policy_relay, upstreams):
     elapsed = time.time() - start
     assert elapsed >= 1.6, f"10 messages at 5/s took only {elapsed:.2f}s"
     assert up.controller.most <= 2
+
+
+def test_an_upstream_slower_than_the_clients_fills_the_spool_not_memory(policy_relay, upstreams):
+    """20 messages of 240 KiB behind an upstream taking 4 a second: the queue
+    holds at most queue.memory (1 MiB) of their content, reads the rest back
+    from the spool when its turn comes, and every message arrives whole."""
+    from prometheus_client.parser import text_string_to_metric_families
+    up = upstreams()
+    admin = free_port()
+    relay = policy_relay(f'''relais.config {{ relay_networks = {{ "127.0.0.0/8" }}, queue = {{ memory = 1048576 }},
+                                 admin = {{ listen = "127.0.0.1:{admin}" }} }}
+local slow = {smarthost("slow", up.port, ", rate = 4, max_connections = 1")}
+relais.on("route", function(msg, rcpt) return slow end)
+''')
+    relay.wait_log("admin endpoint listening")
+
+    def held():
+        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10) as response:
+            families = text_string_to_metric_families(response.read().decode())
+            return next(sample.value for family in families for sample in family.samples
+                        if sample.name == "relais_queue_content_bytes")
+
+    bodies = [b"Subject: big %d\r\n\r\n" % n + b"".join(b"%02d line %05d\r\n" % (n, line) for line in range(16384))
+              for n in range(20)]
+    with smtplib.SMTP("127.0.0.1", relay.port) as client:
+        for body in bodies:
+            client.sendmail("a@example.org", ["b@example.com"], body)
+    observed = []
+    while len(up.messages) < 20:
+        observed.append(held())
+        assert len(observed) < 200, f"only {len(up.messages)} of 20 delivered"
+        time.sleep(0.05)
+    assert max(observed) <= 1048576
+    assert max(observed) >= 200 * 1024  # a message was held: the gauge measures
+    assert sorted(content.split(b"\r\n\r\n", 1)[1] for _, _, content in up.messages) == \
+        sorted(body.split(b"\r\n\r\n", 1)[1] for body in bodies)
+    assert relay.wait_spool_empty() == []
 
 
 def test_connections_are_reused_up_to_the_limit(policy_relay, upstreams):

@@ -139,11 +139,11 @@ public final class DeliveryQueue: Sendable, Service {
     /// with their saved state, and those of an earlier build's layout among
     /// them. The others are handed to local delivery. Blocking.
     private static func readBack(_ ids: ArraySlice<String>, legacy: Set<String>, spool: Spool, deliverer: GroupCommitQueue<Item>)
-        -> (relayed: [(envelope: Envelope, state: MessageState?)], outdated: [(id: String, state: MessageState?)]) {
-        var relayed: [(envelope: Envelope, state: MessageState?)] = []
+        -> (relayed: [(envelope: Envelope, state: MessageState?, size: Int)], outdated: [(id: String, state: MessageState?)]) {
+        var relayed: [(envelope: Envelope, state: MessageState?, size: Int)] = []
         var outdated: [(id: String, state: MessageState?)] = []
         for id in ids {
-            guard let (envelope, _, saved, sealed) = try? spool.folder.loadEnvelope(id) else {
+            guard let (envelope, size, saved, sealed) = try? spool.folder.loadEnvelope(id) else {
                 deliverer.submit(Item(id: id))  // read again there, and set aside if corrupt
                 continue
             }
@@ -153,7 +153,7 @@ public final class DeliveryQueue: Sendable, Service {
                 continue
             }
             if legacy.contains(id) || !sealed { outdated.append((id, state)) }
-            relayed.append((envelope, state))
+            relayed.append((envelope, state, size))
         }
         return (relayed, outdated)
     }

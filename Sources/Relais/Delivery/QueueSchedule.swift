@@ -1,7 +1,9 @@
 import Foundation
 
-/// When deliveries are tried again: exponential backoff from `retryMin` to
-/// `retryMax` seconds, with jitter, until a recipient has waited `maxAge`.
+/// The `queue` settings. When deliveries are tried again: exponential
+/// backoff from `retryMin` to `retryMax` seconds, with jitter, until a
+/// recipient has waited `maxAge`; and how much message content the relay
+/// queue holds in memory meanwhile (`memory`).
 public struct QueueSchedule: Codable, Sendable, Equatable {
     public var retryMin: Double = 60
     public var retryMax: Double = 3600
@@ -12,6 +14,10 @@ public struct QueueSchedule: Codable, Sendable, Equatable {
     /// Delay notices for every recipient (NOTIFY=NEVER aside), not only
     /// those that asked with NOTIFY=DELAY.
     public var delayNoticeForAll = false
+    /// Bytes of message content the relay queue holds in memory at most: new
+    /// messages kept for their first attempt, and the attempts under way.
+    /// Beyond it a message is read back from the spool when its turn comes.
+    public var memory = 64 * 1024 * 1024
 
     public init() {}
 

@@ -11,7 +11,10 @@ import NIOPosix
 ///
 /// Between attempts a message is only an id and a time here (`waiting`,
 /// `wakeups`): its envelope, state and content are read back from the spool
-/// when it falls due, so a long queue costs little memory. At most
+/// when it falls due, so a long queue costs little memory. A new message is
+/// kept in memory for its first attempt only while the content held stays
+/// within `contentInMemoryAtMost`; so are the attempts reading theirs back,
+/// so an upstream slower than the clients never fills memory. At most
 /// `maxAttemptsAtOnce` messages are in an attempt, each in a task of its own.
 public actor RelayQueue {
     private let spool: Spool
@@ -30,12 +33,15 @@ public actor RelayQueue {
     private struct Waiting {
         var wake: Double
         var upstreams: Set<String>
+        /// The size of its content, which its attempt holds in memory.
+        var size: Int
     }
 
     /// A message in an attempt.
     private struct Attempting {
         var task: Task<Void, Never>
         var upstreams: Set<String>
+        var size: Int
     }
 
     /// What an attempt of a message starts from: kept in memory from its
@@ -56,6 +62,12 @@ public actor RelayQueue {
     private var wakeups = WakeupHeap()
     private var attempting: [String: Attempting] = [:]
     private var arrivals: [String: QueuedMessage] = [:]
+    /// Bytes of content held in memory: by the arrivals kept and by the
+    /// attempts (counted from their start, before they read it back).
+    private(set) var contentInMemory = 0
+    /// The most content kept in memory (`queue.memory`); one attempt at a
+    /// time goes beyond it, for a message larger than the whole budget.
+    private let contentInMemoryAtMost: Int
     private var flushRequested: Set<String> = []
     /// The flushes asked for while the spool is still being read back
     /// after a start (nil: of every upstream), so that they reach the
@@ -83,6 +95,7 @@ public actor RelayQueue {
     init(spool: Spool, couriers: Couriers, bounces: BounceSender, schedule: QueueSchedule, defaultRoute: [RouteTarget],
          threadPool: NIOThreadPool, loop: any EventLoop, metrics: RelayMetrics?, logger: Logger) {
         self.spool = spool
+        contentInMemoryAtMost = schedule.memory
         self.couriers = couriers
         self.bounces = bounces
         self.schedule = schedule
@@ -93,26 +106,32 @@ public actor RelayQueue {
         self.logger = logger
     }
 
-    /// Starts delivering a message the spool has just made durable.
-    func enqueue(_ envelope: Envelope, content: ByteBuffer?) {
+    /// Starts delivering a message the spool has just made durable. It is
+    /// kept in memory for its first attempt while the budget allows, else
+    /// read back from the spool like any other.
+    func enqueue(_ envelope: Envelope, content: ByteBuffer) {
         let id = envelope.id
         guard waiting[id] == nil, attempting[id] == nil else { return }
-        arrivals[id] = QueuedMessage(envelope: envelope, content: content, state: MessageState(envelope: envelope))
-        wait(id, until: 0, upstreams: Self.upstreams(of: envelope))
+        let size = content.readableBytes
+        if contentInMemory + size <= contentInMemoryAtMost {
+            contentInMemory += size
+            arrivals[id] = QueuedMessage(envelope: envelope, content: content, state: MessageState(envelope: envelope))
+        }
+        wait(id, until: 0, upstreams: Self.upstreams(of: envelope), size: size)
         startDue()
     }
 
     /// Takes back messages left in the spool (after a restart): each with
     /// the time it is due, from its saved state.
-    func resume(_ messages: [(envelope: Envelope, state: MessageState?)]) {
-        for (envelope, state) in messages where waiting[envelope.id] == nil && attempting[envelope.id] == nil {
+    func resume(_ messages: [(envelope: Envelope, state: MessageState?, size: Int)]) {
+        for (envelope, state, size) in messages where waiting[envelope.id] == nil && attempting[envelope.id] == nil {
             var wake = state.map { Self.wake(envelope, $0, schedule: schedule, now: Date().timeIntervalSince1970) } ?? 0
             let upstreams = Self.upstreams(of: envelope)
             if let flushes = flushesWhileResuming, flushes.contains(where: { Self.flush($0, covers: upstreams) }) {
                 flushRequested.insert(envelope.id)
                 wake = 0
             }
-            wait(envelope.id, until: wake, upstreams: upstreams)
+            wait(envelope.id, until: wake, upstreams: upstreams, size: size)
         }
         startDue()
     }
@@ -151,7 +170,10 @@ public actor RelayQueue {
     func delete(_ id: String) async -> Bool {
         if let entry = attempting.removeValue(forKey: id) {
             entry.task.cancel()
-        } else if waiting.removeValue(forKey: id) == nil {
+            contentInMemory -= entry.size  // its arrival's too, if it had not begun
+        } else if let entry = waiting.removeValue(forKey: id) {
+            if arrivals[id] != nil { contentInMemory -= entry.size }
+        } else {
             return false
         }
         arrivals[id] = nil
@@ -185,18 +207,18 @@ public actor RelayQueue {
         return wake
     }
 
-    private func wait(_ id: String, until wake: Double, upstreams: Set<String>) {
-        waiting[id] = Waiting(wake: wake, upstreams: upstreams)
+    private func wait(_ id: String, until wake: Double, upstreams: Set<String>, size: Int) {
+        waiting[id] = Waiting(wake: wake, upstreams: upstreams, size: size)
         wakeups.push(wake, id)
     }
 
     /// A waiting message is due now.
     private func makeDue(_ id: String) {
-        if let entry = waiting[id] { wait(id, until: 0, upstreams: entry.upstreams) }
+        if let entry = waiting[id] { wait(id, until: 0, upstreams: entry.upstreams, size: entry.size) }
     }
 
-    /// Starts the attempts of the messages due now, as many as may run,
-    /// and sleeps until the next one is due.
+    /// Starts the attempts of the messages due now, as many as may run and
+    /// as the content budget allows, and sleeps until the next one is due.
     private func startDue() {
         let now = Date().timeIntervalSince1970
         while attempting.count < Self.maxAttemptsAtOnce, let (wake, id) = wakeups.first {
@@ -205,9 +227,13 @@ public actor RelayQueue {
                 continue
             }
             guard wake <= now else { break }
+            // One that reads its content back waits for room, unless no other attempt could make it.
+            let kept = arrivals[id] != nil
+            if !kept && contentInMemory + entry.size > contentInMemoryAtMost && !attempting.isEmpty { break }
             wakeups.popFirst()
             waiting[id] = nil
-            attempting[id] = Attempting(task: Task { await self.attemptMessage(id) }, upstreams: entry.upstreams)
+            if !kept { contentInMemory += entry.size }
+            attempting[id] = Attempting(task: Task { await self.attemptMessage(id) }, upstreams: entry.upstreams, size: entry.size)
         }
         guard attempting.count < Self.maxAttemptsAtOnce, let next = wakeups.first?.time, next > now else { return }
         if let timer, timer.wake <= next { return }
@@ -231,15 +257,15 @@ public actor RelayQueue {
     /// recipient is left pending, its bounce and its removal.
     private func attemptMessage(_ id: String) async {
         defer {
-            attempting[id] = nil
+            if let entry = attempting.removeValue(forKey: id) { contentInMemory -= entry.size }
             startDue()
         }
-        let upstreams = attempting[id]?.upstreams ?? []
+        let (upstreams, size) = attempting[id].map { ($0.upstreams, $0.size) } ?? ([], 0)
         let loaded = if let arrival = arrivals.removeValue(forKey: id) { Result<QueuedMessage, ReadFailure>.success(arrival) }
             else { await loadMessage(id) }
         guard case .success(var message) = loaded else {
             if case .failure(.unreadable) = loaded, !Task.isCancelled {
-                wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams)
+                wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams, size: size)
             }
             return
         }
@@ -275,7 +301,7 @@ public actor RelayQueue {
             // A finished message needs no saved state: removing it from the
             // spool (after its bounce) is its record.
             if !(await finish(&message)) {
-                wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams)
+                wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams, size: size)
             }
             return
         }
@@ -283,7 +309,7 @@ public actor RelayQueue {
         await sendDelayNotices(&message)
         guard !Task.isCancelled else { return }
         let wake = flushRequested.contains(id) ? 0 : Self.wake(envelope, message.state, schedule: schedule, now: Date().timeIntervalSince1970)
-        wait(id, until: wake, upstreams: upstreams)
+        wait(id, until: wake, upstreams: upstreams, size: size)
     }
 
     private func attempt(_ due: [Int], of envelope: Envelope, content: ByteBuffer, state: inout MessageState) async {

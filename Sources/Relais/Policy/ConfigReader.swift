@@ -160,7 +160,7 @@ enum ConfigReader {
     }
 
     private static func schedule(_ queue: LuaTableReader) throws -> QueueSchedule {
-        try queue.rejectUnknownKeys(["retry_min", "retry_max", "max_age", "delay_notice", "delay_notice_all"])
+        try queue.rejectUnknownKeys(["retry_min", "retry_max", "max_age", "delay_notice", "delay_notice_all", "memory"])
         var schedule = QueueSchedule()
         let forever = Double.greatestFiniteMagnitude
         schedule.retryMin = try queue.seconds("retry_min", maximum: forever) ?? schedule.retryMin
@@ -168,6 +168,7 @@ enum ConfigReader {
         schedule.maxAge = try queue.seconds("max_age", maximum: forever) ?? schedule.maxAge
         schedule.delayNotice = try queue.seconds("delay_notice", maximum: forever) ?? schedule.delayNotice
         schedule.delayNoticeForAll = try queue.flag("delay_notice_all", default: false)
+        schedule.memory = try count(queue, "memory") ?? schedule.memory
         guard schedule.retryMin <= schedule.retryMax else {
             throw queue.error("queue.retry_min must not exceed queue.retry_max")
         }

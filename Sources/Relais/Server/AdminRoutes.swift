@@ -182,7 +182,8 @@ struct AdminRoutes: Sendable {
         }
     }
 
-    /// Queue depth, oldest message age and each upstream's state, read when scraped.
+    /// Queue depth, oldest message age, the content the relay queue holds
+    /// in memory and each upstream's state, read when scraped.
     private func recordScrapeValues() async {
         let spool = self.spool
         let (depth, oldest) = (try? await threadPool.runIfActive { () -> (Int, Double) in
@@ -193,6 +194,7 @@ struct AdminRoutes: Sendable {
         metrics.set("relais_queue_messages", to: Double(depth))
         metrics.activity.queueDepth(depth)
         metrics.set("relais_queue_oldest_message_age_seconds", to: oldest)
+        metrics.set("relais_queue_content_bytes", to: Double(await queue.relay.contentInMemory))
         let now = Date().timeIntervalSince1970
         for (name, record) in await queue.ledger.snapshot(at: now) {
             let state = record.held == true ? "paused" : record.health.stateClass(at: now)
