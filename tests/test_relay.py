@@ -5,11 +5,11 @@ import email.policy
 import smtplib
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from conftest import wait_for
+from test_admin import samples
 from upstream import Upstream, free_port
 
 
@@ -458,7 +458,6 @@ def test_an_upstream_slower_than_the_clients_fills_the_spool_not_memory(policy_r
     """20 messages of 240 KiB behind an upstream taking 4 a second: the queue
     holds at most queue.memory (1 MiB) of their content, reads the rest back
     from the spool when its turn comes, and every message arrives whole."""
-    from prometheus_client.parser import text_string_to_metric_families
     up = upstreams()
     admin = free_port()
     relay = policy_relay(f'''relais.config {{ relay_networks = {{ "127.0.0.0/8" }}, queue = {{ memory = 1048576 }},
@@ -468,12 +467,6 @@ relais.on("route", function(msg, rcpt) return slow end)
 ''')
     relay.wait_log("admin endpoint listening")
 
-    def held():
-        with urllib.request.urlopen(f"http://127.0.0.1:{admin}/metrics", timeout=10) as response:
-            families = text_string_to_metric_families(response.read().decode())
-            return next(sample.value for family in families for sample in family.samples
-                        if sample.name == "relais_queue_content_bytes")
-
     bodies = [b"Subject: big %d\r\n\r\n" % n + b"".join(b"%02d line %05d\r\n" % (n, line) for line in range(16384))
               for n in range(20)]
     with smtplib.SMTP("127.0.0.1", relay.port) as client:
@@ -481,7 +474,7 @@ relais.on("route", function(msg, rcpt) return slow end)
             client.sendmail("a@example.org", ["b@example.com"], body)
     observed = []
     while len(up.messages) < 20:
-        observed.append(held())
+        observed.append(samples(admin)[("relais_queue_content_bytes", ())])
         assert len(observed) < 200, f"only {len(up.messages)} of 20 delivered"
         time.sleep(0.05)
     assert max(observed) <= 1048576

@@ -13,7 +13,7 @@ import NIOPosix
 /// `wakeups`): its envelope, state and content are read back from the spool
 /// when it falls due, so a long queue costs little memory. A new message is
 /// kept in memory for its first attempt only while the content held stays
-/// within `contentInMemoryAtMost`; so are the attempts reading theirs back,
+/// within `queue.memory` (`fitsInMemory`); so are the attempts reading theirs back,
 /// so an upstream slower than the clients never fills memory. At most
 /// `maxAttemptsAtOnce` messages are in an attempt, each in a task of its own.
 public actor RelayQueue {
@@ -65,9 +65,6 @@ public actor RelayQueue {
     /// Bytes of content held in memory: by the arrivals kept and by the
     /// attempts (counted from their start, before they read it back).
     private(set) var contentInMemory = 0
-    /// The most content kept in memory (`queue.memory`); one attempt at a
-    /// time goes beyond it, for a message larger than the whole budget.
-    private let contentInMemoryAtMost: Int
     private var flushRequested: Set<String> = []
     /// The flushes asked for while the spool is still being read back
     /// after a start (nil: of every upstream), so that they reach the
@@ -95,7 +92,6 @@ public actor RelayQueue {
     init(spool: Spool, couriers: Couriers, bounces: BounceSender, schedule: QueueSchedule, defaultRoute: [RouteTarget],
          threadPool: NIOThreadPool, loop: any EventLoop, metrics: RelayMetrics?, logger: Logger) {
         self.spool = spool
-        contentInMemoryAtMost = schedule.memory
         self.couriers = couriers
         self.bounces = bounces
         self.schedule = schedule
@@ -113,7 +109,7 @@ public actor RelayQueue {
         let id = envelope.id
         guard waiting[id] == nil, attempting[id] == nil else { return }
         let size = content.readableBytes
-        if contentInMemory + size <= contentInMemoryAtMost {
+        if fitsInMemory(size) {
             contentInMemory += size
             arrivals[id] = QueuedMessage(envelope: envelope, content: content, state: MessageState(envelope: envelope))
         }
@@ -207,6 +203,13 @@ public actor RelayQueue {
         return wake
     }
 
+    /// Whether content of `size` bytes more stays within `queue.memory`
+    /// (one attempt at a time goes beyond it, for a message larger than
+    /// the whole budget: `startDue`).
+    private func fitsInMemory(_ size: Int) -> Bool {
+        contentInMemory + size <= schedule.memory
+    }
+
     private func wait(_ id: String, until wake: Double, upstreams: Set<String>, size: Int) {
         waiting[id] = Waiting(wake: wake, upstreams: upstreams, size: size)
         wakeups.push(wake, id)
@@ -229,7 +232,7 @@ public actor RelayQueue {
             guard wake <= now else { break }
             // One that reads its content back waits for room, unless no other attempt could make it.
             let kept = arrivals[id] != nil
-            if !kept && contentInMemory + entry.size > contentInMemoryAtMost && !attempting.isEmpty { break }
+            if !kept && !fitsInMemory(entry.size) && !attempting.isEmpty { break }
             wakeups.popFirst()
             waiting[id] = nil
             if !kept { contentInMemory += entry.size }
