@@ -484,6 +484,32 @@ relais.on("route", function(msg, rcpt) return slow end)
     assert relay.wait_spool_empty() == []
 
 
+def test_small_messages_held_for_a_stalled_upstream_take_only_the_memory_they_need(policy_relay, upstreams):
+    """The budget counts what a held message takes, a buffer its size (4 KiB
+    for 3 KB), not the buffer the intake began with (32 KiB): while the
+    upstream stalls on the first message, 17 fill a budget of 17 x 4 KiB."""
+    up = upstreams(data_delay=lambda content: 3 if b"Subject: stall" in content else 0)
+    admin = free_port()
+    relay = policy_relay(f'''relais.config {{ relay_networks = {{ "127.0.0.0/8" }}, queue = {{ memory = {17 * 4096} }},
+                                 admin = {{ listen = "127.0.0.1:{admin}" }} }}
+local stalled = {smarthost("stalled", up.port, ", max_connections = 1")}
+relais.on("route", function(msg, rcpt) return stalled end)
+''')
+    relay.wait_log("admin endpoint listening")
+    bodies = [b"Subject: %s %d\r\n\r\n" % (b"stall" if n == 0 else b"small", n) + (b"x" * 60 + b"\r\n") * 50 for n in range(30)]
+    with smtplib.SMTP("127.0.0.1", relay.port) as client:
+        for body in bodies:
+            client.sendmail("a@example.org", ["b@example.com"], body)
+    held = samples(admin)[("relais_queue_content_bytes", ())]
+    assert len(up.messages) == 0  # still stalled on the first
+    assert held == 17 * 4096
+    assert wait_for(lambda: len(up.messages) == 30, timeout=30)
+    assert sorted(content.split(b"\r\n\r\n", 1)[1] for _, _, content in up.messages) == \
+        sorted(body.split(b"\r\n\r\n", 1)[1] for body in bodies)
+    assert relay.wait_spool_empty() == []
+    assert samples(admin)[("relais_queue_content_bytes", ())] == 0
+
+
 def test_connections_are_reused_up_to_the_limit(policy_relay, upstreams):
     up = upstreams()
     relay = policy_relay(relay_policy(smarthost("reuse", up.port, ", max_connections = 1, messages_per_connection = 3"),

@@ -14,7 +14,9 @@ import NIOPosix
 /// when it falls due, so a long queue costs little memory. A new message is
 /// kept in memory for its first attempt only while the content held stays
 /// within `queue.memory` (`fitsInMemory`); so are the attempts reading theirs back,
-/// so an upstream slower than the clients never fills memory. At most
+/// so an upstream slower than the clients never fills memory. Held content
+/// is counted as the buffer it takes (`memory(holding:)`), and kept in one
+/// no larger than that (`compacted`). At most
 /// `maxAttemptsAtOnce` messages are in an attempt, each in a task of its own.
 public actor RelayQueue {
     private let spool: Spool
@@ -33,7 +35,7 @@ public actor RelayQueue {
     private struct Waiting {
         var wake: Double
         var upstreams: Set<String>
-        /// The size of its content, which its attempt holds in memory.
+        /// The memory its content takes in its attempt (`memory(holding:)`).
         var size: Int
     }
 
@@ -62,8 +64,8 @@ public actor RelayQueue {
     private var wakeups = WakeupHeap()
     private var attempting: [String: Attempting] = [:]
     private var arrivals: [String: QueuedMessage] = [:]
-    /// Bytes of content held in memory: by the arrivals kept and by the
-    /// attempts (counted from their start, before they read it back).
+    /// Memory taken by content: by the arrivals kept and by the attempts
+    /// (counted from their start, before they read it back).
     private(set) var contentInMemory = 0
     private var flushRequested: Set<String> = []
     /// The flushes asked for while the spool is still being read back
@@ -108,10 +110,10 @@ public actor RelayQueue {
     func enqueue(_ envelope: Envelope, content: ByteBuffer) {
         let id = envelope.id
         guard waiting[id] == nil, attempting[id] == nil else { return }
-        let size = content.readableBytes
+        let size = Self.memory(holding: content.readableBytes)
         if fitsInMemory(size) {
             contentInMemory += size
-            arrivals[id] = QueuedMessage(envelope: envelope, content: content, state: MessageState(envelope: envelope))
+            arrivals[id] = QueuedMessage(envelope: envelope, content: Self.compacted(content), state: MessageState(envelope: envelope))
         }
         wait(id, until: 0, upstreams: Self.upstreams(of: envelope), size: size)
         startDue()
@@ -127,7 +129,7 @@ public actor RelayQueue {
                 flushRequested.insert(envelope.id)
                 wake = 0
             }
-            wait(envelope.id, until: wake, upstreams: upstreams, size: size)
+            wait(envelope.id, until: wake, upstreams: upstreams, size: Self.memory(holding: size))
         }
         startDue()
     }
@@ -203,7 +205,20 @@ public actor RelayQueue {
         return wake
     }
 
-    /// Whether content of `size` bytes more stays within `queue.memory`
+    /// The memory content of `size` bytes takes when held: a buffer's
+    /// storage is allocated in powers of two.
+    static func memory(holding size: Int) -> Int {
+        size <= 1 ? size : 1 << (Int.bitWidth - (size - 1).leadingZeroBitCount)
+    }
+
+    /// The content in a buffer no larger than `memory(holding:)`: the
+    /// intake sizes its buffer before it knows the message's size, and a
+    /// message read back shares the buffer of its whole spool file.
+    static func compacted(_ content: ByteBuffer) -> ByteBuffer {
+        content.storageCapacity > memory(holding: content.readableBytes) ? ByteBufferAllocator().buffer(buffer: content) : content
+    }
+
+    /// Whether `size` bytes more of memory stay within `queue.memory`
     /// (one attempt at a time goes beyond it, for a message larger than
     /// the whole budget: `startDue`).
     private func fitsInMemory(_ size: Int) -> Bool {
@@ -406,7 +421,9 @@ public actor RelayQueue {
 
     private nonisolated func read(_ id: String) async -> Result<SpoolEntry, ReadFailure> {
         do {
-            return .success(try await spool.load(id, on: loop).get())
+            var entry = try await spool.load(id, on: loop).get()
+            entry.content = Self.compacted(entry.content)
+            return .success(entry)
         } catch {
             let setAside = try? await threadPool.runIfActive { [spool, logger] in
                 spool.setAsideIfCorrupt(id, after: error, logger: logger)

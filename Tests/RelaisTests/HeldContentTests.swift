@@ -1,0 +1,47 @@
+import NIOCore
+@testable import Relais
+import Testing
+
+/// What the relay queue counts against `queue.memory` for a message it
+/// holds is the memory the message takes, not only its length.
+struct HeldContentTests {
+    @Test func heldContentIsCountedAsTheBufferItTakes() {
+        #expect(RelayQueue.memory(holding: 0) == 0)
+        #expect(RelayQueue.memory(holding: 1) == 1)
+        #expect(RelayQueue.memory(holding: 2048) == 2048)
+        #expect(RelayQueue.memory(holding: 2049) == 4096)
+        #expect(RelayQueue.memory(holding: 100 * 1024) == 128 * 1024)
+        var buffer = ByteBufferAllocator().buffer(capacity: 3000)
+        buffer.writeRepeatingByte(UInt8(ascii: "x"), count: 3000)
+        #expect(buffer.storageCapacity == RelayQueue.memory(holding: 3000))
+    }
+
+    @Test func aSmallMessageInTheIntakesLargeBufferIsMovedToOneItsSize() {
+        var intake = ByteBufferAllocator().buffer(capacity: 17 * 1024)
+        intake.writeString("Received: from client\r\n")
+        intake.writeRepeatingByte(UInt8(ascii: "x"), count: 2500)
+        let kept = RelayQueue.compacted(intake)
+        #expect(intake.storageCapacity == 32 * 1024)
+        #expect(kept.storageCapacity == 4096)
+        #expect(kept == intake)
+    }
+
+    @Test func aMessageReadBackKeepsOnlyItsContentOfTheFile() {
+        var file = ByteBufferAllocator().buffer(capacity: 8192)
+        file.writeRepeatingByte(UInt8(ascii: "e"), count: 600)  // the envelope line
+        file.writeRepeatingByte(UInt8(ascii: "c"), count: 4000)
+        file.writeRepeatingByte(UInt8(ascii: "s"), count: 2000)  // state records
+        let content = file.getSlice(at: 600, length: 4000) ?? ByteBuffer()
+        let kept = RelayQueue.compacted(content)
+        #expect(kept.storageCapacity == 4096 && kept == content)
+    }
+
+    @Test func contentAlreadyInABufferItsSizeIsNotCopied() {
+        var buffer = ByteBufferAllocator().buffer(capacity: 100 * 1024)
+        buffer.writeRepeatingByte(UInt8(ascii: "x"), count: 100 * 1024)
+        let kept = RelayQueue.compacted(buffer)
+        buffer.withUnsafeReadableBytes { original in
+            kept.withUnsafeReadableBytes { #expect($0.baseAddress == original.baseAddress) }
+        }
+    }
+}
