@@ -18,13 +18,15 @@ public struct DotStuffer: Sendable {
         chunk.withUnsafeReadableBytes { bytes in
             guard let last = bytes.last else { return }
             var runStart = 0
-            var lineStart = atLineStart ? 0 : ByteScanning.lineFeed(in: bytes, from: 0) + 1
-            while lineStart < bytes.count {
-                if bytes[lineStart] == UInt8(ascii: ".") {
-                    pieces.append(Self.piece(of: chunk, runStart..<lineStart + 1))
-                    runStart = lineStart
+            // Dots are rarer than line ends (none in base64): look for them,
+            // and double those that begin a line.
+            var dot = ByteScanning.dot(in: bytes, from: 0)
+            while dot < bytes.count {
+                if dot == 0 ? atLineStart : bytes[dot - 1] == UInt8(ascii: "\n") {
+                    pieces.append(Self.piece(of: chunk, runStart..<dot + 1))
+                    runStart = dot
                 }
-                lineStart = ByteScanning.lineFeed(in: bytes, from: lineStart) + 1
+                dot = ByteScanning.dot(in: bytes, from: dot + 1)
             }
             pieces.append(Self.piece(of: chunk, runStart..<bytes.count))
             atLineStart = last == UInt8(ascii: "\n")

@@ -168,6 +168,18 @@ struct DotDataReaderTests {
         #expect(String(buffer: Self.joined(pieces)) == "..a\r\nb.\r\n..c\r\n.\r\n")
     }
 
+    /// Only a dot that begins a line is doubled, wherever the chunks are cut:
+    /// a chunk that begins with a dot continues the previous chunk's line.
+    @Test func stufferLeavesDotsInsideLinesAlone() {
+        var stuffer = DotStuffer()
+        var pieces: [ByteBuffer] = []
+        for chunk in ["www", ".example.org\r", "\n", ".", "com. end.\r\nx.y\r\n"] {
+            stuffer.stuff(ByteBuffer(string: chunk), into: &pieces)
+        }
+        stuffer.finish(into: &pieces)
+        #expect(String(buffer: Self.joined(pieces)) == "www.example.org\r\n..com. end.\r\nx.y\r\n.\r\n")
+    }
+
     /// The stuffer sends the text it is given, not a copy: a text with no
     /// dot to double goes as one piece sharing the text's storage.
     @Test func stufferSharesTheTextItSends() {
