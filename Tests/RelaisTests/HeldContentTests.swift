@@ -6,21 +6,21 @@ import Testing
 /// holds is the memory the message takes, not only its length.
 struct HeldContentTests {
     @Test func heldContentIsCountedAsTheBufferItTakes() {
-        #expect(RelayQueue.memory(holding: 0) == 0)
-        #expect(RelayQueue.memory(holding: 1) == 1)
-        #expect(RelayQueue.memory(holding: 2048) == 2048)
-        #expect(RelayQueue.memory(holding: 2049) == 4096)
-        #expect(RelayQueue.memory(holding: 100 * 1024) == 128 * 1024)
+        #expect(ByteBuffer.memory(holding: 0) == 0)
+        #expect(ByteBuffer.memory(holding: 1) == 1)
+        #expect(ByteBuffer.memory(holding: 2048) == 2048)
+        #expect(ByteBuffer.memory(holding: 2049) == 4096)
+        #expect(ByteBuffer.memory(holding: 100 * 1024) == 128 * 1024)
         var buffer = ByteBufferAllocator().buffer(capacity: 3000)
         buffer.writeRepeatingByte(UInt8(ascii: "x"), count: 3000)
-        #expect(buffer.storageCapacity == RelayQueue.memory(holding: 3000))
+        #expect(buffer.storageCapacity == ByteBuffer.memory(holding: 3000))
     }
 
     @Test func aSmallMessageInTheIntakesLargeBufferIsMovedToOneItsSize() {
         var intake = ByteBufferAllocator().buffer(capacity: 17 * 1024)
         intake.writeString("Received: from client\r\n")
         intake.writeRepeatingByte(UInt8(ascii: "x"), count: 2500)
-        let kept = RelayQueue.compacted(intake)
+        let kept = intake.compacted()
         #expect(intake.storageCapacity == 32 * 1024)
         #expect(kept.storageCapacity == 4096)
         #expect(kept == intake)
@@ -32,14 +32,28 @@ struct HeldContentTests {
         file.writeRepeatingByte(UInt8(ascii: "c"), count: 4000)
         file.writeRepeatingByte(UInt8(ascii: "s"), count: 2000)  // state records
         let content = file.getSlice(at: 600, length: 4000) ?? ByteBuffer()
-        let kept = RelayQueue.compacted(content)
+        let kept = content.compacted()
         #expect(kept.storageCapacity == 4096 && kept == content)
+    }
+
+    /// The spool's read hands back content in a buffer its own size, not
+    /// the larger one the whole file was read into.
+    @Test func theSpoolReadsContentBackIntoABufferItsSize() async throws {
+        try await withTemporarySpool(threads: 1) { spool, loop, _ in
+            var content = ByteBufferAllocator().buffer(capacity: 4000)
+            content.writeRepeatingByte(UInt8(ascii: "c"), count: 4000)
+            try await spool.store(testEnvelope("HELDREAD0001"), content: content, on: loop).get()
+            let file = try spool.folder.load("HELDREAD0001").content
+            #expect(file.storageCapacity > 4096)  // the file's buffer: envelope line, content and room to read
+            let read = try await spool.load("HELDREAD0001", on: loop).get().content
+            #expect(read == content && read.storageCapacity == 4096)
+        }
     }
 
     @Test func contentAlreadyInABufferItsSizeIsNotCopied() {
         var buffer = ByteBufferAllocator().buffer(capacity: 100 * 1024)
         buffer.writeRepeatingByte(UInt8(ascii: "x"), count: 100 * 1024)
-        let kept = RelayQueue.compacted(buffer)
+        let kept = buffer.compacted()
         buffer.withUnsafeReadableBytes { original in
             kept.withUnsafeReadableBytes { #expect($0.baseAddress == original.baseAddress) }
         }

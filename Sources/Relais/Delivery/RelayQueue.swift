@@ -15,8 +15,8 @@ import NIOPosix
 /// kept in memory for its first attempt only while the content held stays
 /// within `queue.memory` (`fitsInMemory`); so are the attempts reading theirs back,
 /// so an upstream slower than the clients never fills memory. Held content
-/// is counted as the buffer it takes (`memory(holding:)`), and kept in one
-/// no larger than that (`compacted`). At most
+/// is counted as the buffer it takes (`ByteBuffer.memory(holding:)`), and
+/// kept in one no larger than that (`compacted`). At most
 /// `maxAttemptsAtOnce` messages are in an attempt, each in a task of its own.
 public actor RelayQueue {
     private let spool: Spool
@@ -35,7 +35,7 @@ public actor RelayQueue {
     private struct Waiting {
         var wake: Double
         var upstreams: Set<String>
-        /// The memory its content takes in its attempt (`memory(holding:)`).
+        /// The memory its content takes in its attempt (`ByteBuffer.memory(holding:)`).
         var size: Int
     }
 
@@ -110,10 +110,10 @@ public actor RelayQueue {
     func enqueue(_ envelope: Envelope, content: ByteBuffer) {
         let id = envelope.id
         guard waiting[id] == nil, attempting[id] == nil else { return }
-        let size = Self.memory(holding: content.readableBytes)
+        let size = ByteBuffer.memory(holding: content.readableBytes)
         if fitsInMemory(size) {
             contentInMemory += size
-            arrivals[id] = QueuedMessage(envelope: envelope, content: Self.compacted(content), state: MessageState(envelope: envelope))
+            arrivals[id] = QueuedMessage(envelope: envelope, content: content.compacted(), state: MessageState(envelope: envelope))
         }
         wait(id, until: 0, upstreams: Self.upstreams(of: envelope), size: size)
         startDue()
@@ -129,7 +129,7 @@ public actor RelayQueue {
                 flushRequested.insert(envelope.id)
                 wake = 0
             }
-            wait(envelope.id, until: wake, upstreams: upstreams, size: Self.memory(holding: size))
+            wait(envelope.id, until: wake, upstreams: upstreams, size: ByteBuffer.memory(holding: size))
         }
         startDue()
     }
@@ -203,19 +203,6 @@ public actor RelayQueue {
             wake = min(wake, max(now + 1, envelope.receivedAt + schedule.delayNotice))
         }
         return wake
-    }
-
-    /// The memory content of `size` bytes takes when held: a buffer's
-    /// storage is allocated in powers of two.
-    static func memory(holding size: Int) -> Int {
-        size <= 1 ? size : 1 << (Int.bitWidth - (size - 1).leadingZeroBitCount)
-    }
-
-    /// The content in a buffer no larger than `memory(holding:)`: the
-    /// intake sizes its buffer before it knows the message's size, and a
-    /// message read back shares the buffer of its whole spool file.
-    static func compacted(_ content: ByteBuffer) -> ByteBuffer {
-        content.storageCapacity > memory(holding: content.readableBytes) ? ByteBufferAllocator().buffer(buffer: content) : content
     }
 
     /// Whether `size` bytes more of memory stay within `queue.memory`
@@ -421,9 +408,7 @@ public actor RelayQueue {
 
     private nonisolated func read(_ id: String) async -> Result<SpoolEntry, ReadFailure> {
         do {
-            var entry = try await spool.load(id, on: loop).get()
-            entry.content = Self.compacted(entry.content)
-            return .success(entry)
+            return .success(try await spool.load(id, on: loop).get())
         } catch {
             let setAside = try? await threadPool.runIfActive { [spool, logger] in
                 spool.setAsideIfCorrupt(id, after: error, logger: logger)

@@ -86,7 +86,11 @@ public final class Spool: Sendable {
         }
         self.reader = GroupCommitQueue(threadPool: threadPool) { _, batch in
             for read in batch {
-                read.promise.completeWith(Result { try folder.load(read.id) })
+                read.promise.completeWith(Result {
+                    var entry = try folder.load(read.id)
+                    entry.content = entry.content.compacted()
+                    return entry
+                })
             }
         }
         self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
@@ -168,7 +172,9 @@ public final class Spool: Sendable {
     }
 
     /// Reads a queued message's file (`SpoolFolder.load`) on the thread
-    /// pool, together with the reads asked for meanwhile.
+    /// pool, together with the reads asked for meanwhile. The content comes
+    /// in a buffer of its own (`ByteBuffer.compacted`), not sharing the
+    /// whole file's, since the relay queue holds it through an attempt.
     func load(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<SpoolEntry> {
         let promise = eventLoop.makePromise(of: SpoolEntry.self)
         reader.submit(PendingRead(id: id, promise: promise))
