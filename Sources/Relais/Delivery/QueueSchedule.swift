@@ -14,9 +14,10 @@ public struct QueueSchedule: Codable, Sendable, Equatable {
     /// Delay notices for every recipient (NOTIFY=NEVER aside), not only
     /// those that asked with NOTIFY=DELAY.
     public var delayNoticeForAll = false
-    /// Bytes of message content the relay queue holds in memory at most: new
-    /// messages kept for their first attempt, and the attempts under way.
-    /// Beyond it a message is read back from the spool when its turn comes.
+    /// The memory the relay queue's held message content takes at most (each
+    /// message counted as the buffer it takes): new messages kept for their
+    /// first attempt, and the attempts under way. Beyond it a message is
+    /// read back from the spool when its turn comes.
     public var memory = 64 * 1024 * 1024
 
     public init() {}

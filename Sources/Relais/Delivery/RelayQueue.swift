@@ -36,14 +36,14 @@ public actor RelayQueue {
         var wake: Double
         var upstreams: Set<String>
         /// The memory its content takes in its attempt (`ByteBuffer.memory(holding:)`).
-        var size: Int
+        var memory: Int
     }
 
     /// A message in an attempt.
     private struct Attempting {
         var task: Task<Void, Never>
         var upstreams: Set<String>
-        var size: Int
+        var memory: Int
     }
 
     /// What an attempt of a message starts from: kept in memory from its
@@ -110,12 +110,12 @@ public actor RelayQueue {
     func enqueue(_ envelope: Envelope, content: ByteBuffer) {
         let id = envelope.id
         guard waiting[id] == nil, attempting[id] == nil else { return }
-        let size = ByteBuffer.memory(holding: content.readableBytes)
-        if fitsInMemory(size) {
-            contentInMemory += size
+        let memory = ByteBuffer.memory(holding: content.readableBytes)
+        if fitsInMemory(memory) {
+            contentInMemory += memory
             arrivals[id] = QueuedMessage(envelope: envelope, content: content.compacted(), state: MessageState(envelope: envelope))
         }
-        wait(id, until: 0, upstreams: Self.upstreams(of: envelope), size: size)
+        wait(id, until: 0, upstreams: Self.upstreams(of: envelope), memory: memory)
         startDue()
     }
 
@@ -129,7 +129,7 @@ public actor RelayQueue {
                 flushRequested.insert(envelope.id)
                 wake = 0
             }
-            wait(envelope.id, until: wake, upstreams: upstreams, size: ByteBuffer.memory(holding: size))
+            wait(envelope.id, until: wake, upstreams: upstreams, memory: ByteBuffer.memory(holding: size))
         }
         startDue()
     }
@@ -168,9 +168,9 @@ public actor RelayQueue {
     func delete(_ id: String) async -> Bool {
         if let entry = attempting.removeValue(forKey: id) {
             entry.task.cancel()
-            contentInMemory -= entry.size  // its arrival's too, if it had not begun
+            contentInMemory -= entry.memory  // its arrival's too, if it had not begun
         } else if let entry = waiting.removeValue(forKey: id) {
-            if arrivals[id] != nil { contentInMemory -= entry.size }
+            if arrivals[id] != nil { contentInMemory -= entry.memory }
         } else {
             return false
         }
@@ -205,21 +205,21 @@ public actor RelayQueue {
         return wake
     }
 
-    /// Whether `size` bytes more of memory stay within `queue.memory`
+    /// Whether `bytes` more of memory stay within `queue.memory`
     /// (one attempt at a time goes beyond it, for a message larger than
     /// the whole budget: `startDue`).
-    private func fitsInMemory(_ size: Int) -> Bool {
-        contentInMemory + size <= schedule.memory
+    private func fitsInMemory(_ bytes: Int) -> Bool {
+        contentInMemory + bytes <= schedule.memory
     }
 
-    private func wait(_ id: String, until wake: Double, upstreams: Set<String>, size: Int) {
-        waiting[id] = Waiting(wake: wake, upstreams: upstreams, size: size)
+    private func wait(_ id: String, until wake: Double, upstreams: Set<String>, memory: Int) {
+        waiting[id] = Waiting(wake: wake, upstreams: upstreams, memory: memory)
         wakeups.push(wake, id)
     }
 
     /// A waiting message is due now.
     private func makeDue(_ id: String) {
-        if let entry = waiting[id] { wait(id, until: 0, upstreams: entry.upstreams, size: entry.size) }
+        if let entry = waiting[id] { wait(id, until: 0, upstreams: entry.upstreams, memory: entry.memory) }
     }
 
     /// Starts the attempts of the messages due now, as many as may run and
@@ -234,11 +234,11 @@ public actor RelayQueue {
             guard wake <= now else { break }
             // One that reads its content back waits for room, unless no other attempt could make it.
             let kept = arrivals[id] != nil
-            if !kept && !fitsInMemory(entry.size) && !attempting.isEmpty { break }
+            if !kept && !fitsInMemory(entry.memory) && !attempting.isEmpty { break }
             wakeups.popFirst()
             waiting[id] = nil
-            if !kept { contentInMemory += entry.size }
-            attempting[id] = Attempting(task: Task { await self.attemptMessage(id) }, upstreams: entry.upstreams, size: entry.size)
+            if !kept { contentInMemory += entry.memory }
+            attempting[id] = Attempting(task: Task { await self.attemptMessage(id) }, upstreams: entry.upstreams, memory: entry.memory)
         }
         guard attempting.count < Self.maxAttemptsAtOnce, let next = wakeups.first?.time, next > now else { return }
         if let timer, timer.wake <= next { return }
@@ -262,15 +262,15 @@ public actor RelayQueue {
     /// recipient is left pending, its bounce and its removal.
     private func attemptMessage(_ id: String) async {
         defer {
-            if let entry = attempting.removeValue(forKey: id) { contentInMemory -= entry.size }
+            if let entry = attempting.removeValue(forKey: id) { contentInMemory -= entry.memory }
             startDue()
         }
-        let (upstreams, size) = attempting[id].map { ($0.upstreams, $0.size) } ?? ([], 0)
+        let (upstreams, memory) = attempting[id].map { ($0.upstreams, $0.memory) } ?? ([], 0)
         let loaded = if let arrival = arrivals.removeValue(forKey: id) { Result<QueuedMessage, ReadFailure>.success(arrival) }
             else { await loadMessage(id) }
         guard case .success(var message) = loaded else {
             if case .failure(.unreadable) = loaded, !Task.isCancelled {
-                wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams, size: size)
+                wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams, memory: memory)
             }
             return
         }
@@ -306,7 +306,7 @@ public actor RelayQueue {
             // A finished message needs no saved state: removing it from the
             // spool (after its bounce) is its record.
             if !(await finish(&message)) {
-                wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams, size: size)
+                wait(id, until: Date().timeIntervalSince1970 + schedule.retryMin, upstreams: upstreams, memory: memory)
             }
             return
         }
@@ -314,7 +314,7 @@ public actor RelayQueue {
         await sendDelayNotices(&message)
         guard !Task.isCancelled else { return }
         let wake = flushRequested.contains(id) ? 0 : Self.wake(envelope, message.state, schedule: schedule, now: Date().timeIntervalSince1970)
-        wait(id, until: wake, upstreams: upstreams, size: size)
+        wait(id, until: wake, upstreams: upstreams, memory: memory)
     }
 
     private func attempt(_ due: [Int], of envelope: Envelope, content: ByteBuffer, state: inout MessageState) async {
