@@ -140,21 +140,78 @@ extension Envelope {
     }
 }
 
-/// The envelope line read in one pass as the envelope and the seal.
-private struct SpoolFileHead: Decodable {
+/// A spool file's envelope line read in one pass as the envelope and the
+/// seal, by `JSONReader` when it can (reading a backlog back reads one per
+/// message), else by `JSONDecoder`.
+struct SpoolFileHead: Decodable {
     var envelope: Envelope
     var seal: SpoolSeal?
 
-    /// A line that opens with its routes (as `encodedLine` writes them)
-    /// has them decoded once per distinct value (`RoutesJSONCache`), the
-    /// rest of the line by `JSONDecoder`; any other line all by `JSONDecoder`.
+    /// Read by `JSONReader`, the routes decoded once per distinct value
+    /// (`RoutesJSONCache`); a line it cannot read (`JSONReader.Unreadable`:
+    /// not as `encodedLine` writes) all by `JSONDecoder`, which reads such
+    /// a line the same way or throws the error that says what is wrong.
     static func decode(_ line: ByteBuffer) throws -> SpoolFileHead {
-        guard let (routes, rest) = try RoutesJSONCache.shared.routes(openingObject: line) else {
-            return try JSONDecoder().decode(SpoolFileHead.self, from: Data(line.readableBytesView))
+        if let head = try? read(line) { return head }
+        return try JSONDecoder().decode(SpoolFileHead.self, from: Data(line.readableBytesView))
+    }
+
+    /// The line read by `JSONReader` alone; throws `JSONReader.Unreadable`
+    /// at what only `JSONDecoder` reads (or no decoder does).
+    static func read(_ line: ByteBuffer) throws -> SpoolFileHead {
+        try line.withUnsafeReadableBytes { bytes in
+            var reader = JSONReader(bytes)
+            let head = try SpoolFileHead(reading: &reader)
+            try reader.finish()
+            return head
         }
-        var head = try JSONDecoder().decode(SpoolFileHead.self, from: rest)
-        head.envelope.routes = routes
-        return head
+    }
+
+    /// The fields that `init(from:)` decodes, read the same way: the
+    /// required ones must all be there, null is nil, unknown fields are
+    /// skipped.
+    private init(reading reader: inout JSONReader) throws {
+        var envelope = Envelope(id: "", sender: "", recipients: [], smtpUTF8: false, body: nil, receivedAt: 0, clientIP: "", helo: "")
+        var required = 0
+        var contentSize: Int?
+        var contentCRC32C: Int?
+        try reader.readObject { reader, name in
+            switch name {
+            case "id": envelope.id = try reader.readString(); required += 1
+            case "sender": envelope.sender = try reader.readString(); required += 1
+            case "recipients": envelope.recipients = try reader.readStrings(); required += 1
+            case "smtpUTF8": envelope.smtpUTF8 = try reader.readBool(); required += 1
+            case "receivedAt": envelope.receivedAt = try reader.readDouble(); required += 1
+            case "clientIP": envelope.clientIP = try reader.readString(); required += 1
+            case "helo": envelope.helo = try reader.readString(); required += 1
+            case "body": envelope.body = try reader.readOptional { try $0.readString() }
+            case "ret": envelope.ret = try reader.readOptional { try $0.readString() }
+            case "envid": envelope.envid = try reader.readOptional { try $0.readString() }
+            case "dkimForAll": envelope.dkimForAll = try reader.readOptional { try $0.readStrings() }
+            case "dkimSignatures":
+                envelope.dkimSignatures = try reader.readOptional { reader in
+                    var signatures: [String: String] = [:]
+                    try reader.readObject { reader, label in signatures[label] = try reader.readString() }
+                    return signatures
+                }
+            case "routes": envelope.routes = try reader.readOptional { try RoutesJSONCache.shared.routes(json: Data($0.readRawContainer())) }
+            case "refused": envelope.refused = try reader.readOptional { try Self.decoded([RefusedRecipient].self, $0.readRawContainer()) }
+            case "recipientDSN": envelope.recipientDSN = try reader.readOptional { try Self.decoded([RecipientDSN].self, $0.readRawContainer()) }
+            case SpoolSeal.CodingKeys.contentSize.rawValue: contentSize = try reader.readOptional { try $0.readInt() }
+            case SpoolSeal.CodingKeys.contentCRC32C.rawValue: contentCRC32C = try reader.readOptional { try $0.readInt() }
+            default: try reader.skipValue()
+            }
+        }
+        guard required == 7 else { throw JSONReader.Unreadable() }
+        self.envelope = envelope
+        if let contentSize, let contentCRC32C {
+            guard let crc = UInt32(exactly: contentCRC32C) else { throw JSONReader.Unreadable() }
+            seal = SpoolSeal(contentSize: contentSize, contentCRC32C: crc)
+        }
+    }
+
+    private static func decoded<Value: Decodable>(_ type: Value.Type, _ json: UnsafeRawBufferPointer) throws -> Value {
+        try JSONDecoder().decode(type, from: Data(json))
     }
 
     init(from decoder: any Decoder) throws {

@@ -59,7 +59,12 @@ enum StateRecord {
         else { return nil }
         let json = Data(line[(crcStart + 9)...])
         guard checksum(json, of: id) == crc else { return nil }
-        return try? JSONDecoder().decode(MessageState.self, from: json)
+        return (try? json.withUnsafeBytes { bytes in
+            var reader = JSONReader(bytes)
+            let state = try MessageState(reading: &reader)
+            try reader.finish()
+            return state
+        }) ?? (try? JSONDecoder().decode(MessageState.self, from: json))
     }
 
     private static func checksum(_ json: Data, of id: String) -> UInt32 {
@@ -70,5 +75,56 @@ enum StateRecord {
     private static func hex(_ value: UInt32) -> String {
         let digits = String(value, radix: 16)
         return String(repeating: "0", count: 8 - digits.count) + digits
+    }
+}
+
+extension MessageState {
+    /// The fields that `Decodable` decodes, read by `JSONReader` the same
+    /// way (`StateRecord` falls back to `JSONDecoder` when it throws).
+    init(reading reader: inout JSONReader) throws {
+        var recipients: [Recipient]?
+        var bounced: Bool?
+        try reader.readObject { reader, name in
+            switch name {
+            case "recipients":
+                var list: [Recipient] = []
+                try reader.readArray { list.append(try Recipient(reading: &$0)) }
+                recipients = list
+            case "bounced": bounced = try reader.readBool()
+            default: try reader.skipValue()
+            }
+        }
+        guard let recipients, let bounced else { throw JSONReader.Unreadable() }
+        self.recipients = recipients
+        self.bounced = bounced
+    }
+}
+
+extension MessageState.Recipient {
+    fileprivate init(reading reader: inout JSONReader) throws {
+        var address: String?
+        var status: Status?
+        var attempts: Int?
+        var nextAttempt: Double?
+        var recipient = MessageState.Recipient(address: "")
+        try reader.readObject { reader, name in
+            switch name {
+            case "address": address = try reader.readString()
+            case "status": status = Status(rawValue: try reader.readString())
+            case "attempts": attempts = try reader.readInt()
+            case "nextAttempt": nextAttempt = try reader.readDouble()
+            case "lastResult": recipient.lastResult = try reader.readOptional { try $0.readString() }
+            case "lastTarget": recipient.lastTarget = try reader.readOptional { try $0.readString() }
+            case "successNotice": recipient.successNotice = try reader.readOptional { try $0.readString() }
+            case "delayNoticed": recipient.delayNoticed = try reader.readOptional { try $0.readBool() }
+            default: try reader.skipValue()
+            }
+        }
+        guard let address, let status, let attempts, let nextAttempt else { throw JSONReader.Unreadable() }
+        recipient.address = address
+        recipient.status = status
+        recipient.attempts = attempts
+        recipient.nextAttempt = nextAttempt
+        self = recipient
     }
 }
