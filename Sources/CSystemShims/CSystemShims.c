@@ -5,6 +5,7 @@
 #include <unistd.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <stdio.h>
 #include "CSystemShims.h"
 
@@ -68,4 +69,13 @@ uint32_t relais_crc32c(uint32_t crc, const void *data, size_t length) {
     if (__builtin_cpu_supports("sse4.2")) return ~crc32c_hardware(crc, data, length);
 #endif
     return ~crc32c_software(crc, data, length);
+}
+
+int relais_lower_thread_priority(void) {
+#ifdef SCHED_IDLE
+    struct sched_param param = { .sched_priority = 0 };
+    return sched_setscheduler(0, SCHED_IDLE, &param);
+#else
+    return 0;
+#endif
 }

@@ -20,4 +20,9 @@ uint32_t relais_crc32c(uint32_t crc, const void *data, size_t length);
 /// Returns 0 or -1 with errno set.
 int relais_exchange(const char *path, const char *other);
 
+/// Puts the calling thread in the lowest scheduling class (Linux
+/// SCHED_IDLE): it runs only on CPU time nothing else wants. Returns 0 or
+/// -1 with errno set; does nothing where the class is missing.
+int relais_lower_thread_priority(void);
+
 #endif

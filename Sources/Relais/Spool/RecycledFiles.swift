@@ -1,3 +1,5 @@
+import CSystemShims
+import Foundation
 import NIOConcurrencyHelpers
 import NIOCore
 #if canImport(Glibc)
@@ -27,22 +29,42 @@ import Glibc
 ///   is moved to its new queue name before the flush that makes it
 ///   durable: a crash meanwhile leaves a file whose seal (`SpoolSeal`)
 ///   fails, set aside.
+///
+/// Every small file is recycled, however many `free/` holds already: what
+/// it holds beyond `capacity`, the oldest first, a thread of the lowest
+/// priority unlinks (`trimSurplus`). Draining a backlog thus removes
+/// nothing on the way (an unlink on ext4 frees the inode and its blocks,
+/// and on a disk mounted with `discard` waits for the device: it took a
+/// fifth of the relay's time), the files wait for new messages to take
+/// them, and the disk space the backlog held is given back when the CPU
+/// has nothing else to do.
 final class RecycledFiles: Sendable {
     private struct State {
         /// Delivered messages' files in `queue/`, oldest first.
         var delivered = CircularBuffer<String>()
         /// A `takeDelivered` is due (the first file waits since the last).
         var sweepDue = false
-        /// Files in `free/` whose move there is durable.
-        var ready: [String] = []
-        var pending: [String] = []
+        /// Files in `free/` whose move there is durable, oldest first.
+        var ready = CircularBuffer<String>()
+        var pending = CircularBuffer<String>()
         /// Files in `free/` under the flushes that are running.
         var flushing = 0
         var nextName = 0
+        /// A thread is unlinking the files beyond `capacity`.
+        var trimming = false
+
+        /// True when `free/` holds more than `capacity` files and no
+        /// thread trims them yet: the caller starts one.
+        mutating func startsTrimming(over capacity: Int) -> Bool {
+            guard !trimming, ready.count + pending.count + flushing > capacity else { return false }
+            trimming = true
+            return true
+        }
     }
 
     let folder: String
-    /// Files kept in `free/` at most; removals beyond are unlinked.
+    /// Files kept in `free/` for good; those beyond are unlinked at the
+    /// lowest priority (`trimSurplus`).
     let capacity: Int
     /// Larger files are unlinked, not kept: `free/` holds at most
     /// `capacity` × this much disk.
@@ -50,17 +72,19 @@ final class RecycledFiles: Sendable {
     private let state = NIOLockedValueBox(State())
 
     /// Takes the files left in `folder` by an earlier run as pending (their
-    /// names become durable with the first flush). Blocking.
+    /// names become durable with the first flush), oldest first. Blocking.
     init(folder: String, capacity: Int = 1024) throws(SystemCallError) {
         self.folder = folder
         self.capacity = capacity
         try DurableFiles.makeFolders([folder])
-        let existing = try DurableFiles.listFolder(folder)
+        let existing = try DurableFiles.listFolder(folder).sorted { (Int($0) ?? 0, $0) < (Int($1) ?? 0, $1) }
         let highest = existing.compactMap(Int.init).max() ?? 0
-        state.withLockedValue {
-            $0.pending = existing.map { folder + "/" + $0 }
+        let trims = state.withLockedValue {
+            $0.pending = CircularBuffer(existing.map { folder + "/" + $0 })
             $0.nextName = highest + 1
+            return $0.startsTrimming(over: capacity)
         }
+        if trims { trimSurplus() }
     }
 
     /// What became of a delivered file offered to the next message.
@@ -102,21 +126,49 @@ final class RecycledFiles: Sendable {
     }
 
     /// Moves the file at `path` (a message's, now delivered) into `free/`,
-    /// or unlinks it when enough are kept. Blocking.
+    /// or unlinks it when it is larger than `largestKept`. Blocking.
     func recycle(_ path: String) -> SystemCallError? {
         var status = stat()
-        let small = stat(path, &status) == 0 && Int(status.st_size) <= Self.largestKept
-        let target = state.withLockedValue { state -> String? in
-            guard small, state.ready.count + state.pending.count + state.flushing < capacity else { return nil }
+        guard stat(path, &status) == 0, Int(status.st_size) <= Self.largestKept else {
+            return unlink(path) == 0 ? nil : SystemCallError("unlink", path, errno: errno)
+        }
+        let target = state.withLockedValue { state -> String in
             state.nextName += 1
             return folder + "/\(state.nextName)"
         }
-        guard let target else {
-            return unlink(path) == 0 ? nil : SystemCallError("unlink", path, errno: errno)
-        }
         guard rename(path, target) == 0 else { return SystemCallError("rename", path, errno: errno) }
-        state.withLockedValue { $0.pending.append(target) }
+        let trims = state.withLockedValue { state in
+            state.pending.append(target)
+            return state.startsTrimming(over: capacity)
+        }
+        if trims { trimSurplus() }
         return nil
+    }
+
+    /// Unlinks the files beyond `capacity`, the oldest first, on a thread
+    /// of its own in the lowest scheduling class; the thread ends when no
+    /// file is left beyond. Removing a file kept in `free/` needs no flush:
+    /// a crash leaves it there, taken back at the next start.
+    private func trimSurplus() {
+        let thread = Thread { [self] in
+            _ = relais_lower_thread_priority()
+            while let path = takeSurplus() { unlink(path) }
+        }
+        thread.name = "relais-free-trim"
+        thread.start()
+    }
+
+    /// The oldest file beyond `capacity`; nil when none is (the trimming ends).
+    private func takeSurplus() -> String? {
+        state.withLockedValue { state in
+            guard state.ready.count + state.pending.count + state.flushing > capacity,
+                  let path = state.ready.popFirst() ?? state.pending.popFirst()
+            else {
+                state.trimming = false
+                return nil
+            }
+            return path
+        }
     }
 
     /// Called before a filesystem flush: the removals made so far will be
@@ -124,25 +176,29 @@ final class RecycledFiles: Sendable {
     /// covers to `flushed`.
     func flushStarting() -> [String] {
         state.withLockedValue { state in
-            defer { state.pending = [] }
+            defer { state.pending.removeAll() }
             state.flushing += state.pending.count
-            return state.pending
+            return Array(state.pending)
         }
     }
 
     /// Called after the flush that `flushStarting` returned `covered` for succeeded.
     func flushed(_ covered: [String]) {
-        state.withLockedValue { state in
+        let trims = state.withLockedValue { state in
             state.flushing -= covered.count
             state.ready.append(contentsOf: covered)
+            return state.startsTrimming(over: capacity)
         }
+        if trims { trimSurplus() }
     }
 
     /// Called after that flush failed: its files wait for the next one.
     func flushFailed(_ covered: [String]) {
-        state.withLockedValue { state in
+        let trims = state.withLockedValue { state in
             state.flushing -= covered.count
             state.pending.append(contentsOf: covered)
+            return state.startsTrimming(over: capacity)
         }
+        if trims { trimSurplus() }
     }
 }
