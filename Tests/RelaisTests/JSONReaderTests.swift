@@ -7,21 +7,16 @@ import Testing
 /// `JSONDecoder` does, and refuses (so the caller falls back to
 /// `JSONDecoder`) whatever it cannot read exactly.
 struct JSONReaderTests {
+    private func read<Value>(_ json: [UInt8], by read: (inout JSONReader) throws -> Value) throws -> Value {
+        try json.withUnsafeBytes { try JSONReader.read($0, by: read) }
+    }
+
     private func readString(_ json: String) throws -> String {
-        try Array(json.utf8).withUnsafeBytes { bytes in
-            var reader = JSONReader(bytes)
-            let value = try reader.readString()
-            try reader.finish()
-            return value
-        }
+        try read(Array(json.utf8)) { try $0.readString() }
     }
 
     private func skip(_ json: String) throws {
-        try Array(json.utf8).withUnsafeBytes { bytes in
-            var reader = JSONReader(bytes)
-            try reader.skipValue()
-            try reader.finish()
-        }
+        try read(Array(json.utf8)) { try $0.skipValue() }
     }
 
     /// Strings of every kind of character, written by `JSONEncoder` and by
@@ -49,10 +44,7 @@ struct JSONReaderTests {
 
     @Test func refusesStringsThatAreNotUTF8() {
         #expect(throws: JSONReader.Unreadable.self) {
-            try [0x22, 0x61, 0xFF, 0x22].withUnsafeBytes { bytes in
-                var reader = JSONReader(bytes)
-                _ = try reader.readString()
-            }
+            try read([0x22, 0x61, 0xFF, 0x22]) { try $0.readString() }
         }
     }
 
@@ -129,16 +121,11 @@ struct JSONReaderTests {
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         for value in [state, MessageState(envelope: testEnvelope("Q4"))] {
             let json = try encoder.encode(value)
-            let read = try json.withUnsafeBytes { bytes in
-                var reader = JSONReader(bytes)
-                return try MessageState(reading: &reader)
-            }
-            #expect(read == value)
+            #expect(try read(Array(json)) { try MessageState(reading: &$0) } == value)
         }
         #expect(throws: JSONReader.Unreadable.self) {
-            try Array(#"{"recipients":[{"address":"a","attempts":0,"nextAttempt":0}],"bounced":false}"#.utf8).withUnsafeBytes {
-                var reader = JSONReader($0)
-                return try MessageState(reading: &reader)
+            try read(Array(#"{"recipients":[{"address":"a","attempts":0,"nextAttempt":0}],"bounced":false}"#.utf8)) {
+                try MessageState(reading: &$0)
             }
         }
     }

@@ -159,12 +159,7 @@ struct SpoolFileHead: Decodable {
     /// The line read by `JSONReader` alone; throws `JSONReader.Unreadable`
     /// at what only `JSONDecoder` reads (or no decoder does).
     static func read(_ line: ByteBuffer) throws -> SpoolFileHead {
-        try line.withUnsafeReadableBytes { bytes in
-            var reader = JSONReader(bytes)
-            let head = try SpoolFileHead(reading: &reader)
-            try reader.finish()
-            return head
-        }
+        try line.withUnsafeReadableBytes { try JSONReader.read($0) { try SpoolFileHead(reading: &$0) } }
     }
 
     /// The fields that `init(from:)` decodes, read the same way: the

@@ -20,6 +20,14 @@ struct JSONReader {
         self.bytes = bytes
     }
 
+    /// Reads `bytes` by `read`, which must read all of them but whitespace.
+    static func read<Value>(_ bytes: UnsafeRawBufferPointer, by read: (inout JSONReader) throws -> Value) throws -> Value {
+        var reader = JSONReader(bytes)
+        let value = try read(&reader)
+        try reader.finish()
+        return value
+    }
+
     /// Reads an object: `field` is called with each name, the reader at
     /// its value, which `field` must read (or `skipValue`).
     mutating func readObject(_ field: (inout JSONReader, String) throws -> Void) throws {
@@ -55,11 +63,7 @@ struct JSONReader {
 
     /// Reads `null` as nil, any other value by `read`.
     mutating func readOptional<Value>(_ read: (inout JSONReader) throws -> Value) throws -> Value? {
-        if bytes[position...].starts(with: "null".utf8) {
-            position += 4
-            return nil
-        }
-        return try read(&self)
+        try takeNull() ? nil : read(&self)
     }
 
     mutating func readStrings() throws -> [String] {
@@ -152,13 +156,13 @@ struct JSONReader {
         case UInt8(ascii: "["): try readArray { try $0.skipValue() }
         case UInt8(ascii: "\""): _ = try readString()
         case UInt8(ascii: "t"), UInt8(ascii: "f"): _ = try readBool()
-        case UInt8(ascii: "n"): guard try readOptional({ _ in () }) == nil else { throw Unreadable() }
+        case UInt8(ascii: "n"): guard takeNull() else { throw Unreadable() }
         default: _ = try readNumberText()
         }
     }
 
     /// Throws unless only whitespace is left.
-    mutating func finish() throws {
+    private mutating func finish() throws {
         skipSpace()
         guard position == bytes.count else { throw Unreadable() }
     }
@@ -166,7 +170,19 @@ struct JSONReader {
     // MARK: - Bytes
 
     private mutating func skipSpace() {
-        while position < bytes.count, [0x20, 0x09, 0x0A, 0x0D].contains(bytes[position]) { position += 1 }
+        while position < bytes.count {
+            switch bytes[position] {
+            case 0x20, 0x09, 0x0A, 0x0D: position += 1
+            default: return
+            }
+        }
+    }
+
+    /// True, past it, at `null`.
+    private mutating func takeNull() -> Bool {
+        guard bytes[position...].starts(with: "null".utf8) else { return false }
+        position += 4
+        return true
     }
 
     private mutating func take(_ byte: UInt8) -> Bool {

@@ -79,12 +79,10 @@ final class RecycledFiles: Sendable {
         try DurableFiles.makeFolders([folder])
         let existing = try DurableFiles.listFolder(folder).sorted { (Int($0) ?? 0, $0) < (Int($1) ?? 0, $1) }
         let highest = existing.compactMap(Int.init).max() ?? 0
-        let trims = state.withLockedValue {
+        changeKept {
             $0.pending = CircularBuffer(existing.map { folder + "/" + $0 })
             $0.nextName = highest + 1
-            return $0.startsTrimming(over: capacity)
         }
-        if trims { trimSurplus() }
     }
 
     /// What became of a delivered file offered to the next message.
@@ -137,12 +135,18 @@ final class RecycledFiles: Sendable {
             return folder + "/\(state.nextName)"
         }
         guard rename(path, target) == 0 else { return SystemCallError("rename", path, errno: errno) }
+        changeKept { $0.pending.append(target) }
+        return nil
+    }
+
+    /// Applies `change` to the state, then has the files beyond `capacity`
+    /// unlinked if it leaves `free/` with more and no thread trims it yet.
+    private func changeKept(_ change: (inout State) -> Void) {
         let trims = state.withLockedValue { state in
-            state.pending.append(target)
+            change(&state)
             return state.startsTrimming(over: capacity)
         }
         if trims { trimSurplus() }
-        return nil
     }
 
     /// Unlinks the files beyond `capacity`, the oldest first, on a thread
@@ -184,21 +188,17 @@ final class RecycledFiles: Sendable {
 
     /// Called after the flush that `flushStarting` returned `covered` for succeeded.
     func flushed(_ covered: [String]) {
-        let trims = state.withLockedValue { state in
+        changeKept { state in
             state.flushing -= covered.count
             state.ready.append(contentsOf: covered)
-            return state.startsTrimming(over: capacity)
         }
-        if trims { trimSurplus() }
     }
 
     /// Called after that flush failed: its files wait for the next one.
     func flushFailed(_ covered: [String]) {
-        let trims = state.withLockedValue { state in
+        changeKept { state in
             state.flushing -= covered.count
             state.pending.append(contentsOf: covered)
-            return state.startsTrimming(over: capacity)
         }
-        if trims { trimSurplus() }
     }
 }

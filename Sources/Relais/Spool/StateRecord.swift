@@ -59,12 +59,8 @@ enum StateRecord {
         else { return nil }
         let json = Data(line[(crcStart + 9)...])
         guard checksum(json, of: id) == crc else { return nil }
-        return (try? json.withUnsafeBytes { bytes in
-            var reader = JSONReader(bytes)
-            let state = try MessageState(reading: &reader)
-            try reader.finish()
-            return state
-        }) ?? (try? JSONDecoder().decode(MessageState.self, from: json))
+        return (try? json.withUnsafeBytes { try JSONReader.read($0) { try MessageState(reading: &$0) } })
+            ?? (try? JSONDecoder().decode(MessageState.self, from: json))
     }
 
     private static func checksum(_ json: Data, of id: String) -> UInt32 {
