@@ -53,10 +53,13 @@ final class RecycledFiles: Sendable {
         /// A thread is unlinking the files beyond `capacity`.
         var trimming = false
 
+        /// Files in `free/`.
+        var kept: Int { ready.count + pending.count + flushing }
+
         /// True when `free/` holds more than `capacity` files and no
         /// thread trims them yet: the caller starts one.
         mutating func startsTrimming(over capacity: Int) -> Bool {
-            guard !trimming, ready.count + pending.count + flushing > capacity else { return false }
+            guard !trimming, kept > capacity else { return false }
             trimming = true
             return true
         }
@@ -165,7 +168,7 @@ final class RecycledFiles: Sendable {
     /// The oldest file beyond `capacity`; nil when none is (the trimming ends).
     private func takeSurplus() -> String? {
         state.withLockedValue { state in
-            guard state.ready.count + state.pending.count + state.flushing > capacity,
+            guard state.kept > capacity,
                   let path = state.ready.popFirst() ?? state.pending.popFirst()
             else {
                 state.trimming = false
