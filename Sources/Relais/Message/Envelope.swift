@@ -163,8 +163,8 @@ struct SpoolFileHead: Decodable {
     }
 
     /// The fields that `init(from:)` decodes, read the same way: the
-    /// required ones must all be there, null is nil, unknown fields are
-    /// skipped.
+    /// required ones must all be there and null is nil. Any other field is
+    /// left to `JSONDecoder`, so none this reader lacks is ever dropped.
     private init(reading reader: inout JSONReader) throws {
         var envelope = Envelope(id: "", sender: "", recipients: [], smtpUTF8: false, body: nil, receivedAt: 0, clientIP: "", helo: "")
         var required = 0
@@ -194,7 +194,7 @@ struct SpoolFileHead: Decodable {
             case "recipientDSN": envelope.recipientDSN = try reader.readOptional { try Self.decoded([RecipientDSN].self, $0.readRawContainer()) }
             case SpoolSeal.CodingKeys.contentSize.rawValue: contentSize = try reader.readOptional { try $0.readInt() }
             case SpoolSeal.CodingKeys.contentCRC32C.rawValue: contentCRC32C = try reader.readOptional { try $0.readInt() }
-            default: try reader.skipValue()
+            default: throw JSONReader.Unreadable()
             }
         }
         guard required == 7 else { throw JSONReader.Unreadable() }

@@ -5,9 +5,10 @@
 /// a dictionary per object and looking up Codable's generic metadata.
 ///
 /// Strict and small: it throws at anything outside RFC 8259 and at a field
-/// named twice in one object, and its callers then decode the whole text
-/// with `JSONDecoder`, which reads it the same way or says what is wrong
-/// with it. It reads bytes it does not own: use it only inside the closure
+/// named twice in one object, and its callers throw at a field they do not
+/// read (one added to the type but not to its reader), and then decode the
+/// whole text with `JSONDecoder`, which reads it the same way or says what
+/// is wrong with it. It reads bytes it does not own: use it only inside the closure
 /// that lends them (`ByteBuffer.withUnsafeReadableBytes`).
 struct JSONReader {
     /// Why the reader stopped; the caller falls back to `JSONDecoder`.
@@ -20,16 +21,18 @@ struct JSONReader {
         self.bytes = bytes
     }
 
-    /// Reads `bytes` by `read`, which must read all of them but whitespace.
+    /// Reads `bytes` by `read`, which must read all of them but the
+    /// whitespace around the value.
     static func read<Value>(_ bytes: UnsafeRawBufferPointer, by read: (inout JSONReader) throws -> Value) throws -> Value {
         var reader = JSONReader(bytes)
+        reader.skipSpace()
         let value = try read(&reader)
         try reader.finish()
         return value
     }
 
     /// Reads an object: `field` is called with each name, the reader at
-    /// its value, which `field` must read (or `skipValue`).
+    /// its value, which `field` must read.
     mutating func readObject(_ field: (inout JSONReader, String) throws -> Void) throws {
         try expect(UInt8(ascii: "{"))
         skipSpace()
@@ -63,7 +66,7 @@ struct JSONReader {
 
     /// Reads `null` as nil, any other value by `read`.
     mutating func readOptional<Value>(_ read: (inout JSONReader) throws -> Value) throws -> Value? {
-        try takeNull() ? nil : read(&self)
+        try take("null") ? nil : read(&self)
     }
 
     mutating func readStrings() throws -> [String] {
@@ -73,12 +76,8 @@ struct JSONReader {
     }
 
     mutating func readBool() throws -> Bool {
-        if bytes[position...].starts(with: "true".utf8) {
-            position += 4
-            return true
-        }
-        guard bytes[position...].starts(with: "false".utf8) else { throw Unreadable() }
-        position += 5
+        if take("true") { return true }
+        guard take("false") else { throw Unreadable() }
         return false
     }
 
@@ -148,19 +147,6 @@ struct JSONReader {
         throw Unreadable()
     }
 
-    /// Skips a value of any kind, checking it.
-    mutating func skipValue() throws {
-        guard position < bytes.count else { throw Unreadable() }
-        switch bytes[position] {
-        case UInt8(ascii: "{"): try readObject { reader, _ in try reader.skipValue() }
-        case UInt8(ascii: "["): try readArray { try $0.skipValue() }
-        case UInt8(ascii: "\""): _ = try readString()
-        case UInt8(ascii: "t"), UInt8(ascii: "f"): _ = try readBool()
-        case UInt8(ascii: "n"): guard takeNull() else { throw Unreadable() }
-        default: _ = try readNumberText()
-        }
-    }
-
     /// Throws unless only whitespace is left.
     private mutating func finish() throws {
         skipSpace()
@@ -178,10 +164,11 @@ struct JSONReader {
         }
     }
 
-    /// True, past it, at `null`.
-    private mutating func takeNull() -> Bool {
-        guard bytes[position...].starts(with: "null".utf8) else { return false }
-        position += 4
+    /// True, past it, at `word` (`true`, `false`, `null`).
+    private mutating func take(_ word: StaticString) -> Bool {
+        let letters = UnsafeRawBufferPointer(start: word.utf8Start, count: word.utf8CodeUnitCount)
+        guard bytes[position...].starts(with: letters) else { return false }
+        position += letters.count
         return true
     }
 

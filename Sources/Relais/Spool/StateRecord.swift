@@ -76,7 +76,8 @@ enum StateRecord {
 
 extension MessageState {
     /// The fields that `Decodable` decodes, read by `JSONReader` the same
-    /// way (`StateRecord` falls back to `JSONDecoder` when it throws).
+    /// way; at any other field it throws, and `StateRecord` falls back to
+    /// `JSONDecoder`.
     init(reading reader: inout JSONReader) throws {
         var recipients: [Recipient]?
         var bounced: Bool?
@@ -87,7 +88,7 @@ extension MessageState {
                 try reader.readArray { list.append(try Recipient(reading: &$0)) }
                 recipients = list
             case "bounced": bounced = try reader.readBool()
-            default: try reader.skipValue()
+            default: throw JSONReader.Unreadable()
             }
         }
         guard let recipients, let bounced else { throw JSONReader.Unreadable() }
@@ -113,7 +114,7 @@ extension MessageState.Recipient {
             case "lastTarget": recipient.lastTarget = try reader.readOptional { try $0.readString() }
             case "successNotice": recipient.successNotice = try reader.readOptional { try $0.readString() }
             case "delayNoticed": recipient.delayNoticed = try reader.readOptional { try $0.readBool() }
-            default: try reader.skipValue()
+            default: throw JSONReader.Unreadable()
             }
         }
         guard let address, let status, let attempts, let nextAttempt else { throw JSONReader.Unreadable() }
