@@ -64,9 +64,9 @@ def test_full_disk_answers_452_and_keeps_earlier_mail(start_relay, small_disk):
 def test_failed_delivery_keeps_message_in_spool_until_it_succeeds(start_relay, tmp_path):
     data = tmp_path / "deferred"
     relay = start_relay(data_dir=data)
-    new = data / "mail" / "new"
-    new.rmdir()
-    new.write_text("not a folder")
+    tmp = data / "mail" / "tmp"
+    tmp.rmdir()
+    tmp.write_text("not a folder")
     # Delivery before the 250 fails: the message is spooled and acknowledged.
     assert send(relay.port, b"Subject: deferred\r\n\r\nwaits in the spool\r\n") == {}
     for _ in range(100):
@@ -76,12 +76,36 @@ def test_failed_delivery_keeps_message_in_spool_until_it_succeeds(start_relay, t
     assert "delivery deferred" in relay.log
     assert len(relay.spool_files()) == 1
     relay.stop()
-    new.unlink()
-    new.mkdir()
+    tmp.unlink()
+    tmp.mkdir()
     second = start_relay(data_dir=data)
     [delivered] = second.maildir_messages(1)
     assert delivered.endswith(b"Subject: deferred\r\n\r\nwaits in the spool\r\n")
+    assert list(tmp.iterdir()) == []
+    assert second.wait_spool_empty() == []
+
+
+def test_message_durable_in_tmp_is_acknowledged_when_new_cannot_take_it(start_relay, tmp_path):
+    data = tmp_path / "unmovable"
+    relay = start_relay(data_dir=data)
+    new = data / "mail" / "new"
+    new.rmdir()
+    new.write_text("not a folder")
+    # The file is durable in tmp/ before the 250, so the message is
+    # delivered although its move into new/ fails: nothing is spooled.
+    assert send(relay.port, b"Subject: unmovable\r\n\r\nfinished at the next start\r\n") == {}
+    relay.wait_log("cannot move it into new/")
+    [kept] = list((data / "mail" / "tmp").iterdir())
+    written = kept.read_bytes()
+    assert written.endswith(b"Subject: unmovable\r\n\r\nfinished at the next start\r\n")
+    assert relay.spool_files() == []
+    relay.stop()
+    new.unlink()
+    new.mkdir()
+    second = start_relay(data_dir=data)
+    assert second.maildir_messages(1) == [written]
     assert list((data / "mail" / "tmp").iterdir()) == []
+    assert "finished interrupted maildir deliveries" in second.log
 
 
 def test_corrupt_spool_file_is_moved_aside(start_relay, tmp_path):
@@ -155,15 +179,15 @@ def spooled_by_subject(start_relay, data, subjects: list[str], lines: int) -> di
     stops the relay, makes the maildir writable again and returns the
     spool files by subject."""
     relay = start_relay(data_dir=data)
-    new = data / "mail" / "new"
-    new.rmdir()
-    new.write_text("not a folder")
+    tmp = data / "mail" / "tmp"
+    tmp.rmdir()
+    tmp.write_text("not a folder")
     for name in subjects:
         assert send(relay.port, f"Subject: {name}\r\n\r\n".encode() + b"line of the body\r\n" * lines) == {}
     assert wait_for_files(relay, len(subjects))
     relay.stop()
-    new.unlink()
-    new.mkdir()
+    tmp.unlink()
+    tmp.mkdir()
     return {f.read_bytes().split(b"Subject: ")[1].split(b"\r\n")[0]: f for f in relay.spool_files()}
 
 

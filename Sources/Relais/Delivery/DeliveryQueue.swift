@@ -71,6 +71,19 @@ public final class DeliveryQueue: Sendable, Service {
             for item in delivery.deliver(batch) {
                 loop.scheduleTask(in: retryDelay) { queue.submit(item) }
             }
+            if writer.startsRetrying() { Self.finishMoves(of: writer, after: retryDelay, on: loop, threadPool: threadPool) }
+        }
+    }
+
+    /// Has the moves into `new/` that failed after their message was
+    /// acknowledged tried again every `delay` until none is left.
+    private static func finishMoves(of writer: MaildirWriter, after delay: TimeAmount, on loop: any EventLoop,
+                                    threadPool: NIOThreadPool) {
+        loop.scheduleTask(in: delay) {
+            threadPool.submit { state in
+                guard case .active = state, writer.finishMoves() else { return }
+                finishMoves(of: writer, after: delay, on: loop, threadPool: threadPool)
+            }
         }
     }
 
@@ -162,7 +175,8 @@ public final class DeliveryQueue: Sendable, Service {
 /// One batch of local deliveries, run on the thread pool: read what is not in
 /// memory, write one file per message and maildir its recipients are routed
 /// to, all with one flush, then forget the delivered messages in the spool
-/// (or answer those delivered before their acknowledgement).
+/// (or answer those delivered before their acknowledgement, as soon as the
+/// flush has made their files durable).
 /// Returns the items to try again later.
 struct MaildirDelivery {
     let spool: Spool
@@ -215,8 +229,26 @@ struct MaildirDelivery {
                 }
             }
         }
-        for (owner, result) in zip(owners, DurableFiles.write(files)) {
-            if case .failure(let error) = result { failures[owner] = error }
+        // Durable in tmp/, a message is delivered: a start finishes its move
+        // into new/ (`Maildir`), so the client is answered before the moves.
+        var acknowledged: Set<Int> = []
+        let results = DurableFiles.write(files) { durable in
+            var incomplete = Set(failures.keys)
+            for (owner, isDurable) in zip(owners, durable) where !isDurable { incomplete.insert(owner) }
+            for (index, entry) in loaded.enumerated() where !incomplete.contains(index) {
+                guard let acknowledgement = entry.item.acknowledgement else { continue }
+                acknowledgement.succeed()
+                acknowledged.insert(index)
+            }
+            return Set(owners.indices.filter { acknowledged.contains(owners[$0]) })
+        }
+        for (file, result) in results.enumerated() {
+            guard case .failure(let error) = result else { continue }
+            if acknowledged.contains(owners[file]) {
+                writer.moveLater(files[file], after: error)
+            } else {
+                failures[owners[file]] = error
+            }
         }
         for (index, entry) in loaded.enumerated() {
             let seconds = Date().timeIntervalSince1970 - entry.envelope.receivedAt
@@ -224,7 +256,7 @@ struct MaildirDelivery {
             switch result {
             case .success:
                 if let acknowledgement = entry.item.acknowledgement {
-                    acknowledgement.succeed()
+                    if !acknowledged.contains(index) { acknowledgement.succeed() }  // a batch with no file written
                 } else if let error = spool.remove(entry.envelope.id) {
                     logger.error("delivered but cannot remove from spool; it will be delivered again",
                                  metadata: ["id": "\(entry.envelope.id)", "error": "\(error)"])

@@ -20,6 +20,15 @@ final class MaildirWriter: Sendable {
     private let prepared = NIOLockedValueBox<[String: Maildir]>([:])
     /// Absolute paths in the registry.
     private let registered: NIOLockedValueBox<Set<String>>
+    /// Delivered files, durable in a maildir's `tmp/`, whose move into
+    /// `new/` failed: moved by `finishMoves`, or by the next start.
+    private let unfinished = NIOLockedValueBox(UnfinishedMoves())
+
+    private struct UnfinishedMoves {
+        var moves: [(from: String, to: String)] = []
+        /// Something calls `finishMoves` until none is left.
+        var retrying = false
+    }
 
     /// Reads the registry and finishes the deliveries a stopped run left
     /// in each maildir it lists. Blocking: call at start-up.
@@ -53,6 +62,49 @@ final class MaildirWriter: Sendable {
         try register(folder)
         prepared.withLockedValue { $0[folder] = maildir }
         return maildir.pendingFile(for: envelope, content: content)
+    }
+
+    /// Keeps a delivered file whose move into `new/` failed (its message
+    /// was acknowledged once it was durable in `tmp/`) for `finishMoves`.
+    func moveLater(_ file: DurableFiles.PendingFile, after error: SystemCallError) {
+        guard let temporaryPath = file.temporaryPath else { return }
+        logger.error("delivered into the maildir's tmp/ but cannot move it into new/; trying again later and at the next start",
+                     metadata: ["file": "\(temporaryPath)", "error": "\(error)"])
+        unfinished.withLockedValue { $0.moves.append((temporaryPath, file.finalPath)) }
+    }
+
+    /// True when moves wait and nothing retries them yet: the caller then
+    /// has `finishMoves` called, now and then, until it returns false.
+    func startsRetrying() -> Bool {
+        unfinished.withLockedValue { state in
+            guard !state.moves.isEmpty, !state.retrying else { return false }
+            state.retrying = true
+            return true
+        }
+    }
+
+    /// Tries the moves into `new/` that failed again; those that fail
+    /// again keep waiting. A file gone from `tmp/` was moved already (by a
+    /// start). Returns whether any is left; when none is, the retrying
+    /// ends. Blocking: call on the thread pool.
+    func finishMoves() -> Bool {
+        let moves = unfinished.withLockedValue { state in
+            defer { state.moves = [] }
+            return state.moves
+        }
+        var left: [(from: String, to: String)] = []
+        for move in moves {
+            if rename(move.from, move.to) == 0 {
+                logger.notice("moved a delivered file into the maildir's new/", metadata: ["file": "\(move.to)"])
+            } else if access(move.from, F_OK) == 0 {
+                left.append(move)
+            }
+        }
+        return unfinished.withLockedValue { state in
+            state.moves.append(contentsOf: left)
+            state.retrying = !state.moves.isEmpty
+            return state.retrying
+        }
     }
 
     private func register(_ folder: String) throws {

@@ -59,7 +59,16 @@ enum DurableFiles {
 
     /// Writes the batch; the result for each file is in the same order.
     /// A file counts as written only when its content and its name are durable.
-    static func write(_ files: [PendingFile]) -> [Result<Void, SystemCallError>] {
+    ///
+    /// `committed` is called once the flush has made the files durable
+    /// (true for each, in order; not at all when none was written or the
+    /// flush failed) and before any is moved to its final name; it returns the files the caller now counts as done under their
+    /// temporary name (`durableUnderTemporaryName`, whose seal lets a start
+    /// finish the move). If the move of one of those fails, it keeps that
+    /// name instead of being removed, and its failure is the caller's to
+    /// finish.
+    static func write(_ files: [PendingFile], committed: ([Bool]) -> Set<Int> = { _ in [] })
+        -> [Result<Void, SystemCallError>] {
         var results = files.map { file in
             Result { () throws(SystemCallError) in
                 if case .appended = file.naming { return try append(file.finalPath, file.contents) }
@@ -88,6 +97,7 @@ enum DurableFiles {
             }
             return results
         }
+        let kept = committed(results.map { if case .success = $0 { true } else { false } })
         var folders: Set<String> = []
         for index in written {
             guard let temporaryPath = files[index].temporaryPath else { continue }
@@ -98,7 +108,8 @@ enum DurableFiles {
             } else if replacing {
                 folders.insert(parentFolder(of: files[index].finalPath))
             }
-            if moved != 0 || replacing { unlink(temporaryPath) }  // the new file, or the old one swapped there
+            // The new file, or the old one swapped there; not a file the caller committed.
+            if replacing || (moved != 0 && !kept.contains(index)) { unlink(temporaryPath) }
         }
         for folder in folders {
             guard let error = syncFolder(folder) else { continue }

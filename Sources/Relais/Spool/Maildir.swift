@@ -7,11 +7,12 @@ import Glibc
 /// A maildir (`tmp/`, `new/`, `cur/`), the local delivery target. A message
 /// is written in `tmp/` under a name that carries its seal (size and
 /// CRC-32C, `,RS=<size>,RC=<crc>`), made durable there, and renamed into
-/// `new/`, as the maildir convention asks, before it counts as delivered;
-/// but without a second flush for the rename: a rename a crash undid is
-/// redone at the next start (`recoverInterruptedDeliveries`), and a file a
-/// crash cut short fails its seal and is deleted (it was never
-/// acknowledged). The file name is derived from the queue id, so a
+/// `new/`, as the maildir convention asks, without a second flush for the
+/// rename: a rename a crash undid is redone at the next start
+/// (`recoverInterruptedDeliveries`), and a file a crash cut short fails its
+/// seal and is deleted (it was never acknowledged). So a message durable in
+/// `tmp/` is delivered: a client waiting for its 250 is answered then,
+/// before the rename (`MaildirDelivery`). The file name is derived from the queue id, so a
 /// delivery repeated after a crash replaces the first copy instead of
 /// duplicating it.
 public struct Maildir: Sendable {
