@@ -12,6 +12,17 @@ def send(port: int, body: bytes):
         return client.sendmail("a@example.org", ["b@example.com"], body)
 
 
+def break_folder(folder):
+    """Replaces an empty folder with a file: nothing can be written in it or moved into it."""
+    folder.rmdir()
+    folder.write_text("not a folder")
+
+
+def mend_folder(folder):
+    folder.unlink()
+    folder.mkdir()
+
+
 def test_failed_spool_write_answers_451_and_keeps_earlier_mail(relay):
     send(relay.port, b"Subject: first\r\n\r\nkept\r\n")
     assert len(relay.maildir_messages(1)) == 1
@@ -65,8 +76,7 @@ def test_failed_delivery_keeps_message_in_spool_until_it_succeeds(start_relay, t
     data = tmp_path / "deferred"
     relay = start_relay(data_dir=data)
     tmp = data / "mail" / "tmp"
-    tmp.rmdir()
-    tmp.write_text("not a folder")
+    break_folder(tmp)
     # Delivery before the 250 fails: the message is spooled and acknowledged.
     assert send(relay.port, b"Subject: deferred\r\n\r\nwaits in the spool\r\n") == {}
     for _ in range(100):
@@ -76,8 +86,7 @@ def test_failed_delivery_keeps_message_in_spool_until_it_succeeds(start_relay, t
     assert "delivery deferred" in relay.log
     assert len(relay.spool_files()) == 1
     relay.stop()
-    tmp.unlink()
-    tmp.mkdir()
+    mend_folder(tmp)
     second = start_relay(data_dir=data)
     [delivered] = second.maildir_messages(1)
     assert delivered.endswith(b"Subject: deferred\r\n\r\nwaits in the spool\r\n")
@@ -89,8 +98,7 @@ def test_message_durable_in_tmp_is_acknowledged_when_new_cannot_take_it(start_re
     data = tmp_path / "unmovable"
     relay = start_relay(data_dir=data)
     new = data / "mail" / "new"
-    new.rmdir()
-    new.write_text("not a folder")
+    break_folder(new)
     # The file is durable in tmp/ before the 250, so the message is
     # delivered although its move into new/ fails: nothing is spooled.
     assert send(relay.port, b"Subject: unmovable\r\n\r\nfinished at the next start\r\n") == {}
@@ -100,8 +108,7 @@ def test_message_durable_in_tmp_is_acknowledged_when_new_cannot_take_it(start_re
     assert written.endswith(b"Subject: unmovable\r\n\r\nfinished at the next start\r\n")
     assert relay.spool_files() == []
     relay.stop()
-    new.unlink()
-    new.mkdir()
+    mend_folder(new)
     second = start_relay(data_dir=data)
     assert second.maildir_messages(1) == [written]
     assert list((data / "mail" / "tmp").iterdir()) == []
@@ -180,14 +187,12 @@ def spooled_by_subject(start_relay, data, subjects: list[str], lines: int) -> di
     spool files by subject."""
     relay = start_relay(data_dir=data)
     tmp = data / "mail" / "tmp"
-    tmp.rmdir()
-    tmp.write_text("not a folder")
+    break_folder(tmp)
     for name in subjects:
         assert send(relay.port, f"Subject: {name}\r\n\r\n".encode() + b"line of the body\r\n" * lines) == {}
     assert wait_for_files(relay, len(subjects))
     relay.stop()
-    tmp.unlink()
-    tmp.mkdir()
+    mend_folder(tmp)
     return {f.read_bytes().split(b"Subject: ")[1].split(b"\r\n")[0]: f for f in relay.spool_files()}
 
 
