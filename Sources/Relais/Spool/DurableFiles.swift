@@ -62,11 +62,11 @@ enum DurableFiles {
     ///
     /// `committed` is called once the flush has made the files durable
     /// (true for each, in order; not at all when none was written or the
-    /// flush failed) and before any is moved to its final name; it returns the files the caller now counts as done under their
-    /// temporary name (`durableUnderTemporaryName`, whose seal lets a start
-    /// finish the move). If the move of one of those fails, it keeps that
-    /// name instead of being removed, and its failure is the caller's to
-    /// finish.
+    /// flush failed) and before any is moved to its final name. It returns
+    /// the files the caller now counts as done under their temporary name
+    /// (`durableUnderTemporaryName`, whose seal lets a start finish the
+    /// move). If the move of one of those fails, it keeps that name instead
+    /// of being removed, and its failure is the caller's to finish.
     static func write(_ files: [PendingFile], committed: ([Bool]) -> Set<Int> = { _ in [] })
         -> [Result<Void, SystemCallError>] {
         var results = files.map { file in

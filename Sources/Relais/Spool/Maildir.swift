@@ -12,9 +12,9 @@ import Glibc
 /// (`recoverInterruptedDeliveries`), and a file a crash cut short fails its
 /// seal and is deleted (it was never acknowledged). So a message durable in
 /// `tmp/` is delivered: a client waiting for its 250 is answered then,
-/// before the rename (`MaildirDelivery`). The file name is derived from the queue id, so a
-/// delivery repeated after a crash replaces the first copy instead of
-/// duplicating it.
+/// before the rename (`MaildirDelivery`). The file name is derived from the
+/// queue id, so a delivery repeated after a crash replaces the first copy
+/// instead of duplicating it.
 public struct Maildir: Sendable {
     public let root: String
     public let hostname: String
