@@ -12,10 +12,15 @@ def send(port: int, body: bytes):
         return client.sendmail("a@example.org", ["b@example.com"], body)
 
 
-def break_folder(folder):
-    """Replaces an empty folder with a file: nothing can be written in it or moved into it."""
+def relay_with_broken_maildir(start_relay, data, name: str):
+    """Starts a relay on `data` whose maildir folder `name` (`tmp` or
+    `new`) is then replaced with a file: nothing can be written in it or
+    moved into it. Returns the relay and that folder's path."""
+    relay = start_relay(data_dir=data)
+    folder = data / "mail" / name
     folder.rmdir()
     folder.write_text("not a folder")
+    return relay, folder
 
 
 def mend_folder(folder):
@@ -74,9 +79,7 @@ def test_full_disk_answers_452_and_keeps_earlier_mail(start_relay, small_disk):
 
 def test_failed_delivery_keeps_message_in_spool_until_it_succeeds(start_relay, tmp_path):
     data = tmp_path / "deferred"
-    relay = start_relay(data_dir=data)
-    tmp = data / "mail" / "tmp"
-    break_folder(tmp)
+    relay, tmp = relay_with_broken_maildir(start_relay, data, "tmp")
     # Delivery before the 250 fails: the message is spooled and acknowledged.
     assert send(relay.port, b"Subject: deferred\r\n\r\nwaits in the spool\r\n") == {}
     for _ in range(100):
@@ -96,9 +99,7 @@ def test_failed_delivery_keeps_message_in_spool_until_it_succeeds(start_relay, t
 
 def test_message_durable_in_tmp_is_acknowledged_when_new_cannot_take_it(start_relay, tmp_path):
     data = tmp_path / "unmovable"
-    relay = start_relay(data_dir=data)
-    new = data / "mail" / "new"
-    break_folder(new)
+    relay, new = relay_with_broken_maildir(start_relay, data, "new")
     # The file is durable in tmp/ before the 250, so the message is
     # delivered although its move into new/ fails: nothing is spooled.
     assert send(relay.port, b"Subject: unmovable\r\n\r\nfinished at the next start\r\n") == {}
@@ -185,9 +186,7 @@ def spooled_by_subject(start_relay, data, subjects: list[str], lines: int) -> di
     written, so each is spooled (and acknowledged) instead of delivered;
     stops the relay, makes the maildir writable again and returns the
     spool files by subject."""
-    relay = start_relay(data_dir=data)
-    tmp = data / "mail" / "tmp"
-    break_folder(tmp)
+    relay, tmp = relay_with_broken_maildir(start_relay, data, "tmp")
     for name in subjects:
         assert send(relay.port, f"Subject: {name}\r\n\r\n".encode() + b"line of the body\r\n" * lines) == {}
     assert wait_for_files(relay, len(subjects))
