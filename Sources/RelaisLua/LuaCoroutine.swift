@@ -102,8 +102,22 @@ public final class LuaCoroutine {
         guard let completion else { return }
         self.completion = nil
         early = nil
-        luaL_unref(state.mainThread, relais_lua_registryindex(), threadReference)
+        keepOrRelease(thread, after: outcome)
         completion(outcome)
+    }
+
+    /// Keeps the thread of a call that returned normally for the next call
+    /// (`LuaState.idleThreads`), its stack emptied; a thread that failed,
+    /// was cancelled while waiting or is beyond the kept number is left to
+    /// the collector.
+    private func keepOrRelease(_ thread: OpaquePointer, after outcome: Outcome) {
+        guard threadReference != LUA_NOREF else { return }
+        if case .finished = outcome, lua_status(thread) == LUA_OK, state.idleThreads.count < LuaState.idleThreadsKept {
+            lua_settop(thread, 0)
+            state.idleThreads.append((thread, threadReference))
+        } else {
+            luaL_unref(state.mainThread, relais_lua_registryindex(), threadReference)
+        }
     }
 }
 
@@ -127,11 +141,18 @@ extension LuaState {
     @discardableResult
     public func start(_ function: LuaReference, _ arguments: [LuaValue], results: Int32 = 1,
                       completion: @escaping (LuaCoroutine.Outcome) -> Void) -> LuaCoroutine {
-        guard let thread = lua_newthread(mainThread) else {
-            completion(.failed("cannot create a Lua coroutine"))
-            return LuaCoroutine(state: self, thread: mainThread, threadReference: LUA_NOREF, results: results) { _ in }
+        let thread: OpaquePointer
+        let reference: Int32
+        if let idle = idleThreads.popLast() {
+            (thread, reference) = idle
+        } else {
+            guard let made = lua_newthread(mainThread) else {
+                completion(.failed("cannot create a Lua coroutine"))
+                return LuaCoroutine(state: self, thread: mainThread, threadReference: LUA_NOREF, results: results) { _ in }
+            }
+            thread = made
+            reference = luaL_ref(mainThread, relais_lua_registryindex())
         }
-        let reference = luaL_ref(mainThread, relais_lua_registryindex())
         let coroutine = LuaCoroutine(state: self, thread: thread, threadReference: reference, results: results,
                                      completion: completion)
         let pushed: Bool = on(thread) {

@@ -23,6 +23,12 @@ public final class LuaState {
     var objects: [Int: any LuaObject] = [:]
     var nextObjectID = 1
     var objectFunctions: ObjectFunctionIDs?
+    /// Coroutine threads whose call returned normally, kept (with their
+    /// registry references) for the next calls: a hook call then creates
+    /// no thread for the collector to free (`LuaCoroutine`).
+    var idleThreads: [(thread: OpaquePointer, reference: Int32)] = []
+    /// How many idle threads are kept at most.
+    static let idleThreadsKept = 16
 
     public init(limits: LuaLimits = LuaLimits()) throws {
         self.limits = limits

@@ -46,6 +46,32 @@ struct LuaCoroutineTests {
         #expect(outcomes.items == [.finished([.text("second!")]), .finished([.text("first!")])])
     }
 
+    @Test func aCallThatEndedLendsItsThreadToTheNextOneButAFailedOrCancelledCallDoesNot() throws {
+        // `calls` counts the calls each thread has run (and keeps every thread alive).
+        let fixture = try Fixture("""
+            calls = {}
+            return function(mode)
+              local thread = coroutine.running()
+              calls[thread] = (calls[thread] or 0) + 1
+              if mode == "fail" then error("boom") end
+              if mode == "wait" then wait() end
+              return calls[thread]
+            end
+            """)
+        let outcomes = OutcomeList()
+        for _ in 0..<3 { fixture.start([.text("return")], into: outcomes) }
+        #expect(outcomes.items == [.finished([.integer(1)]), .finished([.integer(2)]), .finished([.integer(3)])])
+
+        fixture.start([.text("fail")], into: outcomes)
+        fixture.start([.text("return")], into: outcomes)
+        fixture.start([.text("wait")], into: outcomes).cancel("timed out")
+        fixture.start([.text("return")], into: outcomes)
+        let later = Array(outcomes.items.dropFirst(3))
+        #expect(later.count == 4)
+        #expect(later[1] == .finished([.integer(1)]) && later[3] == .finished([.integer(1)]))
+        #expect(later[2] == .failed("timed out"))
+    }
+
     @Test func aCallThatNeverWaitsEndsAtOnce() throws {
         let fixture = try Fixture("return function(x) return x * 2 end")
         let outcomes = OutcomeList()

@@ -158,10 +158,9 @@ final class ConnectionPolicy: SessionPolicy {
         guard runtime.hasHooks(.data) || runtime.hasHooks(.route) else {
             return done(MessageDecision(verdict: nil, routes: draft.recipients.map { RecipientRoute(recipient: $0, targets: defaultRoute) }))
         }
-        let notes = runtime.state.makeTableReference()
-        let message = MessageObject(draft: draft, notes: notes, editable: true)
+        let message = MessageObject(draft: draft, editable: true)
         let finish = { (decision: MessageDecision) in
-            runtime.state.release(notes)
+            if let notes = message.notes { runtime.state.release(notes) }
             done(decision)
         }
         run(.data, objects: [message]) { [self] verdict in

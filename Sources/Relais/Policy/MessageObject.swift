@@ -41,15 +41,16 @@ final class MessageDraft {
 /// `msg` in Lua.
 final class MessageObject: LuaObject {
     let draft: MessageDraft
-    let notes: LuaReference
+    /// `msg.notes`, made when a hook first reads it: most messages'
+    /// hooks never do, and a table per message is work for the collector.
+    private(set) var notes: LuaReference?
     /// Headers and recipients can change in `data`; `route` only reads.
     var editable: Bool
     /// A report Relais made (bounce, delay or success notice): `msg.is_bounce`.
     let isReport: Bool
 
-    init(draft: MessageDraft, notes: LuaReference, editable: Bool, isReport: Bool = false) {
+    init(draft: MessageDraft, editable: Bool, isReport: Bool = false) {
         self.draft = draft
-        self.notes = notes
         self.editable = editable
         self.isReport = isReport
     }
@@ -67,7 +68,11 @@ final class MessageObject: LuaObject {
         case "sender": return .text(draft.sender.description)
         case "recipients": return .table(.array(draft.recipients.map { .text($0.description) }))
         case "size": return .integer(Int64(draft.size))
-        case "notes": return .reference(notes)
+        case "notes":
+            if let notes { return .reference(notes) }
+            let made = state.makeTableReference()
+            notes = made
+            return .reference(made)
         case "is_bounce": return .boolean(isReport)
         default: return .nil
         }

@@ -16,14 +16,13 @@ extension PolicyGeneration {
             return loop.makeSucceededFuture(defaultRoute)
         }
         let promise = loop.makePromise(of: [RouteTarget].self)
-        let notes = runtime.state.makeTableReference()
         let draft = MessageDraft(id: envelope.id, sender: .null, recipients: [MailboxAddress(storedText: recipient)],
                                  content: content, smtpUTF8: envelope.smtpUTF8)
-        let message = MessageObject(draft: draft, notes: notes, editable: false, isReport: true)
+        let message = MessageObject(draft: draft, editable: false, isReport: true)
         _ = HookRun.timed(.route, limit: configuration.maxHookTime, on: loop, timings: timings, { finish in
             runtime.route(draft.recipients[0], of: message, defaultRoute: defaultRoute) { finish(($0, $1)) }
         }) { (route: RecipientRoute, failure: String?) in
-            runtime.state.release(notes)
+            if let notes = message.notes { runtime.state.release(notes) }
             if let refusal = route.refusal {
                 logger.error("the route hook refused a report; it takes the default route", metadata: [
                     "id": "\(envelope.id)", "reply": "\(refusal)", "error": "\(failure ?? "")",
