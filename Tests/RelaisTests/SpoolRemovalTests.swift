@@ -105,11 +105,6 @@ struct SpoolRemovalTests {
         return release
     }
 
-    private func waitUntilQueueEmpty(_ spool: Spool) throws {
-        for _ in 0..<200 where try !spool.folder.queuedIDs().isEmpty { usleep(10_000) }
-        #expect(try spool.folder.queuedIDs().isEmpty)
-    }
-
     private func freeFiles(_ spool: Spool) throws -> [String] {
         try FileManager.default.contentsOfDirectory(atPath: spool.root + "/free").map { spool.root + "/free/" + $0 }
     }

@@ -2,6 +2,7 @@ import Foundation
 import NIOCore
 import NIOPosix
 @testable import Relais
+import Testing
 
 /// A real spool in a fresh temporary folder, with its own thread pool and
 /// event loop, for the tests that write through one; removed afterwards.
@@ -39,4 +40,10 @@ func withTemporarySpool(threads: Int, _ body: (Spool, any EventLoop, NIOThreadPo
     try? await group.shutdownGracefully()
     try? FileManager.default.removeItem(atPath: root)
     if let failure { throw failure }
+}
+
+/// Waits up to two seconds for the spool's queue folder to empty.
+func waitUntilQueueEmpty(_ spool: Spool) throws {
+    for _ in 0..<200 where try !spool.folder.queuedIDs().isEmpty { usleep(10_000) }
+    #expect(try spool.folder.queuedIDs().isEmpty)
 }

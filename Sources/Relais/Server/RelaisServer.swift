@@ -91,6 +91,14 @@ public final class RelaisServer: Service {
         // Before listening: a change made once clients can connect is seen even before the watcher runs.
         loadedFiles.withLockedValue { $0 = PolicyWatcher.fingerprints(of: store.generation.watchedFiles) }
         let spool = try Spool(root: configuration.spoolDirectory, threadPool: threadPool, metrics: metrics)
+        if let error = spool.journalUnavailable {
+            logger.warning("spool journal unavailable: every message waits for a flush of the whole filesystem",
+                           metadata: ["error": "\(error)"])
+        }
+        if spool.restoredFromJournal > 0 {
+            logger.warning("queued files a crash lost were written back from the spool's journal",
+                           metadata: ["messages": "\(spool.restoredFromJournal)"])
+        }
         let credentialLoop = group.next()
         _ = try Maildir(root: configuration.maildirDirectory, hostname: configuration.hostname)
         let shared = configuration.cluster.map { settings in
@@ -312,7 +320,12 @@ public final class RelaisServer: Service {
         if ownsGroup { try? group.syncShutdownGracefully() }
         // Once no delivery can finish any more: with the thread pool
         // stopped, the files are recycled here, on this thread.
-        services.withLockedValue { $0 }?.spool.recycleDelivered()
+        if let spool = services.withLockedValue({ $0 })?.spool {
+            spool.recycleDelivered()
+            if let error = spool.checkpointAtStop() {
+                logger.error("cannot flush the spool at stop; the next start replays its journal", metadata: ["error": "\(error)"])
+            }
+        }
         if hookTimings.summary.calls > 0 {
             logger.info("hook timings", metadata: ["summary": "\(hookTimings.summary)"])
         }

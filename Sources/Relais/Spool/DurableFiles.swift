@@ -59,6 +59,8 @@ enum DurableFiles {
 
     /// Writes the batch; the result for each file is in the same order.
     /// A file counts as written only when its content and its name are durable.
+    /// `flush` makes them so, given the indices of the files written
+    /// (default: a flush of their filesystem, `syncfs`).
     ///
     /// `committed` is called once the flush has made the files durable
     /// (true for each, in order; not at all when none was written or the
@@ -67,8 +69,8 @@ enum DurableFiles {
     /// (`durableUnderTemporaryName`, whose seal lets a start finish the
     /// move). If the move of one of those fails, it keeps that name instead
     /// of being removed, and its failure is the caller's to finish.
-    static func write(_ files: [PendingFile], committed: ([Bool]) -> Set<Int> = { _ in [] })
-        -> [Result<Void, SystemCallError>] {
+    static func write(_ files: [PendingFile], committed: ([Bool]) -> Set<Int> = { _ in [] },
+                      flush: ((_ written: [Int]) -> SystemCallError?)? = nil) -> [Result<Void, SystemCallError>] {
         var results = files.map { file in
             Result { () throws(SystemCallError) in
                 if case .appended = file.naming { return try append(file.finalPath, file.contents) }
@@ -89,7 +91,7 @@ enum DurableFiles {
         }
         let written = results.indices.filter { if case .success = results[$0] { true } else { false } }
         guard let first = written.first else { return results }
-        if let error = flushFilesystem(containing: files[first].flushedPath) {
+        if let error = flush.map({ $0(written) }) ?? flushFilesystem(containing: files[first].flushedPath) {
             for index in written {
                 results[index] = .failure(error)
                 if case .appended = files[index].naming { continue }  // the file held a message before
@@ -158,13 +160,14 @@ enum DurableFiles {
         if Int(status.st_size) > length, ftruncate(fd, off_t(length)) != 0 { throw removed(after: "ftruncate") }
     }
 
-    /// Writes all of `contents` at the file's offset; returns how many bytes.
+    /// Writes all of `contents` at the file's offset, or at `position`;
+    /// returns how many bytes.
     @discardableResult
-    private static func writeAll(_ fd: Int32, _ path: String, _ contents: [ByteBuffer]) throws(SystemCallError) -> Int {
+    static func writeAll(_ fd: Int32, _ path: String, _ contents: [ByteBuffer], at position: Int? = nil) throws(SystemCallError) -> Int {
         let length = contents.reduce(0) { $0 + $1.readableBytes }
         var written = 0
         while written < length {
-            let count = write(fd, contents, from: written)
+            let count = write(fd, contents, from: written, at: position.map { $0 + written })
             if count < 0 {
                 if errno == EINTR { continue }
                 throw SystemCallError("write", path, errno: errno)
@@ -190,8 +193,9 @@ enum DurableFiles {
         }
     }
 
-    /// One `writev` of what follows the first `offset` bytes of `contents`.
-    private static func write(_ fd: Int32, _ contents: [ByteBuffer], from offset: Int) -> Int {
+    /// One `writev` (`pwritev` at `position`) of what follows the first
+    /// `offset` bytes of `contents`.
+    private static func write(_ fd: Int32, _ contents: [ByteBuffer], from offset: Int, at position: Int?) -> Int {
         var rest = contents[...]
         var skipped = offset
         while let first = rest.first, skipped >= first.readableBytes {
@@ -204,7 +208,9 @@ enum DurableFiles {
                 return iovec(iov_base: UnsafeMutableRawPointer(mutating: pointer.baseAddress.map { $0 + start }),
                              iov_len: pointer.count - start)
             }
-            return Glibc.writev(fd, &vectors, Int32(min(vectors.count, 1024)))  // IOV_MAX on Linux
+            let count = Int32(min(vectors.count, 1024))  // IOV_MAX on Linux
+            if let position { return Glibc.pwritev(fd, &vectors, count, off_t(position)) }
+            return Glibc.writev(fd, &vectors, count)
         }
     }
 

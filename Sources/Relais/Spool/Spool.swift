@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
 #if canImport(Glibc)
@@ -11,8 +12,10 @@ import Glibc
 /// a record of its delivery state per attempt saved (`StateRecord`). A file is written in
 /// `queue/`, or over a delivered message's file (`RecycledFiles`: still in
 /// `queue/`, or kept in `free/`) renamed at once, and one flush makes it
-/// durable before the 250; a file a crash interrupted fails its seal and
-/// is set aside, never delivered.
+/// durable before the 250: a `syncfs`, or for a small new message an
+/// `fdatasync` of the journal that holds its bytes too (`SpoolJournal`);
+/// a file a crash interrupted fails its seal and is set aside, never
+/// delivered, or is written back from the journal.
 /// Writes of concurrent messages share one flush (group commit) on a thread
 /// pool; no disk I/O happens on an event loop.
 public final class Spool: Sendable {
@@ -34,12 +37,41 @@ public final class Spool: Sendable {
             case rewrite(Envelope, ByteBuffer, MessageState?)
             /// A state record appended to a queued message's file.
             case state(MessageState)
+            /// No file: the deliveries noted in the journal are written
+            /// there (`SpoolJournal.noteDelivered`), with no flush.
+            case deliveries
         }
 
         var id: String
         var content: Content
-        var promise: EventLoopPromise<Void>
+        /// Nil when nobody waits (`deliveries`).
+        var promise: EventLoopPromise<Void>?
+
+        /// A new message small enough for the journal (`SpoolJournal`), or
+        /// the journal's deliveries.
+        var isJournaled: Bool {
+            switch content {
+            case .message(_, let content): content.readableBytes <= Spool.largestJournaled
+            case .deliveries: true
+            case .rewrite, .state: false
+            }
+        }
     }
+
+    /// Larger messages are made durable by a flush of the filesystem, as
+    /// their file is most of what it writes anyway.
+    static let largestJournaled = 64 * 1024
+    /// The write-ahead log new messages are made durable in; nil when it
+    /// could not be made (a disk too small for it): every batch then
+    /// flushes the filesystem.
+    private let journal: SpoolJournal?
+    /// Why there is no journal, for the caller to log.
+    public let journalUnavailable: SystemCallError?
+    /// Messages whose file a start wrote back from the journal (after a
+    /// crash lost it); the caller logs it.
+    public let restoredFromJournal: Int
+    /// A `deliveries` write is submitted and not yet done.
+    private let deliveriesQueued = NIOLockedValueBox(false)
 
     private let writer: GroupCommitQueue<PendingWrite>
     /// Reads of queued messages, in batches on the thread pool: a queue
@@ -93,29 +125,40 @@ public final class Spool: Sendable {
                 })
             }
         }
+        try DurableFiles.makeFolders([root + "/queue", root + "/corrupt"])
+        let (journal, journalUnavailable) = try Self.openJournal(root + "/journal")
+        self.journal = journal
+        self.journalUnavailable = journalUnavailable
+        restoredFromJournal = try journal.map { try Self.replay($0, into: folder, recycled: recycled) } ?? 0
+        let deliveriesQueued = self.deliveriesQueued
         self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
             let started = NIODeadline.now()
-            var prepared: [(file: DurableFiles.PendingFile, promise: EventLoopPromise<Void>)] = []
+            var prepared: [(id: String, file: DurableFiles.PendingFile, promise: EventLoopPromise<Void>?)] = []
             for write in batch {
                 do {
-                    prepared.append((try Self.file(for: write, in: folder, recycled: recycled), write.promise))
+                    if let file = try Self.file(for: write, in: folder, recycled: recycled) {
+                        prepared.append((write.id, file, write.promise))
+                    } else {
+                        deliveriesQueued.withLockedValue { $0 = false }
+                    }
                 } catch {
-                    write.promise.fail(error)
+                    write.promise?.fail(error)
                 }
             }
-            let covered = recycled.flushStarting()
-            let results = DurableFiles.write(prepared.map(\.file))
-            if results.contains(where: { if case .success = $0 { true } else { false } }) {
-                recycled.flushed(covered)
-            } else {
-                recycled.flushFailed(covered)
+            let journaled = batch.allSatisfy(\.isJournaled) ? journal : nil
+            let results = DurableFiles.write(prepared.map(\.file), flush: { written in
+                Self.flush(journaled: written.map { (prepared[$0].id, prepared[$0].file.contents) }, in: journaled,
+                           checkpointing: journal, folder: folder.queueFolder, recycled: recycled)
+            })
+            // Deliveries only: written where a crash (of the process) finds them, with no flush of their own.
+            if prepared.isEmpty, let journaled { _ = journaled.append([]) }
+            if !prepared.isEmpty {
+                metrics?.spoolFlush(files: prepared.count, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             }
-            metrics?.spoolFlush(files: batch.count, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             for (write, result) in zip(prepared, results) {
-                write.promise.completeWith(result.mapError { $0 as any Error })
+                write.promise?.completeWith(result.mapError { $0 as any Error })
             }
         }
-        try DurableFiles.makeFolders([root + "/queue", root + "/corrupt"])
         // Files a crash caught while they were being written anew (and an
         // earlier build's state files being written), before anything else
         // writes: none of them is any message's only copy.
@@ -124,9 +167,85 @@ public final class Spool: Sendable {
         }
     }
 
-    /// The file a write makes, its bytes encoded here on the thread pool.
+    /// The journal at `path`, or, when the disk has no room to make it,
+    /// none and why.
+    private static func openJournal(_ path: String) throws(SystemCallError) -> (SpoolJournal?, SystemCallError?) {
+        switch Result(catching: { () throws(SystemCallError) in try SpoolJournal(path: path) }) {
+        case .success(let journal):
+            return (journal, nil)
+        case .failure(let error) where [ENOSPC, EDQUOT].contains(error.errno):
+            unlink(path)
+            return (nil, error)
+        case .failure(let error):
+            throw error
+        }
+    }
+
+    /// Makes a batch's files durable: the new messages' records appended
+    /// to the journal and one `fdatasync` of it, when the batch is only
+    /// those (`journaled`) and they fit; otherwise a checkpoint, a flush of
+    /// the filesystem holding `folder` that makes every file written so far
+    /// durable, after which the journal starts again. Files recycled before
+    /// it are handed out after it (`RecycledFiles.flushStarting`).
+    private static func flush(journaled messages: [(id: String, pieces: [ByteBuffer])], in journaled: SpoolJournal?,
+                              checkpointing journal: SpoolJournal?, folder: String, recycled: RecycledFiles) -> SystemCallError? {
+        let covered = recycled.flushStarting()
+        let error: SystemCallError? = {
+            if let journaled {
+                switch journaled.append(messages) {
+                case .success(true): return journaled.sync()
+                case .success(false): break
+                case .failure(let error): return error
+                }
+            }
+            if let error = journal?.beginCheckpoint() { return error }
+            let error = DurableFiles.flushFilesystem(containing: folder)
+            journal?.endCheckpoint(flushed: error == nil)
+            return error
+        }()
+        if error == nil { recycled.flushed(covered) } else { recycled.flushFailed(covered) }
+        return error
+    }
+
+    /// Writes back, from the journal, each message with a record, no
+    /// record of its delivery, and a file a crash lost or left unfinished,
+    /// then makes a checkpoint; returns how many were written back.
+    /// Blocking: at start-up.
+    private static func replay(_ journal: SpoolJournal, into folder: SpoolFolder, recycled: RecycledFiles) throws -> Int {
+        let entries = journal.replay()
+        let delivered = Set(entries.filter(\.isDelivery).map(\.id))
+        var restored = 0
+        for entry in entries where !entry.isDelivery && !delivered.contains(entry.id) && (try? folder.load(entry.id)) == nil {
+            try DurableFiles.writeFile(folder.path(of: entry.id), [entry.bytes])
+            restored += 1
+        }
+        if let error = flush(journaled: [], in: nil, checkpointing: journal, folder: folder.queueFolder, recycled: recycled) {
+            throw error
+        }
+        return restored
+    }
+
+    /// A checkpoint when the relay stops, once nothing writes any more: a
+    /// start then has nothing to replay. Blocking.
+    func checkpointAtStop() -> SystemCallError? {
+        Self.flush(journaled: [], in: nil, checkpointing: journal, folder: queueFolder, recycled: recycled)
+    }
+
+    /// Has the deliveries noted in the journal written, before files of
+    /// delivered messages are removed: a crash then finds them and does not
+    /// bring those messages back. New messages' batches write them too, so
+    /// a relay under load seldom needs a batch of its own.
+    private func writeDeliveries() {
+        guard journal?.deliveriesWaiting == true,
+              deliveriesQueued.withLockedValue({ queued in defer { queued = true }; return !queued })
+        else { return }
+        writer.submit(PendingWrite(id: "", content: .deliveries, promise: nil))
+    }
+
+    /// The file a write makes, its bytes encoded here on the thread pool;
+    /// none for the journal's deliveries.
     private static func file(for write: PendingWrite, in folder: SpoolFolder, recycled: RecycledFiles) throws
-        -> DurableFiles.PendingFile {
+        -> DurableFiles.PendingFile? {
         let path = folder.path(of: write.id)
         switch write.content {
         case .message(let envelope, let content):
@@ -139,6 +258,8 @@ public final class Spool: Sendable {
                                             naming: .replacingWhenDurable(temporaryPath: folder.temporaryPath(of: write.id)))
         case .state(let state):
             return DurableFiles.PendingFile(finalPath: path, contents: [try StateRecord.encode(state, of: write.id)], naming: .appended)
+        case .deliveries:
+            return nil
         }
     }
 
@@ -194,6 +315,8 @@ public final class Spool: Sendable {
     /// Forgets a delivered message, with the removals of other messages in
     /// one pass on the thread pool.
     func forget(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
+        journal?.noteDelivered(id)
+        writeDeliveries()
         let promise = eventLoop.makePromise(of: Void.self)
         remover.submit(PendingRemoval(path: path(of: id), promise: promise))
         return promise.futureResult
@@ -218,6 +341,7 @@ public final class Spool: Sendable {
     /// crash means the message is delivered again, as with `forget`).
     func discard(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
         guard removalsWaiting < Self.removalsAhead else { return forget(id, on: eventLoop) }
+        journal?.noteDelivered(id)
         let path = path(of: id)
         switch recycled.handOver(path, limit: Self.removalsAhead) {
         case .firstWaiting:
@@ -250,6 +374,7 @@ public final class Spool: Sendable {
 
     /// Moves the files to `free/` on the thread pool, with nobody waiting.
     private func recycleLater(_ paths: [String]) {
+        if !paths.isEmpty { writeDeliveries() }
         for path in paths { remover.submit(PendingRemoval(path: path, promise: nil)) }
     }
 
