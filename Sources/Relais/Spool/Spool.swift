@@ -145,13 +145,13 @@ public final class Spool: Sendable {
                     write.promise?.fail(error)
                 }
             }
-            let journaled = batch.allSatisfy(\.isJournaled) ? journal : nil
+            let journaled = batch.allSatisfy(\.isJournaled)
             let results = DurableFiles.write(prepared.map(\.file), flush: { written in
-                Self.flush(journaled: written.map { (prepared[$0].id, prepared[$0].file.contents) }, in: journaled,
-                           checkpointing: journal, folder: folder.queueFolder, recycled: recycled)
+                Self.flush(journaling: journaled ? written.map { (prepared[$0].id, prepared[$0].file.contents) } : nil,
+                           in: journal, folder: folder.queueFolder, recycled: recycled)
             })
             // Deliveries only: written where a crash (of the process) finds them, with no flush of their own.
-            if prepared.isEmpty, let journaled { _ = journaled.append([]) }
+            if prepared.isEmpty, journaled { _ = journal?.append([]) }
             if !prepared.isEmpty {
                 metrics?.spoolFlush(files: prepared.count, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             }
@@ -183,17 +183,17 @@ public final class Spool: Sendable {
 
     /// Makes a batch's files durable: the new messages' records appended
     /// to the journal and one `fdatasync` of it, when the batch is only
-    /// those (`journaled`) and they fit; otherwise a checkpoint, a flush of
-    /// the filesystem holding `folder` that makes every file written so far
-    /// durable, after which the journal starts again. Files recycled before
-    /// it are handed out after it (`RecycledFiles.flushStarting`).
-    private static func flush(journaled messages: [(id: String, pieces: [ByteBuffer])], in journaled: SpoolJournal?,
-                              checkpointing journal: SpoolJournal?, folder: String, recycled: RecycledFiles) -> SystemCallError? {
+    /// those (`messages` not nil) and they fit; otherwise a checkpoint, a
+    /// flush of the filesystem holding `folder` that makes every file
+    /// written so far durable, after which the journal starts again. Files
+    /// recycled before it are handed out after it (`RecycledFiles.flushStarting`).
+    private static func flush(journaling messages: [(id: String, pieces: [ByteBuffer])]?, in journal: SpoolJournal?,
+                              folder: String, recycled: RecycledFiles) -> SystemCallError? {
         let covered = recycled.flushStarting()
         let error: SystemCallError? = {
-            if let journaled {
-                switch journaled.append(messages) {
-                case .success(true): return journaled.sync()
+            if let journal, let messages {
+                switch journal.append(messages) {
+                case .success(true): return journal.sync()
                 case .success(false): break
                 case .failure(let error): return error
                 }
@@ -219,7 +219,7 @@ public final class Spool: Sendable {
             try DurableFiles.writeFile(folder.path(of: entry.id), [entry.bytes])
             restored += 1
         }
-        if let error = flush(journaled: [], in: nil, checkpointing: journal, folder: folder.queueFolder, recycled: recycled) {
+        if let error = flush(journaling: nil, in: journal, folder: folder.queueFolder, recycled: recycled) {
             throw error
         }
         return restored
@@ -228,7 +228,7 @@ public final class Spool: Sendable {
     /// A checkpoint when the relay stops, once nothing writes any more: a
     /// start then has nothing to replay. Blocking.
     func checkpointAtStop() -> SystemCallError? {
-        Self.flush(journaled: [], in: nil, checkpointing: journal, folder: queueFolder, recycled: recycled)
+        Self.flush(journaling: nil, in: journal, folder: queueFolder, recycled: recycled)
     }
 
     /// Has the deliveries noted in the journal written, before files of

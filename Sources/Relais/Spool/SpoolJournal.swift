@@ -20,10 +20,12 @@ import Glibc
 /// journal starts again from its beginning (`endCheckpoint`), with a new
 /// use number, so records of an earlier use are never read as current ones.
 ///
-/// After a crash (`replay`), every record of the current use whose file in
-/// `queue/` is missing or not whole is written back. A message delivered
-/// since the last checkpoint may thus be delivered again (at least once,
-/// never zero times), as a removal lost in a crash already could.
+/// After a crash (`replay`), every message with a record of the current use,
+/// no record of its delivery (`noteDelivered`), and a file in `queue/` that
+/// is missing or not whole is written back. A message delivered since the
+/// last checkpoint whose delivery record the crash lost may thus be
+/// delivered again (at least once, never zero times), as a removal lost in
+/// a crash already could.
 ///
 /// A record: the magic `RLJ1`, the use number, the payload's length and
 /// the CRC-32C of those and the payload, then the payload: the id's length
@@ -141,7 +143,10 @@ final class SpoolJournal: Sendable {
     /// due: the caller makes the batch a checkpoint instead
     /// (`beginCheckpoint`, `endCheckpoint`). Not durable until `sync`.
     func append(_ entries: [(id: String, pieces: [ByteBuffer])]) -> Result<Bool, SystemCallError> {
-        let (offset, use, delivered) = position.withLockedValue { ($0.offset, $0.use, $0.delivered) }
+        let (offset, use, delivered, due) = position.withLockedValue {
+            ($0.offset, $0.use, $0.delivered, $0.records + entries.count > recordsPerCheckpoint)
+        }
+        guard !due else { return .success(false) }
         var pieces: [ByteBuffer] = []
         var length = 0
         for entry in delivered.map({ (id: $0, pieces: [ByteBuffer]()) }) + entries {
@@ -159,8 +164,7 @@ final class SpoolJournal: Sendable {
             pieces.append(contentsOf: payload)
             length += Self.headerSize + payloadLength
         }
-        let due = position.withLockedValue { $0.records + entries.count > recordsPerCheckpoint }
-        guard !due, offset + length <= capacity else { return .success(false) }
+        guard offset + length <= capacity else { return .success(false) }
         do {
             try DurableFiles.writeAll(fd, path, pieces, at: offset)
         } catch {
