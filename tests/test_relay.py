@@ -184,43 +184,61 @@ def test_dropped_connection_in_data_is_retried(policy_relay, upstreams):
 
 
 def test_a_short_message_in_a_recycled_spool_file_reads_back_whole(policy_relay, upstreams):
-    """A delivered message's spool file is written over by the next one: a
-    shorter message read back for its retry is exactly itself, with nothing
-    of the longer one after it."""
+    """A delivered message's spool file is kept in free/ and written over by
+    a later message: a shorter message's file, and what its retry sends,
+    is exactly itself, with nothing of the longer one after it."""
     up = upstreams()
     relay = policy_relay(relay_policy(smarthost("up", up.port), smarthost("up2", up.port)))
+    free = relay.data_dir / "spool" / "free"
     long_body = b"Subject: long\r\n\r\n" + b"x" * 70 + b"\r\n" + (b"y" * 78 + b"\r\n") * 500
-    # A file is reused once a flush after its removal ended: the second
-    # message's flush readies the first one's file.
-    for count in (1, 2):
+    # Deferred first, so that each gets a file: one delivered at once never
+    # has one (the spool's journal held it).
+    up.recorder.mail_reply = "451 4.3.0 Try again later"
+    for _ in range(2):
         send(relay, ["b@example.com"], long_body)
-        assert wait_for(lambda: len(up.messages) == count)
-        assert relay.wait_spool_empty() == []
-    assert len(list((relay.data_dir / "spool" / "free").iterdir())) == 2
+    assert wait_for(lambda: relay.log.count("result=deferred") >= 2)
+    up.recorder.mail_reply = None
+    assert wait_for(lambda: len(up.messages) == 2, timeout=20)
+    assert relay.wait_spool_empty() == []
+    assert wait_for(lambda: len(list(free.iterdir())) == 2)
+    # A start makes their move to free/ durable: they are ready to be written over.
+    relay.stop()
+    relay.start()
+    offset = len(relay.log)
     up.recorder.mail_reply = "451 4.3.0 Try again later"
     send(relay, ["b@example.com"], b"Subject: short\r\n\r\nshort\r\n")
-    relay.wait_log("result=deferred")
+    relay.wait_log("result=deferred", after=offset)
+    assert wait_for(lambda: len(relay.spool_files()) == 1)
+    stored = relay.spool_files()[0].read_bytes()
+    assert b"Subject: short\r\n\r\nshort\r\n" in stored and b"yyyy" not in stored
+    assert len(list(free.iterdir())) == 1
     up.recorder.mail_reply = None
     assert wait_for(lambda: len(up.messages) == 3, timeout=20)
     assert up.messages[2][2].endswith(b"\r\nSubject: short\r\n\r\nshort\r\n")
     assert b"yyyy" not in up.messages[2][2]
     # The removal is not waited for: the file is back in free/ once it has left queue/.
     assert relay.wait_spool_empty() == []
-    assert len(list((relay.data_dir / "spool" / "free").iterdir())) == 2
+    assert wait_for(lambda: len(list(free.iterdir())) == 2)
 
 
 def test_a_stop_right_after_delivery_leaves_nothing_to_deliver_again(policy_relay, upstreams):
-    """A delivered message's file waits up to 50 ms in the queue for the next
-    message to take it over; stopping the relay recycles what waits, so a
-    restart delivers nothing twice."""
+    """A delivered message leaves no file behind: one the journal alone held
+    never had one, and one that had a file (it waited) is recycled at once
+    or, if it is waiting to be handed over to the next message, at the stop.
+    A restart delivers nothing twice."""
     up = upstreams()
     relay = policy_relay(relay_policy(smarthost("up", up.port), smarthost("up2", up.port)))
-    for number in range(10):
+    up.recorder.mail_reply = "451 4.3.0 Try again later"
+    for number in range(5):
+        send(relay, ["b@example.com"], f"Subject: deferred {number}\r\n\r\nbody\r\n".encode())
+    assert wait_for(lambda: len(relay.spool_files()) == 5)
+    up.recorder.mail_reply = None
+    for number in range(5):
         send(relay, ["b@example.com"], f"Subject: {number}\r\n\r\nbody\r\n".encode())
-    assert wait_for(lambda: len(up.messages) == 10, interval=0.005)
+    assert wait_for(lambda: len(up.messages) == 10, timeout=20, interval=0.005)
     relay.stop()
     assert relay.spool_files() == []
-    assert len(list((relay.data_dir / "spool" / "free").iterdir())) >= 1
+    assert len(list((relay.data_dir / "spool" / "free").iterdir())) >= 5
     relay.start()
     time.sleep(1)
     assert len(up.messages) == 10
@@ -426,7 +444,7 @@ def test_dsn_parameters_pass_to_an_upstream_offering_dsn(policy_relay, tmp_path)
         time.sleep(0.3)
         relay = policy_relay(relay_policy(smarthost("sink", port), smarthost("sink2", port)))
         send_dsn(relay, ["b@example.com"], ["RET=HDRS", "ENVID=abc"], ["NOTIFY=SUCCESS,FAILURE", "ORCPT=rfc822;b@example.com"])
-        assert relay.wait_spool_empty() == []
+        assert wait_for(lambda: list(dumps.iterdir()))
         [dump] = list(dumps.iterdir())
         text = dump.read_bytes()
         assert b"RET=HDRS" in text and b"ENVID=abc" in text

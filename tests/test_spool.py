@@ -6,6 +6,8 @@ import time
 
 import pytest
 
+from conftest import wait_for
+
 
 def send(port: int, body: bytes):
     with smtplib.SMTP("127.0.0.1", port) as client:
@@ -37,8 +39,9 @@ def test_failed_spool_write_answers_451_and_keeps_earlier_mail(relay):
     for folder in broken:
         shutil.rmtree(folder)
         folder.write_text("not a folder")
+    # Larger than the journal takes (64 KiB): its file is what makes it durable.
     with pytest.raises(smtplib.SMTPDataError) as refused:
-        send(relay.port, b"Subject: second\r\n\r\nrefused\r\n")
+        send(relay.port, b"Subject: second\r\n\r\n" + b"refused\r\n" * 10000)
     assert refused.value.smtp_code == 451
     assert refused.value.smtp_error == b"4.3.0 Error: could not queue the message; try again later"
     assert "cannot spool message" in relay.log
@@ -48,6 +51,30 @@ def test_failed_spool_write_answers_451_and_keeps_earlier_mail(relay):
     send(relay.port, b"Subject: third\r\n\r\naccepted again\r\n")
     messages = relay.maildir_messages(2)
     assert [m.split(b"Subject: ")[1].split(b"\r\n")[0] for m in messages] == [b"first", b"third"]
+
+
+def test_a_small_message_the_journal_holds_waits_for_a_queue_folder_it_cannot_be_written_to(relay):
+    """A small message is durable in the spool's journal before its 250;
+    its queue file comes later. While neither the maildir nor the queue
+    folder can be written, it waits in the journal (the failed writes are
+    logged and tried again); a stop once the folders are back writes its
+    file, and it is delivered once."""
+    broken = [relay.data_dir / "spool" / "queue", relay.data_dir / "mail" / "tmp"]
+    for folder in broken:
+        shutil.rmtree(folder)
+        folder.write_text("not a folder")
+    assert send(relay.port, b"Subject: kept\r\n\r\nin the journal\r\n") == {}
+    relay.wait_log("cannot write the file of a queued message the journal holds")
+    for folder in broken:
+        mend_folder(folder)
+    relay.stop()
+    assert len(relay.spool_files()) == 1
+    relay.start()
+    [message] = relay.maildir_messages(1)
+    assert b"Subject: kept\r\n" in message
+    assert relay.wait_spool_empty() == []
+    time.sleep(1)
+    assert len(relay.maildir_messages()) == 1
 
 
 @pytest.fixture
@@ -87,7 +114,8 @@ def test_failed_delivery_keeps_message_in_spool_until_it_succeeds(start_relay, t
             break
         time.sleep(0.05)
     assert "delivery deferred" in relay.log
-    assert len(relay.spool_files()) == 1
+    # The journal holds it; its file follows within half a second.
+    assert wait_for(lambda: len(relay.spool_files()) == 1)
     relay.stop()
     mend_folder(tmp)
     second = start_relay(data_dir=data)

@@ -1,3 +1,4 @@
+import Foundation
 import NIOCore
 @testable import Relais
 import Testing
@@ -43,6 +44,8 @@ struct HeldContentTests {
             var content = ByteBufferAllocator().buffer(capacity: 4000)
             content.writeRepeatingByte(UInt8(ascii: "c"), count: 4000)
             try await spool.store(testEnvelope("HELDREAD0001"), content: content, on: loop).get()
+            // The journal holds a new message; its file comes after the spool's short wait in these tests.
+            for _ in 0..<200 where !FileManager.default.fileExists(atPath: spool.path(of: "HELDREAD0001")) { try await Task.sleep(for: .milliseconds(10)) }
             let file = try spool.folder.load("HELDREAD0001").content
             #expect(file.storageCapacity > 4096)  // the file's buffer: envelope line, content and room to read
             let read = try await spool.load("HELDREAD0001", on: loop).get().content

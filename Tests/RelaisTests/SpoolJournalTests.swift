@@ -5,8 +5,9 @@ import NIOPosix
 import Testing
 
 /// New small messages are made durable in the spool's journal before the
-/// 250, their files at the next checkpoint; a start writes back, from the
-/// journal, each file a crash lost or left unfinished.
+/// 250; their files are written only when they stay queued, and made
+/// durable at the next checkpoint; a start writes back, from the journal,
+/// each file a crash lost or left unfinished.
 struct SpoolJournalTests {
     private static let content = ByteBuffer(string: "Subject: journaled\r\n\r\nbody\r\n")
 
@@ -89,8 +90,7 @@ struct SpoolJournalTests {
 
     @Test func aStartWritesBackTheFileOfAJournaledMessageACrashLost() throws {
         try withTemporarySpool(threads: 1) { spool, loop, pool in
-            try spool.store(testEnvelope("JOURNALED001"), content: Self.content, on: loop).wait()
-            try spool.store(testEnvelope("JOURNALED002"), content: Self.content, on: loop).wait()
+            try storeWithFiles(["JOURNALED001", "JOURNALED002"], content: Self.content, in: spool, on: loop)
             let written = try DurableFiles.readFile(spool.path(of: "JOURNALED001"))
             // As after a power loss: one file never reached the disk, the other only in part.
             #expect(unlink(spool.path(of: "JOURNALED001")) == 0)
@@ -105,21 +105,75 @@ struct SpoolJournalTests {
         }
     }
 
-    @Test func aMessageDeliveredBeforeACrashIsNotWrittenBack() throws {
-        try withTemporarySpool(threads: 1, handOverWait: .milliseconds(10)) { spool, loop, pool in
-            try spool.store(testEnvelope("JOURNALED004"), content: Self.content, on: loop).wait()
+    @Test func aMessageDeliveredBeforeItsFileIsDueNeverGetsOne() throws {
+        try withTemporarySpool(threads: 1, unwrittenWait: .hours(1)) { spool, loop, _ in
+            try spool.store(testEnvelope("JOURNALED006"), content: Self.content, on: loop).wait()
+            #expect(try spool.folder.queuedIDs().isEmpty)
+            #expect(try spool.read("JOURNALED006").content == Self.content)
+            #expect(try spool.load("JOURNALED006", on: loop).wait().envelope == testEnvelope("JOURNALED006"))
+            #expect(spool.discard("JOURNALED006", on: loop) == nil)
+            #expect(throws: SystemCallError.self) { try spool.read("JOURNALED006") }
+            #expect(spool.checkpointAtStop() == nil)
+            #expect(try spool.folder.queuedIDs().isEmpty)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: spool.root + "/free").isEmpty)
+        }
+    }
+
+    @Test func aMessageThatStaysGetsItsFileAfterTheWait() throws {
+        try withTemporarySpool(threads: 1, unwrittenWait: .milliseconds(300)) { spool, loop, _ in
+            try spool.store(testEnvelope("JOURNALED007"), content: Self.content, on: loop).wait()
+            #expect(try spool.folder.queuedIDs().isEmpty)
+            for _ in 0..<200 where try spool.folder.queuedIDs().isEmpty { usleep(10_000) }
+            #expect(try spool.folder.load("JOURNALED007").content == Self.content)
+        }
+    }
+
+    @Test func aStateRecordForAMessageWithoutAFileWritesTheFileFirst() throws {
+        try withTemporarySpool(threads: 1, unwrittenWait: .hours(1)) { spool, loop, _ in
+            let envelope = testEnvelope("JOURNALED008")
+            try spool.store(envelope, content: Self.content, on: loop).wait()
+            var state = MessageState(envelope: envelope)
+            state.recipients[0].attempts = 1
+            try spool.saveState(state, of: envelope.id, on: loop).wait()
+            let entry = try spool.folder.load(envelope.id)
+            #expect(entry.content == Self.content && entry.state == state && entry.records == 1)
+        }
+    }
+
+    @Test func aStartWritesBackAMessageTheJournalAloneHeld() throws {
+        try withTemporarySpool(threads: 1, unwrittenWait: .hours(1)) { spool, loop, pool in
+            try spool.store(testEnvelope("JOURNALED009"), content: Self.content, on: loop).wait()
+            // As after `kill -9`: no file was written, no stop made a checkpoint.
+            let restarted = try Spool(root: spool.root, threadPool: pool)
+            #expect(restarted.restoredFromJournal == 1)
+            #expect(try restarted.folder.load("JOURNALED009").content == Self.content)
+        }
+    }
+
+    @Test(arguments: [false, true])
+    func aMessageDeliveredBeforeACrashIsNotWrittenBack(withFile: Bool) throws {
+        try withTemporarySpool(threads: 1, handOverWait: .milliseconds(10), unwrittenWait: withFile ? .milliseconds(10) : .hours(1)) {
+            spool, loop, pool in
+            if withFile {
+                try storeWithFiles(["JOURNALED004"], content: Self.content, in: spool, on: loop)
+            } else {
+                try spool.store(testEnvelope("JOURNALED004"), content: Self.content, on: loop).wait()
+            }
             #expect(spool.discard("JOURNALED004", on: loop) == nil)
-            // No message takes the delivered file: it is recycled into free/.
+            // No message takes a delivered file: it is recycled into free/
+            // after the hand-over wait; the delivery record goes to the journal then.
             try waitUntilQueueEmpty(spool)
+            usleep(200_000)
             #expect(try Spool(root: spool.root, threadPool: pool).restoredFromJournal == 0)
             #expect(try spool.folder.queuedIDs().isEmpty)
         }
     }
 
-    @Test func aStopLeavesNothingToReplay() throws {
-        try withTemporarySpool(threads: 1) { spool, loop, pool in
+    @Test func aStopWritesTheFilesTheJournalAloneHeldAndLeavesNothingToReplay() throws {
+        try withTemporarySpool(threads: 1, unwrittenWait: .hours(1)) { spool, loop, pool in
             try spool.store(testEnvelope("JOURNALED005"), content: Self.content, on: loop).wait()
             #expect(spool.checkpointAtStop() == nil)
+            #expect(try spool.folder.load("JOURNALED005").content == Self.content)
             #expect(unlink(spool.path(of: "JOURNALED005")) == 0)
             #expect(try Spool(root: spool.root, threadPool: pool).restoredFromJournal == 0)
         }
@@ -127,10 +181,25 @@ struct SpoolJournalTests {
 
     @Test func aStartLeavesWholeFilesAsTheyAre() throws {
         try withTemporarySpool(threads: 1) { spool, loop, pool in
-            try spool.store(testEnvelope("JOURNALED003"), content: Self.content, on: loop).wait()
+            try storeWithFiles(["JOURNALED003"], content: Self.content, in: spool, on: loop)
             let restarted = try Spool(root: spool.root, threadPool: pool)
             #expect(restarted.restoredFromJournal == 0)
             #expect(try restarted.folder.load("JOURNALED003").content == Self.content)
         }
+    }
+
+    @Test func aMessageDeliveredWhileItsFileIsBeingWrittenIsHandedBackToRecycle() {
+        let unwritten = UnwrittenFiles()
+        let start = NIODeadline.now()
+        #expect(unwritten.add([Self.entry("UNWRITTEN001", "a"), Self.entry("UNWRITTEN002", "b")], at: start))
+        #expect(!unwritten.add([Self.entry("UNWRITTEN003", "c")], at: start + .seconds(1)))
+        #expect(unwritten.takeForWriting(before: start).map(\.id).sorted() == ["UNWRITTEN001", "UNWRITTEN002"])
+        #expect(unwritten.drop("UNWRITTEN001"))
+        #expect(unwritten.drop("UNWRITTEN003"))
+        #expect(!unwritten.drop("UNWRITTEN004"))
+        #expect(unwritten.finishWriting(["UNWRITTEN001", "UNWRITTEN002"], written: ["UNWRITTEN001", "UNWRITTEN002"]) == ["UNWRITTEN001"])
+        #expect(unwritten.pieces(of: "UNWRITTEN002") == nil && unwritten.pieces(of: "UNWRITTEN003") == nil)
+        #expect(unwritten.nextDue(after: .seconds(1)) == nil)
+        #expect(unwritten.add([Self.entry("UNWRITTEN005", "e")], at: start))
     }
 }

@@ -41,13 +41,12 @@ struct SpoolRemovalTests {
     @Test func aDeliveredFileHoldsTheNextMessage() throws {
         try withTemporarySpool(threads: 1, handOverWait: .hours(1)) { spool, loop, _ in
             let delivered = ["HANDOVER0001", "HANDOVER0002"]
-            try EventLoopFuture.andAllSucceed(delivered.map { spool.store(testEnvelope($0), content: Self.content, on: loop) },
-                                              on: loop).wait()
+            try storeWithFiles(delivered, content: Self.content, in: spool, on: loop)
             let inodes = try delivered.map { try inode(spool.path(of: $0)) }
             for id in delivered { #expect(spool.discard(id, on: loop) == nil) }
 
             // The oldest delivered file takes the next message, written over and renamed.
-            try spool.store(testEnvelope("HANDOVER0003"), content: Self.content, on: loop).wait()
+            try storeWithFiles(["HANDOVER0003"], content: Self.content, in: spool, on: loop)
             #expect(try inode(spool.path(of: "HANDOVER0003")) == inodes[0])
             #expect(try spool.folder.load("HANDOVER0003").content == Self.content)
             #expect(try spool.folder.queuedIDs() == ["HANDOVER0002", "HANDOVER0003"])
@@ -57,10 +56,10 @@ struct SpoolRemovalTests {
 
     @Test func aDeliveredFileRemovedByHandMeanwhileIsNoFailure() throws {
         try withTemporarySpool(threads: 1, handOverWait: .hours(1)) { spool, loop, _ in
-            try spool.store(testEnvelope("HANDOVER0005"), content: Self.content, on: loop).wait()
+            try storeWithFiles(["HANDOVER0005"], content: Self.content, in: spool, on: loop)
             #expect(spool.discard("HANDOVER0005", on: loop) == nil)
             #expect(unlink(spool.path(of: "HANDOVER0005")) == 0)
-            try spool.store(testEnvelope("HANDOVER0006"), content: Self.content, on: loop).wait()
+            try storeWithFiles(["HANDOVER0006"], content: Self.content, in: spool, on: loop)
             #expect(try spool.folder.queuedIDs() == ["HANDOVER0006"])
             #expect(try spool.folder.load("HANDOVER0006").content == Self.content)
         }
@@ -68,7 +67,7 @@ struct SpoolRemovalTests {
 
     @Test func aDeliveredFileNoMessageTookIsRecycledAfterTheWait() throws {
         try withTemporarySpool(threads: 1, handOverWait: .milliseconds(20)) { spool, loop, _ in
-            try spool.store(testEnvelope("HANDOVER0004"), content: Self.content, on: loop).wait()
+            try storeWithFiles(["HANDOVER0004"], content: Self.content, in: spool, on: loop)
             let delivered = try inode(spool.path(of: "HANDOVER0004"))
             #expect(spool.discard("HANDOVER0004", on: loop) == nil)
             try waitUntilQueueEmpty(spool)

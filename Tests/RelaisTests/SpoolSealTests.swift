@@ -12,7 +12,7 @@ struct SpoolSealTests {
     /// Stores messages through a real spool on a thread pool, then hands its folder to `body`.
     private func withSpool(_ ids: [String], _ body: (SpoolFolder) throws -> Void) throws {
         try withTemporarySpool(threads: 2) { spool, loop, _ in
-            for id in ids { try spool.store(testEnvelope(id), content: content, on: loop).wait() }
+            try storeWithFiles(ids, content: content, in: spool, on: loop)
             try body(spool.folder)
         }
     }

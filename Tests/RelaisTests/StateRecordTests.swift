@@ -24,7 +24,7 @@ struct StateRecordTests {
     @Test func theLastSavedStateIsReadBackWithTheContentUnchanged() throws {
         try withTemporarySpool(threads: 2) { spool, loop, _ in
             let id = "STATE0000001"
-            try spool.store(testEnvelope(id), content: content, on: loop).wait()
+            try storeWithFiles([id], content: content, in: spool, on: loop)
             #expect(try spool.folder.load(id).state == nil)
             for attempts in 1...3 { try spool.saveState(state(attempts), of: id, on: loop).wait() }
             let entry = try spool.folder.load(id)
@@ -40,7 +40,7 @@ struct StateRecordTests {
     @Test func aRecordCutShortLeavesThePreviousStateAndLaterRecordsStillCount() throws {
         try withTemporarySpool(threads: 2) { spool, loop, _ in
             let id = "STATE0000001"
-            try spool.store(testEnvelope(id), content: content, on: loop).wait()
+            try storeWithFiles([id], content: content, in: spool, on: loop)
             try spool.saveState(state(1), of: id, on: loop).wait()
             try spool.saveState(state(2), of: id, on: loop).wait()
             let path = spool.folder.path(of: id)
@@ -55,8 +55,7 @@ struct StateRecordTests {
 
     @Test func anotherMessagesRecordsAreNotTakenForItsOwn() throws {
         try withTemporarySpool(threads: 2) { spool, loop, _ in
-            try spool.store(testEnvelope("STATE0000001"), content: content, on: loop).wait()
-            try spool.store(testEnvelope("STATE0000002"), content: content, on: loop).wait()
+            try storeWithFiles(["STATE0000001", "STATE0000002"], content: content, in: spool, on: loop)
             try spool.saveState(state(4), of: "STATE0000001", on: loop).wait()
             // A recycled file's old records behind a new message of the same length.
             let old = try Data(contentsOf: URL(fileURLWithPath: spool.folder.path(of: "STATE0000001")))

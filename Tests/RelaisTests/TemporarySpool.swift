@@ -6,7 +6,8 @@ import Testing
 
 /// A real spool in a fresh temporary folder, with its own thread pool and
 /// event loop, for the tests that write through one; removed afterwards.
-func withTemporarySpool(threads: Int, handOverWait: TimeAmount = .milliseconds(50),
+/// A new message gets its file after `unwrittenWait` (`storeWithFile`).
+func withTemporarySpool(threads: Int, handOverWait: TimeAmount = .milliseconds(50), unwrittenWait: TimeAmount = .milliseconds(10),
                         _ body: (Spool, any EventLoop, NIOThreadPool) throws -> Void) throws {
     let root = FileManager.default.temporaryDirectory.appendingPathComponent("spool-\(UUID().uuidString)").path
     defer { try? FileManager.default.removeItem(atPath: root) }
@@ -15,7 +16,7 @@ func withTemporarySpool(threads: Int, handOverWait: TimeAmount = .milliseconds(5
     defer { try? pool.syncShutdownGracefully() }
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     defer { try? group.syncShutdownGracefully() }
-    try body(try Spool(root: root, threadPool: pool, handOverWait: handOverWait), group.next(), pool)
+    try body(try Spool(root: root, threadPool: pool, handOverWait: handOverWait, unwrittenWait: unwrittenWait), group.next(), pool)
 }
 
 /// The envelope of a test message with one recipient.
@@ -32,7 +33,7 @@ func withTemporarySpool(threads: Int, _ body: (Spool, any EventLoop, NIOThreadPo
     let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     var failure: (any Error)?
     do {
-        try await body(try Spool(root: root, threadPool: pool), group.next(), pool)
+        try await body(try Spool(root: root, threadPool: pool, unwrittenWait: .milliseconds(10)), group.next(), pool)
     } catch {
         failure = error
     }
@@ -46,4 +47,12 @@ func withTemporarySpool(threads: Int, _ body: (Spool, any EventLoop, NIOThreadPo
 func waitUntilQueueEmpty(_ spool: Spool) throws {
     for _ in 0..<200 where try !spool.folder.queuedIDs().isEmpty { usleep(10_000) }
     #expect(try spool.folder.queuedIDs().isEmpty)
+}
+
+/// Stores the messages, then waits up to two seconds for their files: a
+/// new message the journal holds gets one after the spool's `unwrittenWait`.
+func storeWithFiles(_ ids: [String], content: ByteBuffer, in spool: Spool, on loop: any EventLoop) throws {
+    try EventLoopFuture.andAllSucceed(ids.map { spool.store(testEnvelope($0), content: content, on: loop) }, on: loop).wait()
+    for _ in 0..<200 where try !Set(ids).isSubset(of: spool.folder.queuedIDs()) { usleep(10_000) }
+    #expect(try Set(ids).isSubset(of: spool.folder.queuedIDs()))
 }

@@ -206,7 +206,7 @@ struct MaildirDelivery {
                 continue
             }
             do {
-                let entry = try spool.folder.load(item.id)
+                let entry = try spool.read(item.id)
                 loaded.append((item, entry.envelope, entry.content))
             } catch {
                 if !spool.setAsideIfCorrupt(item.id, after: error, logger: logger) { retries.append(item) }

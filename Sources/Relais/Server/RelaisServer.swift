@@ -90,7 +90,7 @@ public final class RelaisServer: Service {
         let configuration = store.generation.configuration
         // Before listening: a change made once clients can connect is seen even before the watcher runs.
         loadedFiles.withLockedValue { $0 = PolicyWatcher.fingerprints(of: store.generation.watchedFiles) }
-        let spool = try Spool(root: configuration.spoolDirectory, threadPool: threadPool, metrics: metrics)
+        let spool = try Spool(root: configuration.spoolDirectory, threadPool: threadPool, metrics: metrics, logger: logger)
         if let error = spool.journalUnavailable {
             logger.warning("spool journal unavailable: every message waits for a flush of the whole filesystem",
                            metadata: ["error": "\(error)"])

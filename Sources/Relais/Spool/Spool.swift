@@ -15,7 +15,8 @@ import Glibc
 /// durable before the 250: a `syncfs`, or for a small new message an
 /// `fdatasync` of the journal that holds its bytes too (`SpoolJournal`);
 /// a file a crash interrupted fails its seal and is set aside, never
-/// delivered, or is written back from the journal.
+/// delivered, or is written back from the journal. A message the journal
+/// holds gets its file only when it stays queued (`UnwrittenFiles`).
 /// Writes of concurrent messages share one flush (group commit) on a thread
 /// pool; no disk I/O happens on an event loop.
 public final class Spool: Sendable {
@@ -40,6 +41,11 @@ public final class Spool: Sendable {
             /// No file: the deliveries noted in the journal are written
             /// there (`SpoolJournal.noteDelivered`), with no flush.
             case deliveries
+            /// No file of its own: the files of messages that waited
+            /// `unwrittenWait` unwritten are written, with no flush (the
+            /// journal holds them until the next checkpoint); the next such
+            /// write is scheduled on the event loop.
+            case overdueFiles(any EventLoop)
         }
 
         var id: String
@@ -52,7 +58,7 @@ public final class Spool: Sendable {
         var isJournaled: Bool {
             switch content {
             case .message(_, let content): content.readableBytes <= Spool.largestJournaled
-            case .deliveries: true
+            case .deliveries, .overdueFiles: true
             case .rewrite, .state: false
             }
         }
@@ -70,8 +76,10 @@ public final class Spool: Sendable {
     /// Messages whose file a start wrote back from the journal (after a
     /// crash lost it); the caller logs it.
     public let restoredFromJournal: Int
-    /// A `deliveries` write is submitted and not yet done.
+    /// A `deliveries` write is submitted (or scheduled) and not yet done.
     private let deliveriesQueued = NIOLockedValueBox(false)
+    /// Journaled messages whose file is not written yet.
+    private let unwritten = UnwrittenFiles()
 
     private let writer: GroupCommitQueue<PendingWrite>
     /// Reads of queued messages, in batches on the thread pool: a queue
@@ -98,13 +106,18 @@ public final class Spool: Sendable {
     /// How long a delivered file waits for a new message to take it before
     /// it is recycled (`discard`, `recycleDelivered`).
     let handOverWait: TimeAmount
+    /// A queued message the journal alone holds gets its file after this
+    /// wait at most, so that `relais queue list` (which reads the folder)
+    /// shows it (`UnwrittenFiles`).
+    let unwrittenWait: TimeAmount
 
     /// Creates the folders and removes temporary files left by a crash.
     /// Blocking: call at start-up.
-    public init(root: String, threadPool: NIOThreadPool, metrics: RelayMetrics? = nil,
-                handOverWait: TimeAmount = .milliseconds(50)) throws {
+    public init(root: String, threadPool: NIOThreadPool, metrics: RelayMetrics? = nil, logger: Logger = Logger(label: "relais.spool"),
+                handOverWait: TimeAmount = .milliseconds(50), unwrittenWait: TimeAmount = .milliseconds(500)) throws {
         self.root = root
         self.handOverWait = handOverWait
+        self.unwrittenWait = unwrittenWait
         let folder = SpoolFolder(root: root)
         self.folder = folder
         self.threadPool = threadPool
@@ -116,10 +129,11 @@ public final class Spool: Sendable {
                 removal.promise?.succeed()
             }
         }
+        let unwritten = self.unwritten
         self.reader = GroupCommitQueue(threadPool: threadPool) { _, batch in
             for read in batch {
                 read.promise.completeWith(Result {
-                    var entry = try folder.load(read.id)
+                    var entry = try Self.read(read.id, in: folder, unwritten: unwritten)
                     entry.content = entry.content.compacted()
                     return entry
                 })
@@ -131,27 +145,54 @@ public final class Spool: Sendable {
         self.journalUnavailable = journalUnavailable
         restoredFromJournal = try journal.map { try Self.replay($0, into: folder, recycled: recycled) } ?? 0
         let deliveriesQueued = self.deliveriesQueued
-        self.writer = GroupCommitQueue(threadPool: threadPool) { _, batch in
+        self.writer = GroupCommitQueue(threadPool: threadPool) { writer, batch in
             let started = NIODeadline.now()
             var prepared: [(id: String, file: DurableFiles.PendingFile, promise: EventLoopPromise<Void>?)] = []
+            var overdueLoop: (any EventLoop)?
             for write in batch {
+                switch write.content {
+                case .deliveries: deliveriesQueued.withLockedValue { $0 = false }
+                case .overdueFiles(let loop): overdueLoop = loop
+                case .message, .rewrite, .state: break
+                }
                 do {
-                    if let file = try Self.file(for: write, in: folder, recycled: recycled) {
-                        prepared.append((write.id, file, write.promise))
-                    } else {
-                        deliveriesQueued.withLockedValue { $0 = false }
-                    }
+                    if let file = try Self.file(for: write, in: folder) { prepared.append((write.id, file, write.promise)) }
                 } catch {
                     write.promise?.fail(error)
                 }
             }
-            let journaled = batch.allSatisfy(\.isJournaled)
-            let results = DurableFiles.write(prepared.map(\.file), flush: { written in
-                Self.flush(journaling: journaled ? written.map { (prepared[$0].id, prepared[$0].file.contents) } : nil,
-                           in: journal, folder: folder.queueFolder, recycled: recycled)
-            })
-            // Deliveries only: written where a crash (of the process) finds them, with no flush of their own.
-            if prepared.isEmpty, journaled { _ = journal?.append([]) }
+            let messages = prepared.map { (id: $0.id, pieces: $0.file.contents) }
+            let results: [Result<Void, SystemCallError>]
+            if let journal, batch.allSatisfy(\.isJournaled), let outcome = Self.appendToJournal(messages, in: journal) {
+                // Durable in the journal alone: each file waits until it is due, and is never written if delivered first.
+                results = prepared.map { _ in outcome }
+                if case .success = outcome, unwritten.add(messages, at: started), let loop = prepared.first?.promise?.futureResult.eventLoop {
+                    overdueLoop = loop
+                }
+            } else {
+                // The files not written yet first (a state record may be for one of them), then the batch's, and a checkpoint for all.
+                let unwrittenError = Self.writeUnwritten(unwritten.takeForWriting(), in: folder, recycled: recycled, unwritten: unwritten)
+                for index in prepared.indices {
+                    if case .namedBeforeFlush = prepared[index].file.naming { prepared[index].file.recycled = recycled.take() }
+                }
+                results = DurableFiles.write(prepared.map(\.file), flush: { _ in
+                    unwrittenError ?? Self.checkpoint(journal, folder: folder.queueFolder, recycled: recycled)
+                })
+            }
+            if let overdueLoop {
+                let error = Self.writeUnwritten(unwritten.takeForWriting(before: .now() - unwrittenWait), in: folder,
+                                                recycled: recycled, unwritten: unwritten)
+                if let error {
+                    logger.error("cannot write the file of a queued message the journal holds; tried again",
+                                 metadata: ["error": "\(error)"])
+                }
+                if let due = unwritten.nextDue(after: unwrittenWait) {
+                    // One that failed is due already: tried again after a wait.
+                    overdueLoop.scheduleTask(deadline: error == nil ? due : .now() + unwrittenWait) {
+                        writer.submit(PendingWrite(id: "", content: .overdueFiles(overdueLoop), promise: nil))
+                    }
+                }
+            }
             if !prepared.isEmpty {
                 metrics?.spoolFlush(files: prepared.count, seconds: Double((NIODeadline.now() - started).nanoseconds) / 1e9)
             }
@@ -181,23 +222,27 @@ public final class Spool: Sendable {
         }
     }
 
-    /// Makes a batch's files durable: the new messages' records appended
-    /// to the journal and one `fdatasync` of it, when the batch is only
-    /// those (`messages` not nil) and they fit; otherwise a checkpoint, a
-    /// flush of the filesystem holding `folder` that makes every file
-    /// written so far durable, after which the journal starts again. Files
-    /// recycled before it are handed out after it (`RecycledFiles.flushStarting`).
-    private static func flush(journaling messages: [(id: String, pieces: [ByteBuffer])]?, in journal: SpoolJournal?,
-                              folder: String, recycled: RecycledFiles) -> SystemCallError? {
+    /// Appends new small messages' files (and the deliveries noted) to the
+    /// journal and, when it holds a message, makes it durable with one
+    /// `fdatasync`; nil when the journal cannot take them now (a checkpoint
+    /// is due, or it is full).
+    private static func appendToJournal(_ messages: [(id: String, pieces: [ByteBuffer])], in journal: SpoolJournal)
+        -> Result<Void, SystemCallError>? {
+        switch journal.append(messages) {
+        case .success(true): messages.isEmpty ? .success(()) : journal.sync().map { .failure($0) } ?? .success(())
+        case .success(false): nil
+        case .failure(let error): .failure(error)
+        }
+    }
+
+    /// A checkpoint: a flush of the filesystem holding `folder`, which
+    /// makes every file written so far durable, after which the journal
+    /// starts again. Files recycled before it are handed out after it
+    /// (`RecycledFiles.flushStarting`). Files the journal alone holds are
+    /// to be written before (`writeUnwritten`).
+    private static func checkpoint(_ journal: SpoolJournal?, folder: String, recycled: RecycledFiles) -> SystemCallError? {
         let covered = recycled.flushStarting()
         let error: SystemCallError? = {
-            if let journal, let messages {
-                switch journal.append(messages) {
-                case .success(true): return journal.sync()
-                case .success(false): break
-                case .failure(let error): return error
-                }
-            }
             if let error = journal?.beginCheckpoint() { return error }
             let error = DurableFiles.flushFilesystem(containing: folder)
             journal?.endCheckpoint(flushed: error == nil)
@@ -205,6 +250,39 @@ public final class Spool: Sendable {
         }()
         if error == nil { recycled.flushed(covered) } else { recycled.flushFailed(covered) }
         return error
+    }
+
+    /// Writes the files of messages the journal alone holds (`taken` from
+    /// `UnwrittenFiles`), each over a recycled file when one is ready, with
+    /// no flush: the journal holds them until the next checkpoint. Recycles
+    /// those delivered meanwhile. Returns the first failure: a checkpoint
+    /// must not follow, the journal still being their only copy.
+    private static func writeUnwritten(_ taken: [(id: String, pieces: [ByteBuffer])], in folder: SpoolFolder,
+                                       recycled: RecycledFiles, unwritten: UnwrittenFiles) -> SystemCallError? {
+        guard !taken.isEmpty else { return nil }
+        let files = taken.map {
+            DurableFiles.PendingFile(finalPath: folder.path(of: $0.id), contents: $0.pieces, naming: .namedBeforeFlush,
+                                     recycled: recycled.take())
+        }
+        let results = DurableFiles.write(files, flush: { _ in nil })
+        let written = Set(zip(taken, results).compactMap { message, result in (try? result.get()).map { message.id } })
+        for id in unwritten.finishWriting(taken.map(\.id), written: written) { _ = recycled.recycle(folder.path(of: id)) }
+        return results.lazy.compactMap { result -> SystemCallError? in
+            if case .failure(let error) = result { error } else { nil }
+        }.first
+    }
+
+    /// A queued message, read from its file, or from memory when the
+    /// journal alone holds it. Blocking.
+    func read(_ id: String) throws -> SpoolEntry {
+        try Self.read(id, in: folder, unwritten: unwritten)
+    }
+
+    private static func read(_ id: String, in folder: SpoolFolder, unwritten: UnwrittenFiles) throws -> SpoolEntry {
+        guard let pieces = unwritten.pieces(of: id) else { return try folder.load(id) }
+        var file = ByteBufferAllocator().buffer(capacity: pieces.reduce(0) { $0 + $1.readableBytes })
+        for var piece in pieces { file.writeBuffer(&piece) }
+        return try folder.entry(id, in: file)
     }
 
     /// Writes back, from the journal, each message with a record, no
@@ -219,38 +297,40 @@ public final class Spool: Sendable {
             try DurableFiles.writeFile(folder.path(of: entry.id), [entry.bytes])
             restored += 1
         }
-        if let error = flush(journaling: nil, in: journal, folder: folder.queueFolder, recycled: recycled) {
-            throw error
-        }
+        if let error = checkpoint(journal, folder: folder.queueFolder, recycled: recycled) { throw error }
         return restored
     }
 
-    /// A checkpoint when the relay stops, once nothing writes any more: a
-    /// start then has nothing to replay. Blocking.
+    /// A checkpoint when the relay stops, once nothing writes any more,
+    /// after the files the journal alone holds are written: a start then
+    /// has nothing to replay. Blocking.
     func checkpointAtStop() -> SystemCallError? {
-        Self.flush(journaling: nil, in: journal, folder: queueFolder, recycled: recycled)
+        Self.writeUnwritten(unwritten.takeForWriting(), in: folder, recycled: recycled, unwritten: unwritten)
+            ?? Self.checkpoint(journal, folder: queueFolder, recycled: recycled)
     }
 
     /// Has the deliveries noted in the journal written, before files of
-    /// delivered messages are removed: a crash then finds them and does not
-    /// bring those messages back. New messages' batches write them too, so
-    /// a relay under load seldom needs a batch of its own.
-    private func writeDeliveries() {
+    /// delivered messages are removed, or (`afterWaitOn`) a short while
+    /// after a message the journal alone held was delivered: a crash then
+    /// finds them and does not bring those messages back. New messages'
+    /// batches write them too, so a relay under load seldom needs a batch
+    /// of its own.
+    private func writeDeliveries(afterWaitOn eventLoop: (any EventLoop)? = nil) {
         guard journal?.deliveriesWaiting == true,
               deliveriesQueued.withLockedValue({ queued in defer { queued = true }; return !queued })
         else { return }
-        writer.submit(PendingWrite(id: "", content: .deliveries, promise: nil))
+        let write: @Sendable () -> Void = { [writer] in writer.submit(PendingWrite(id: "", content: .deliveries, promise: nil)) }
+        if let eventLoop { eventLoop.scheduleTask(in: handOverWait, write) } else { write() }
     }
 
     /// The file a write makes, its bytes encoded here on the thread pool;
-    /// none for the journal's deliveries.
-    private static func file(for write: PendingWrite, in folder: SpoolFolder, recycled: RecycledFiles) throws
-        -> DurableFiles.PendingFile? {
+    /// none for the journal's deliveries and the overdue files.
+    private static func file(for write: PendingWrite, in folder: SpoolFolder) throws -> DurableFiles.PendingFile? {
         let path = folder.path(of: write.id)
         switch write.content {
         case .message(let envelope, let content):
             return DurableFiles.PendingFile(finalPath: path, contents: [try envelope.encodedLine(seal: SpoolSeal(of: content)), content],
-                                            naming: .namedBeforeFlush, recycled: recycled.take())
+                                            naming: .namedBeforeFlush)
         case .rewrite(let envelope, let content, let state):
             var contents = [try envelope.encodedLine(seal: SpoolSeal(of: content)), content]
             if let state { contents.append(try StateRecord.encode(state, of: write.id)) }
@@ -258,7 +338,7 @@ public final class Spool: Sendable {
                                             naming: .replacingWhenDurable(temporaryPath: folder.temporaryPath(of: write.id)))
         case .state(let state):
             return DurableFiles.PendingFile(finalPath: path, contents: [try StateRecord.encode(state, of: write.id)], naming: .appended)
-        case .deliveries:
+        case .deliveries, .overdueFiles:
             return nil
         }
     }
@@ -309,14 +389,24 @@ public final class Spool: Sendable {
     /// is lost in a crash, the message is delivered again: at least once,
     /// never zero times.
     func remove(_ id: String) -> SystemCallError? {
-        recycled.recycle(path(of: id))
+        guard leftWithoutFile(id) else { return recycled.recycle(path(of: id)) }
+        writeDeliveries()
+        return nil
+    }
+
+    /// Notes in the journal that the message left the queue; true when it
+    /// has no file to remove (`UnwrittenFiles.drop`).
+    private func leftWithoutFile(_ id: String) -> Bool {
+        journal?.noteDelivered(id)
+        return unwritten.drop(id)
     }
 
     /// Forgets a delivered message, with the removals of other messages in
     /// one pass on the thread pool.
     func forget(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
-        journal?.noteDelivered(id)
+        let withoutFile = leftWithoutFile(id)
         writeDeliveries()
+        if withoutFile { return eventLoop.makeSucceededVoidFuture() }
         let promise = eventLoop.makePromise(of: Void.self)
         remover.submit(PendingRemoval(path: path(of: id), promise: promise))
         return promise.futureResult
@@ -341,7 +431,10 @@ public final class Spool: Sendable {
     /// crash means the message is delivered again, as with `forget`).
     func discard(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void>? {
         guard removalsWaiting < Self.removalsAhead else { return forget(id, on: eventLoop) }
-        journal?.noteDelivered(id)
+        if leftWithoutFile(id) {
+            writeDeliveries(afterWaitOn: eventLoop)
+            return nil
+        }
         let path = path(of: id)
         switch recycled.handOver(path, limit: Self.removalsAhead) {
         case .firstWaiting:

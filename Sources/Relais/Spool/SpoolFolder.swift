@@ -31,7 +31,12 @@ public struct SpoolFolder: Sendable {
     /// A queued message: its envelope, content and delivery state, checked
     /// against the file's name and its seal (`SpoolSeal`).
     func load(_ id: String) throws -> SpoolEntry {
-        let (envelope, seal, rest) = try Envelope.decode(spoolFile: try DurableFiles.readFile(path(of: id)))
+        try entry(id, in: try DurableFiles.readFile(path(of: id)))
+    }
+
+    /// The message a spool file's bytes hold, checked as `load` does.
+    func entry(_ id: String, in file: ByteBuffer) throws -> SpoolEntry {
+        let (envelope, seal, rest) = try Envelope.decode(spoolFile: file)
         try Self.check(envelope, named: id)
         guard let seal else { return SpoolEntry(envelope: envelope, content: rest, state: nil, records: 0, sealed: false) }
         let (content, tail) = try seal.split(rest)

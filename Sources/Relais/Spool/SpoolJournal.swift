@@ -12,13 +12,14 @@ import Glibc
 /// the 250 writes those few contiguous blocks and nothing else: no inode,
 /// no folder block, none of the other files.
 ///
-/// The messages' own files in `queue/` are still written in the same
-/// batch, before the 250, so everything that reads the queue works as
-/// before; they become durable at the next checkpoint, a `syncfs` that
-/// every `recordsPerCheckpoint` journaled messages (or a full journal, or
-/// any batch that needs a flush of its own) brings. After a checkpoint the
-/// journal starts again from its beginning (`endCheckpoint`), with a new
-/// use number, so records of an earlier use are never read as current ones.
+/// The messages' own files in `queue/` are written only if they stay
+/// queued (`UnwrittenFiles`): a message delivered first never gets one.
+/// Files become durable at the next checkpoint, a `syncfs` that every
+/// `recordsPerCheckpoint` journaled messages (or a full journal, or any
+/// batch that needs a flush of its own) brings, after the files of every
+/// message still queued are written. After a checkpoint the journal starts
+/// again from its beginning (`endCheckpoint`), with a new use number, so
+/// records of an earlier use are never read as current ones.
 ///
 /// After a crash (`replay`), every message with a record of the current use,
 /// no record of its delivery (`noteDelivered`), and a file in `queue/` that
@@ -147,6 +148,7 @@ final class SpoolJournal: Sendable {
             ($0.offset, $0.use, $0.delivered, $0.records + entries.count > recordsPerCheckpoint)
         }
         guard !due else { return .success(false) }
+        guard !entries.isEmpty || !delivered.isEmpty else { return .success(true) }
         var pieces: [ByteBuffer] = []
         var length = 0
         for entry in delivered.map({ (id: $0, pieces: [ByteBuffer]()) }) + entries {
