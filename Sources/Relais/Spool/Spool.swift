@@ -53,8 +53,9 @@ public final class Spool: Sendable {
         /// Nil when nobody waits (`deliveries`).
         var promise: EventLoopPromise<Void>?
 
-        /// A new message small enough for the journal (`SpoolJournal`), or
-        /// the journal's deliveries.
+        /// A new message small enough for the journal (`SpoolJournal`), the
+        /// journal's deliveries, or the overdue files: nothing that needs a
+        /// flush of the filesystem.
         var isJournaled: Bool {
             switch content {
             case .message(_, let content): content.readableBytes <= Spool.largestJournaled
@@ -385,7 +386,8 @@ public final class Spool: Sendable {
     public func path(of id: String) -> String { folder.path(of: id) }
 
     /// Forgets a message whose delivery is durable elsewhere; its file is
-    /// kept to hold a later message (`RecycledFiles`). Blocking. If the move
+    /// kept to hold a later message (`RecycledFiles`), and one the journal
+    /// alone held is only forgotten in memory. Blocking. If the move
     /// is lost in a crash, the message is delivered again: at least once,
     /// never zero times.
     func remove(_ id: String) -> SystemCallError? {
@@ -402,7 +404,7 @@ public final class Spool: Sendable {
     }
 
     /// Forgets a delivered message, with the removals of other messages in
-    /// one pass on the thread pool.
+    /// one pass on the thread pool; at once when it had no file.
     func forget(_ id: String, on eventLoop: any EventLoop) -> EventLoopFuture<Void> {
         let withoutFile = leftWithoutFile(id)
         writeDeliveries()
@@ -420,10 +422,13 @@ public final class Spool: Sendable {
     static let removalsAhead = 256
 
     /// `forget` for a caller that need not wait: nothing wakes an event loop
-    /// when the removal is done. The file is first offered to the next
-    /// message written (`RecycledFiles.handOver`), which saves moving it out
-    /// of `queue/` and back and a thread woken to do so; what no message
-    /// took within `handOverWait` is recycled. With `removalsAhead` files
+    /// when the removal is done. A message the journal alone held has no
+    /// file to remove: its delivery record is written within
+    /// `handOverWait`, unless a batch of new messages takes it first. A
+    /// file is first offered to the next message written
+    /// (`RecycledFiles.handOver`), which saves moving it out of `queue/`
+    /// and back and a thread woken to do so; what no message took within
+    /// `handOverWait` is recycled. With `removalsAhead` files
     /// already offered, it is removed on the thread pool. With
     /// `removalsAhead` removals already waiting it returns the future to
     /// wait for instead, so removal keeps pace with delivery and a crash
