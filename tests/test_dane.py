@@ -99,7 +99,7 @@ def test_a_tlsa_that_matches_nothing_defers(relay, world):
     relay.wait_log("certificate verification failed", timeout=20)
     relay.wait_log("deferred", timeout=20)
     assert not delivered(recorder, "b@wrong.secure.example")
-    assert relay.spool_files() != [], "the message stays queued"
+    assert wait_for(lambda: relay.spool_files() != []), "the message stays queued"
 
 
 def test_a_tampered_tlsa_defers(relay, world):
@@ -110,7 +110,7 @@ def test_a_tampered_tlsa_defers(relay, world):
     relay.wait_log("TLSA lookup failed (SERVFAIL)", timeout=20)
     relay.wait_log("deferred", timeout=20)
     assert not delivered(recorder, "b@tampered.secure.example")
-    assert relay.spool_files() != []
+    assert wait_for(lambda: relay.spool_files() != [])
 
 
 def test_simulate_shows_each_hosts_dane_decision(tmp_path, world):

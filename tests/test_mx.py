@@ -72,7 +72,7 @@ def test_a_dns_failure_defers(policy_relay, dns, mx_host):
     relay = policy_relay(POLICY.format(dns=dns.address, port=mx_host.port))
     send(relay, ["b@unknown.test"])
     relay.wait_log("MX lookup failed (SERVFAIL)", timeout=20)
-    assert relay.spool_files() != [], "the message stays queued"
+    assert wait_for(lambda: relay.spool_files() != []), "the message stays queued"
     assert relay.maildir_messages(0) == []
 
 

@@ -107,4 +107,4 @@ def test_an_expired_refresh_token_defers_with_a_clear_error(endpoints, policy_re
     assert (f"OAuth2 token refresh at https://localhost:{token_port}/token failed: HTTP 400 "
             "(invalid_grant: Token has been expired or revoked.)") in log
     assert recorder.messages == []
-    assert len(relay.spool_files()) == 1
+    assert wait_for(lambda: len(relay.spool_files()) == 1)  # its file comes with the saved state

@@ -112,9 +112,10 @@ def test_retry_until_the_upstream_comes_back(policy_relay, upstreams):
     relay = policy_relay(relay_policy(smarthost("late", port), smarthost("late2", port)))
     send(relay)
     relay.wait_log("result=deferred")
-    assert len(relay.spool_files()) == 1
-    stored = relay.spool_files()[0].read_bytes()
-    assert b'\nstate ' in stored and b'"status":"pending"' in stored   # the state is appended to the message's file
+    # The state is appended to the message's file, written then if the journal alone held it.
+    assert wait_for(lambda: [f for f in relay.spool_files() if b"\nstate " in f.read_bytes()])
+    [queued] = relay.spool_files()
+    assert b'"status":"pending"' in queued.read_bytes()
     up = upstreams(port=port)
     assert wait_for(lambda: up.messages, timeout=20)
     assert relay.wait_spool_empty() == []
@@ -153,6 +154,7 @@ def test_an_earlier_builds_state_file_is_honoured(policy_relay, upstreams):
     relay = policy_relay(relay_policy(smarthost("late", port), smarthost("late2", port)))
     send(relay, ["b@example.com", "c@example.com"])
     relay.wait_log("result=deferred")
+    assert wait_for(lambda: relay.spool_files() and state_records(relay.spool_files()[0]))
     relay.stop()
     path = relay.spool_files()[0]
     stored = path.read_bytes()

@@ -169,6 +169,22 @@ struct SpoolJournalTests {
         }
     }
 
+    @Test func aStartRecyclesTheFileACrashLeftOfADeliveredMessage() throws {
+        try withTemporarySpool(threads: 1) { spool, loop, pool in
+            try storeWithFiles(["JOURNALED010", "JOURNALED011"], content: Self.content, in: spool, on: loop)
+            let left = try DurableFiles.readFile(spool.path(of: "JOURNALED010"))
+            try spool.forget("JOURNALED010", on: loop).wait()
+            // The next message's append writes the delivery record, if it is not written yet.
+            try spool.store(testEnvelope("JOURNALED012"), content: Self.content, on: loop).wait()
+            // As when a crash lost the removal.
+            try DurableFiles.writeFile(spool.path(of: "JOURNALED010"), [left])
+
+            let restarted = try Spool(root: spool.root, threadPool: pool)
+            #expect(restarted.removedAfterCrash == 1)
+            #expect(try restarted.folder.queuedIDs() == ["JOURNALED011", "JOURNALED012"])
+        }
+    }
+
     @Test func aStopWritesTheFilesTheJournalAloneHeldAndLeavesNothingToReplay() throws {
         try withTemporarySpool(threads: 1, unwrittenWait: .hours(1)) { spool, loop, pool in
             try spool.store(testEnvelope("JOURNALED005"), content: Self.content, on: loop).wait()

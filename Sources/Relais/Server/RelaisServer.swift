@@ -95,6 +95,10 @@ public final class RelaisServer: Service {
             logger.warning("spool journal unavailable: every message waits for a flush of the whole filesystem",
                            metadata: ["error": "\(error)"])
         }
+        if spool.removedAfterCrash > 0 {
+            logger.warning("queued files of messages delivered before a crash were removed, as the spool's journal records",
+                           metadata: ["messages": "\(spool.removedAfterCrash)"])
+        }
         if spool.restoredFromJournal > 0 {
             logger.warning("queued files a crash lost were written back from the spool's journal",
                            metadata: ["messages": "\(spool.restoredFromJournal)"])

@@ -77,6 +77,10 @@ public final class Spool: Sendable {
     /// Messages whose file a start wrote back from the journal (after a
     /// crash lost it); the caller logs it.
     public let restoredFromJournal: Int
+    /// Files a crash left in the queue of messages the journal records as
+    /// delivered (the removal was lost); a start recycles them, and the
+    /// caller logs it.
+    public let removedAfterCrash: Int
     /// A `deliveries` write is submitted (or scheduled) and not yet done.
     private let deliveriesQueued = NIOLockedValueBox(false)
     /// Journaled messages whose file is not written yet.
@@ -144,7 +148,7 @@ public final class Spool: Sendable {
         let (journal, journalUnavailable) = try Self.openJournal(root + "/journal")
         self.journal = journal
         self.journalUnavailable = journalUnavailable
-        restoredFromJournal = try journal.map { try Self.replay($0, into: folder, recycled: recycled) } ?? 0
+        (restoredFromJournal, removedAfterCrash) = try journal.map { try Self.replay($0, into: folder, recycled: recycled) } ?? (0, 0)
         let deliveriesQueued = self.deliveriesQueued
         self.writer = GroupCommitQueue(threadPool: threadPool) { writer, batch in
             let started = NIODeadline.now()
@@ -288,18 +292,25 @@ public final class Spool: Sendable {
 
     /// Writes back, from the journal, each message with a record, no
     /// record of its delivery, and a file a crash lost or left unfinished,
-    /// then makes a checkpoint; returns how many were written back.
-    /// Blocking: at start-up.
-    private static func replay(_ journal: SpoolJournal, into folder: SpoolFolder, recycled: RecycledFiles) throws -> Int {
+    /// recycles the file a crash left of each message with a record of its
+    /// delivery, then makes a checkpoint; returns how many files were
+    /// written back and how many recycled. Blocking: at start-up.
+    private static func replay(_ journal: SpoolJournal, into folder: SpoolFolder, recycled: RecycledFiles) throws
+        -> (restored: Int, removed: Int) {
         let entries = journal.replay()
         let delivered = Set(entries.filter(\.isDelivery).map(\.id))
+        var removed = 0
+        for id in delivered where access(folder.path(of: id), F_OK) == 0 {
+            if let error = recycled.recycle(folder.path(of: id)) { throw error }
+            removed += 1
+        }
         var restored = 0
         for entry in entries where !entry.isDelivery && !delivered.contains(entry.id) && (try? folder.load(entry.id)) == nil {
             try DurableFiles.writeFile(folder.path(of: entry.id), [entry.bytes])
             restored += 1
         }
         if let error = checkpoint(journal, folder: folder.queueFolder, recycled: recycled) { throw error }
-        return restored
+        return (restored, removed)
     }
 
     /// A checkpoint when the relay stops, once nothing writes any more,
