@@ -23,10 +23,11 @@ import Glibc
 ///
 /// After a crash (`replay`), every message with a record of the current use,
 /// no record of its delivery (`noteDelivered`), and a file in `queue/` that
-/// is missing or not whole is written back. A message delivered since the
-/// last checkpoint whose delivery record the crash lost may thus be
-/// delivered again (at least once, never zero times), as a removal lost in
-/// a crash already could.
+/// is missing or not whole is written back, and the file a crash left of a
+/// message with a delivery record is recycled (`Spool.replay`). A message
+/// delivered since the last checkpoint whose delivery record the crash lost
+/// may thus be delivered again (at least once, never zero times), as a
+/// removal lost in a crash already could.
 ///
 /// A record: the magic `RLJ1`, the use number, the payload's length and
 /// the CRC-32C of those and the payload, then the payload: the id's length
