@@ -59,8 +59,8 @@ enum DurableFiles {
 
     /// Writes the batch; the result for each file is in the same order.
     /// A file counts as written only when its content and its name are durable.
-    /// `flush` makes them so, given the indices of the files written
-    /// (default: a flush of their filesystem, `syncfs`).
+    /// `flush` makes them so once they are written (default: a flush of
+    /// their filesystem, `syncfs`).
     ///
     /// `committed` is called once the flush has made the files durable
     /// (true for each, in order; not at all when none was written or the
@@ -70,7 +70,7 @@ enum DurableFiles {
     /// move). If the move of one of those fails, it keeps that name instead
     /// of being removed, and its failure is the caller's to finish.
     static func write(_ files: [PendingFile], committed: ([Bool]) -> Set<Int> = { _ in [] },
-                      flush: ((_ written: [Int]) -> SystemCallError?)? = nil) -> [Result<Void, SystemCallError>] {
+                      flush: (() -> SystemCallError?)? = nil) -> [Result<Void, SystemCallError>] {
         var results = files.map { file in
             Result { () throws(SystemCallError) in
                 if case .appended = file.naming { return try append(file.finalPath, file.contents) }
@@ -91,7 +91,7 @@ enum DurableFiles {
         }
         let written = results.indices.filter { if case .success = results[$0] { true } else { false } }
         guard let first = written.first else { return results }
-        if let error = flush.map({ $0(written) }) ?? flushFilesystem(containing: files[first].flushedPath) {
+        if let error = flush.map({ $0() }) ?? flushFilesystem(containing: files[first].flushedPath) {
             for index in written {
                 results[index] = .failure(error)
                 if case .appended = files[index].naming { continue }  // the file held a message before

@@ -180,7 +180,7 @@ public final class Spool: Sendable {
                 for index in prepared.indices {
                     if case .namedBeforeFlush = prepared[index].file.naming { prepared[index].file.recycled = recycled.take() }
                 }
-                results = DurableFiles.write(prepared.map(\.file), flush: { _ in
+                results = DurableFiles.write(prepared.map(\.file), flush: {
                     unwrittenError ?? Self.checkpoint(journal, folder: folder.queueFolder, recycled: recycled)
                 })
             }
@@ -269,7 +269,7 @@ public final class Spool: Sendable {
             DurableFiles.PendingFile(finalPath: folder.path(of: $0.id), contents: $0.pieces, naming: .namedBeforeFlush,
                                      recycled: recycled.take())
         }
-        let results = DurableFiles.write(files, flush: { _ in nil })
+        let results = DurableFiles.write(files, flush: { nil })
         let written = Set(zip(taken, results).compactMap { message, result in (try? result.get()).map { message.id } })
         for id in unwritten.finishWriting(taken.map(\.id), written: written) { _ = recycled.recycle(folder.path(of: id)) }
         return results.lazy.compactMap { result -> SystemCallError? in
