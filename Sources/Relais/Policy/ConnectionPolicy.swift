@@ -160,7 +160,7 @@ final class ConnectionPolicy: SessionPolicy {
         }
         let message = MessageObject(draft: draft, editable: true)
         let finish = { (decision: MessageDecision) in
-            if let notes = message.notes { runtime.state.release(notes) }
+            message.releaseNotes(in: runtime.state)
             done(decision)
         }
         run(.data, objects: [message]) { [self] verdict in

@@ -43,7 +43,7 @@ final class MessageObject: LuaObject {
     let draft: MessageDraft
     /// `msg.notes`, made when a hook first reads it: most messages'
     /// hooks never do, and a table per message is work for the collector.
-    private(set) var notes: LuaReference?
+    private var notes: LuaReference?
     /// Headers and recipients can change in `data`; `route` only reads.
     var editable: Bool
     /// A report Relais made (bounce, delay or success notice): `msg.is_bounce`.
@@ -53,6 +53,11 @@ final class MessageObject: LuaObject {
         self.draft = draft
         self.editable = editable
         self.isReport = isReport
+    }
+
+    /// Releases `msg.notes`, if a hook made it, once the message's hooks are done.
+    func releaseNotes(in state: LuaState) {
+        if let notes { state.release(notes) }
     }
 
     var luaTypeName: String { "message \(draft.id)" }

@@ -22,7 +22,7 @@ extension PolicyGeneration {
         _ = HookRun.timed(.route, limit: configuration.maxHookTime, on: loop, timings: timings, { finish in
             runtime.route(draft.recipients[0], of: message, defaultRoute: defaultRoute) { finish(($0, $1)) }
         }) { (route: RecipientRoute, failure: String?) in
-            if let notes = message.notes { runtime.state.release(notes) }
+            message.releaseNotes(in: runtime.state)
             if let refusal = route.refusal {
                 logger.error("the route hook refused a report; it takes the default route", metadata: [
                     "id": "\(envelope.id)", "reply": "\(refusal)", "error": "\(failure ?? "")",
