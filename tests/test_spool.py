@@ -39,9 +39,9 @@ def test_failed_spool_write_answers_451_and_keeps_earlier_mail(relay):
     for folder in broken:
         shutil.rmtree(folder)
         folder.write_text("not a folder")
-    # Larger than the journal takes (64 KiB): its file is what makes it durable.
+    # Larger than the journal takes (256 KiB): its file is what makes it durable.
     with pytest.raises(smtplib.SMTPDataError) as refused:
-        send(relay.port, b"Subject: second\r\n\r\n" + b"refused\r\n" * 10000)
+        send(relay.port, b"Subject: second\r\n\r\n" + b"refused\r\n" * 30000)
     assert refused.value.smtp_code == 451
     assert refused.value.smtp_error == b"4.3.0 Error: could not queue the message; try again later"
     assert "cannot spool message" in relay.log
