@@ -254,6 +254,27 @@ def test_failing_hooks_answer_451_and_the_connection_goes_on(body, error, policy
     assert len(relay.maildir_messages(1)) == 1
 
 
+def test_a_message_kept_past_its_hook_fails_clearly_in_a_later_one(policy_relay):
+    """msg and rcpt last while their hook runs (Relais frees the message
+    then, not when Lua's collector gets to it): a script that keeps one and
+    uses it in a later call gets an error naming its line, and a 451."""
+    relay = policy_relay(RELAY_ALL + """local previous
+relais.on("data", function(session, msg)
+  if previous then msg:add_header("X-Previous", previous.id) end
+  previous = msg
+end)""")
+    # One connection: its hooks run in one Lua state (each event loop has its own).
+    with smtplib.SMTP("127.0.0.1", relay.port) as client:
+        client.sendmail("a@example.org", ["b@example.com"], b"Subject: first\r\n\r\nbody\r\n")
+        with pytest.raises(smtplib.SMTPDataError) as refused:
+            client.sendmail("a@example.org", ["b@example.com"], b"Subject: second\r\n\r\nbody\r\n")
+    assert refused.value.smtp_code == 451
+    assert len(relay.maildir_messages(1)) == 1
+    log = relay.wait_log("policy hook failed")
+    assert ("policy.lua:4: this object was given to a hook call that has returned; "
+            "keep the values you need (msg.id, rcpt.address), not the object") in log
+
+
 def test_helpers_env_networks_and_files(policy_relay, monkeypatch):
     relay = policy_relay(RELAY_ALL + '''
 local lines = relais.read_lines("domains.txt")

@@ -3,7 +3,8 @@ import CLuaBridge
 
 /// A Swift object that Lua scripts use like a table: `obj.field`,
 /// `obj.field = value` and `obj:method(...)` all call back into Swift.
-/// The state keeps the object alive while Lua holds it.
+/// The state keeps the object alive while Lua holds it; one registered for
+/// a call (`register`) only until its `release`.
 public protocol LuaObject: AnyObject {
     /// Shown by `tostring(obj)`.
     var luaTypeName: String { get }
@@ -60,9 +61,16 @@ extension LuaState {
         return reference(at: -1)
     }
 
-    /// Lets Lua collect a registered value (and Swift forget the object).
+    /// Lets Lua collect a registered value. A registered object is
+    /// forgotten at once, not when the collector reaches its userdata: the
+    /// userdata weighs a few bytes in Lua's accounting, so the collector
+    /// would let thousands of messages (each holding its content) pile up
+    /// first. A script that kept the userdata gets an error when it uses it.
     public func release(_ reference: LuaReference) {
         guard reference.stateID == ObjectIdentifier(self) else { return }
+        lua_rawgeti(L, relais_lua_registryindex(), lua_Integer(reference.reference))
+        if let id = objectID(at: -1) { objects[id] = nil }
+        pop()
         luaL_unref(L, relais_lua_registryindex(), reference.reference)
     }
 
@@ -84,8 +92,9 @@ extension LuaState {
     }
 
     private func objectArgument(_ index: Int32) throws -> any LuaObject {
-        guard let id = objectID(at: index), let object = objects[id] else {
-            throw LuaError("expected a relais object (use ':' to call methods)")
+        guard let id = objectID(at: index) else { throw LuaError("expected a relais object (use ':' to call methods)") }
+        guard let object = objects[id] else {
+            throw LuaError("this object was given to a hook call that has returned; keep the values you need (msg.id, rcpt.address), not the object")
         }
         return object
     }

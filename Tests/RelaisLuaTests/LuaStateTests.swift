@@ -127,6 +127,27 @@ struct LuaStateTests {
         #expect(try run("return tostring(counter)", state) == .text("counter"))
         #expect(counter.count == 10)
     }
+
+    /// A hook's `msg` holds the message's content: it must be freed when
+    /// the hook returns, not when Lua's collector gets to a userdata of a
+    /// few bytes (thousands of messages later).
+    @Test func aReleasedObjectIsFreedAtOnceAndAKeptUserdataSaysWhy() throws {
+        let state = try LuaState()
+        weak var released: Counter?
+        do {
+            let counter = Counter()
+            released = counter
+            let reference = state.register(counter)
+            state.setGlobal("kept", .reference(reference))
+            #expect(try run("return kept:increment()", state) == .integer(1))
+            state.release(reference)
+        }
+        #expect(released == nil)
+        #expect(throws: LuaError("policy.lua:1: this object was given to a hook call that has returned; "
+                    + "keep the values you need (msg.id, rcpt.address), not the object")) {
+            try run("return kept.count", state)
+        }
+    }
 }
 
 struct NestedCallTests {
