@@ -1,3 +1,4 @@
+import CSystemShims
 import Foundation
 import NIOCore
 import NIOPosix
@@ -24,6 +25,27 @@ struct SpoolSealTests {
         // 32 zero bytes, 32 bytes of 0xFF: through the eight-byte steps.
         #expect(SpoolSeal(of: ByteBuffer(bytes: [UInt8](repeating: 0, count: 32))).contentCRC32C == 0x8A91_36AA)
         #expect(SpoolSeal(of: ByteBuffer(bytes: [UInt8](repeating: 0xFF, count: 32))).contentCRC32C == 0x62A8_AB43)
+    }
+
+    /// Content from 4 KiB on is checked in three lanes whose CRCs are then
+    /// joined: the result is the plain CRC-32C at every length, and when
+    /// continuing from an earlier piece's CRC (the journal's records).
+    @Test(arguments: [4095, 4096, 4097, 4103, 12_345, 102_400, 262_147])
+    func longContentHasTheBytewiseCRC(length: Int) {
+        let bytes = (0..<length).map { UInt8(truncatingIfNeeded: ($0 &* 2_654_435_761) >> 13) }
+        #expect(SpoolSeal(of: ByteBuffer(bytes: bytes)).contentCRC32C == Self.bytewiseCRC32C(bytes))
+        let head = Array(bytes.prefix(5))
+        let continued = bytes.withUnsafeBytes { relais_crc32c(Self.bytewiseCRC32C(head), $0.baseAddress, length) }
+        #expect(continued == Self.bytewiseCRC32C(head + bytes))
+    }
+
+    private static func bytewiseCRC32C(_ bytes: [UInt8]) -> UInt32 {
+        var crc: UInt32 = 0xFFFF_FFFF
+        for byte in bytes {
+            crc ^= UInt32(byte)
+            for _ in 0..<8 { crc = (crc >> 1) ^ (0x82F6_3B78 & (0 &- (crc & 1))) }
+        }
+        return ~crc
     }
 
     @Test func aWholeFileReadsBackAsWritten() throws {

@@ -11,7 +11,8 @@ int relais_syncfs(int fd);
 
 /// CRC-32C (Castagnoli) of `length` bytes, continuing from `crc` (0 to
 /// start): the seal that tells a whole spool file from one a crash cut
-/// short. Uses the SSE4.2 instruction where the processor has it.
+/// short. Uses the SSE4.2 instruction where the processor has it, from
+/// 4 KiB on in three interleaved lanes joined at the end.
 uint32_t relais_crc32c(uint32_t crc, const void *data, size_t length);
 
 /// Swaps the files at `path` and `other` in one step (Linux renameat2(2)
