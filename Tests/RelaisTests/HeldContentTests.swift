@@ -53,6 +53,31 @@ struct HeldContentTests {
         }
     }
 
+    /// A message the journal alone holds is in memory already: reading it
+    /// back (the relay queue does, for content it let go) shares those bytes.
+    @Test func aMessageTheJournalAloneHoldsIsReadBackWithoutACopy() throws {
+        try withTemporarySpool(threads: 1, unwrittenWait: .hours(1)) { spool, loop, _ in
+            var content = ByteBufferAllocator().buffer(capacity: 100 * 1024)
+            content.writeRepeatingByte(UInt8(ascii: "c"), count: 100 * 1024)
+            try spool.store(testEnvelope("HELDREAD0002"), content: content, on: loop).wait()
+            let read = try spool.load("HELDREAD0002", on: loop).wait()
+            #expect(read.envelope == testEnvelope("HELDREAD0002") && read.content == content)
+            content.withUnsafeReadableBytes { stored in
+                read.content.withUnsafeReadableBytes { #expect($0.baseAddress == stored.baseAddress) }
+            }
+        }
+    }
+
+    /// A file is read into a buffer of its size: one read, no buffer grown
+    /// (and copied) on the way, none larger than the content needs.
+    @Test func aFileIsReadIntoABufferItsSize() throws {
+        let path = NSTemporaryDirectory() + "relais-read-\(UUID().uuidString)"
+        defer { unlink(path) }
+        try Data(repeating: UInt8(ascii: "f"), count: 102_500).write(to: URL(fileURLWithPath: path))
+        let read = try DurableFiles.readFile(path)
+        #expect(read.readableBytes == 102_500 && read.storageCapacity <= ByteBuffer.memory(holding: 102_500))
+    }
+
     @Test func contentAlreadyInABufferItsSizeIsNotCopied() {
         var buffer = ByteBufferAllocator().buffer(capacity: 100 * 1024)
         buffer.writeRepeatingByte(UInt8(ascii: "x"), count: 100 * 1024)

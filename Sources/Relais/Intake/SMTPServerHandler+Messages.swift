@@ -144,7 +144,9 @@ extension SMTPServerHandler {
         mode = .waiting
         flush(context)
         let signers = dkimSigners(for: routed, draft: draft)
-        let (spool, loop, message) = (services.spool, context.eventLoop, content)
+        // A relayed message is held until delivered, by the spool's journal and the relay queue alike:
+        // in one buffer of its size, shared by both (the intake's grew by doubling).
+        let (spool, loop, message) = (services.spool, context.eventLoop, envelope.needsRelay ? content.compacted() : content)
         let signed: EventLoopFuture<Envelope> = signers.isEmpty ? loop.makeSucceededFuture(envelope)
             : spool.threadPool.runIfActive(eventLoop: loop) { [envelope, draft = draft.dkimSigners.map(\.label)] in
                 var signed = envelope

@@ -255,7 +255,10 @@ enum DurableFiles {
     static func readFile(_ path: String) throws(SystemCallError) -> ByteBuffer {
         let fd = try openForReading(path)
         defer { close(fd) }
-        var buffer = ByteBufferAllocator().buffer(capacity: 64 * 1024)
+        var status = stat()
+        guard fstat(fd, &status) == 0 else { throw SystemCallError("fstat", path, errno: errno) }
+        // The file's size and a byte more: the read that finds the end needs no larger buffer.
+        var buffer = ByteBufferAllocator().buffer(capacity: Int(status.st_size) + 1)
         try read(fd, path, into: &buffer, chunk: 64 * 1024, until: nil)
         return buffer
     }
@@ -296,7 +299,9 @@ enum DurableFiles {
         throws(SystemCallError) {
         var searched = 0
         while true {
-            buffer.reserveCapacity(minimumWritableBytes: buffer.readableBytes < 64 * 1024 ? chunk : 64 * 1024)
+            if buffer.writableBytes == 0 {
+                buffer.reserveCapacity(minimumWritableBytes: buffer.readableBytes < 64 * 1024 ? chunk : 64 * 1024)
+            }
             let count = buffer.withUnsafeMutableWritableBytes { Glibc.read(fd, $0.baseAddress, $0.count) }
             if count < 0 {
                 if errno == EINTR { continue }

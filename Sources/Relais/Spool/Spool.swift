@@ -288,9 +288,8 @@ public final class Spool: Sendable {
 
     private static func read(_ id: String, in folder: SpoolFolder, unwritten: UnwrittenFiles) throws -> SpoolEntry {
         guard let pieces = unwritten.pieces(of: id) else { return try folder.load(id) }
-        var file = ByteBufferAllocator().buffer(capacity: pieces.reduce(0) { $0 + $1.readableBytes })
-        for var piece in pieces { file.writeBuffer(&piece) }
-        return try folder.entry(id, in: file)
+        guard pieces.count == 2 else { throw SpoolFileError("message \(id) is held in \(pieces.count) pieces, not its line and content") }
+        return try folder.entry(id, line: pieces[0], content: pieces[1])
     }
 
     /// Writes back, from the journal, each message with a record, no

@@ -44,6 +44,19 @@ public struct SpoolFolder: Sendable {
         return SpoolEntry(envelope: envelope, content: content, state: records.state, records: records.records, sealed: true)
     }
 
+    /// A message whose file's bytes are still held in memory as they were
+    /// made (`UnwrittenFiles`): its envelope line and its content. Only the
+    /// line is decoded; the content is the buffer the message arrived in,
+    /// shared, not copied, and not checked against its CRC, which was made
+    /// of these very bytes.
+    func entry(_ id: String, line: ByteBuffer, content: ByteBuffer) throws -> SpoolEntry {
+        let (envelope, seal, rest) = try Envelope.decode(spoolFile: line)
+        try Self.check(envelope, named: id)
+        guard rest.readableBytes == 0 else { throw SpoolFileError("spool file's envelope line has bytes after it") }
+        try seal?.check(size: content.readableBytes)
+        return SpoolEntry(envelope: envelope, content: content, state: nil, records: 0, sealed: seal != nil)
+    }
+
     /// A queued message's envelope, content size and delivery state,
     /// without reading the content: what listing a long queue and resuming
     /// it need. Only the size is checked against the seal; the content is

@@ -13,7 +13,7 @@ import NIOCore
 /// thread.
 final class UnwrittenFiles: Sendable {
     private struct Message {
-        /// The file's bytes: its envelope line and content.
+        /// The file's bytes: its envelope line and content (`Spool.file(for:in:)`).
         var pieces: [ByteBuffer]
         var since: NIODeadline
         /// The writer is writing its file now.
