@@ -94,7 +94,7 @@ extension LuaState {
     private func objectArgument(_ index: Int32) throws -> any LuaObject {
         guard let id = objectID(at: index) else { throw LuaError("expected a relais object (use ':' to call methods)") }
         guard let object = objects[id] else {
-            throw LuaError("this object was given to a hook call that has returned; keep the values you need (msg.id, rcpt.address), not the object")
+            throw LuaError(releasedObjectAdvice)
         }
         return object
     }

@@ -22,6 +22,10 @@ public final class LuaState {
     var functions: [SwiftFunction] = []
     var objects: [Int: any LuaObject] = [:]
     var nextObjectID = 1
+    /// The error a script gets when it uses an object after its `release`:
+    /// the embedder, which knows what its objects are, names the values
+    /// worth keeping instead.
+    public var releasedObjectAdvice = "this object was given to a call that has returned; keep the values you need, not the object"
     var objectFunctions: ObjectFunctionIDs?
     /// Coroutine threads whose call returned normally, kept (with their
     /// registry references) for the next calls: a hook call then creates

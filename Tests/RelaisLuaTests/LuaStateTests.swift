@@ -143,10 +143,12 @@ struct LuaStateTests {
             state.release(reference)
         }
         #expect(released == nil)
-        #expect(throws: LuaError("policy.lua:1: this object was given to a hook call that has returned; "
-                    + "keep the values you need (msg.id, rcpt.address), not the object")) {
+        #expect(throws: LuaError("policy.lua:1: this object was given to a call that has returned; "
+                    + "keep the values you need, not the object")) {
             try run("return kept.count", state)
         }
+        state.releasedObjectAdvice = "keep msg.id, not msg"
+        #expect(throws: LuaError("policy.lua:1: keep msg.id, not msg")) { try run("return kept.count", state) }
     }
 }
 

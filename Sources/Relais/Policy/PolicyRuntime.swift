@@ -48,6 +48,8 @@ final class PolicyRuntime {
         self.quietWhileLoading = quietWhileLoading
         self.io = io
         self.state = try LuaState(limits: limits)
+        state.releasedObjectAdvice = "this object was given to a hook call that has returned; "
+            + "keep the values you need (msg.id, rcpt.address), not the object"
         installAPI()
         try state.run(Array(BuiltInModules.helpers.utf8), chunkName: "@(built-in)/relais.helpers")
         let text: [UInt8]
