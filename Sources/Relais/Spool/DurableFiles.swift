@@ -253,12 +253,10 @@ enum DurableFiles {
     }
 
     static func readFile(_ path: String) throws(SystemCallError) -> ByteBuffer {
-        let fd = try openForReading(path)
+        let (fd, size) = try openForReading(path)
         defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw SystemCallError("fstat", path, errno: errno) }
         // The file's size and a byte more: the read that finds the end needs no larger buffer.
-        var buffer = ByteBufferAllocator().buffer(capacity: Int(status.st_size) + 1)
+        var buffer = ByteBufferAllocator().buffer(capacity: size + 1)
         try read(fd, path, into: &buffer, chunk: 64 * 1024, until: nil)
         return buffer
     }
@@ -270,11 +268,8 @@ enum DurableFiles {
     /// the message.
     static func readHeadAndTail(_ path: String, through byte: UInt8, tailStart: (ByteBuffer, Int) throws -> Int?) throws
         -> (head: ByteBuffer, size: Int, tail: ByteBuffer) {
-        let fd = try openForReading(path)
+        let (fd, size) = try openForReading(path)
         defer { close(fd) }
-        var status = stat()
-        guard fstat(fd, &status) == 0 else { throw SystemCallError("fstat", path, errno: errno) }
-        let size = Int(status.st_size)
         // A head is usually short: it starts with a small read.
         var head = ByteBufferAllocator().buffer(capacity: 8 * 1024)
         try read(fd, path, into: &head, chunk: 8 * 1024, until: byte)
@@ -283,15 +278,22 @@ enum DurableFiles {
             return (head, size, head.getSlice(at: head.readerIndex + start, length: size - start) ?? ByteBuffer())
         }
         guard lseek(fd, off_t(start), SEEK_SET) >= 0 else { throw SystemCallError("lseek", path, errno: errno) }
-        var tail = ByteBufferAllocator().buffer(capacity: size - start)
+        var tail = ByteBufferAllocator().buffer(capacity: size - start + 1)
         try read(fd, path, into: &tail, chunk: 8 * 1024, until: nil)
         return (head, size, tail)
     }
 
-    private static func openForReading(_ path: String) throws(SystemCallError) -> Int32 {
+    /// The file opened for reading, and its size.
+    private static func openForReading(_ path: String) throws(SystemCallError) -> (fd: Int32, size: Int) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw SystemCallError("open", path, errno: errno) }
-        return fd
+        var status = stat()
+        guard fstat(fd, &status) == 0 else {
+            let error = SystemCallError("fstat", path, errno: errno)
+            close(fd)
+            throw error
+        }
+        return (fd, Int(status.st_size))
     }
 
     /// Reads to the end of the file, or (with `byte`) until a read brought `byte`.
